@@ -1,0 +1,125 @@
+"""Camera entity: live stream, fast snapshots, recording state."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from homeassistant.components.camera import Camera, CameraEntityFeature
+from homeassistant.components.ffmpeg import async_get_image
+from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .const import (
+    CONF_LIVE_STREAM,
+    CONF_MAIN_URL,
+    CONF_SUB_URL,
+    CONF_TRANSPORT,
+    DOMAIN,
+    MAX_MANUAL_RECORDING,
+    STREAM_SUB,
+)
+from .coordinator import CameraCoordinator
+from .data import CctvNvrConfigEntry
+from .engine.media import ProbeError, last_keyframe_jpeg
+from .engine.recorder import RecorderState
+from .engine.rtsp import credential_url
+from .entity import CctvNvrEntity
+
+_LOGGER = logging.getLogger(__name__)
+
+PARALLEL_UPDATES = 0
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: CctvNvrConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add the camera entity."""
+    async_add_entities([NvrCamera(entry.runtime_data)])
+
+
+class NvrCamera(CctvNvrEntity, Camera):
+    """An IP camera recorded by the NVR."""
+
+    _attr_name = None
+    _attr_supported_features = CameraEntityFeature.STREAM
+
+    def __init__(self, coordinator: CameraCoordinator) -> None:
+        """Create the camera entity."""
+        CctvNvrEntity.__init__(self, coordinator, "camera")
+        Camera.__init__(self)
+
+    def _url(self, live: bool) -> str:
+        data = self.coordinator.config_entry.data
+        url: str = data[CONF_MAIN_URL]
+        options = self.coordinator.config_entry.options
+        if live and data.get(CONF_SUB_URL) and options.get(CONF_LIVE_STREAM) == STREAM_SUB:
+            url = data[CONF_SUB_URL]
+        return credential_url(url, data.get(CONF_USERNAME), data.get(CONF_PASSWORD))
+
+    @property
+    def is_recording(self) -> bool:
+        """Return True while segments are being written."""
+        return self.coordinator.data is not None and self.coordinator.data.recording
+
+    @property
+    def available(self) -> bool:
+        """A camera is unavailable while it cannot be reached."""
+        return self.coordinator.last_update_success
+
+    async def stream_source(self) -> str:
+        """Return the RTSP URL Home Assistant's stream component plays."""
+        return self._url(live=True)
+
+    async def async_camera_image(
+        self, width: int | None = None, height: int | None = None
+    ) -> bytes | None:
+        """Return a JPEG, from the running recording when there is one."""
+        recorder = self.coordinator.recorder
+        if recorder.status.state == RecorderState.RECORDING:
+            for path in await recorder.latest_files():
+                image = await self.hass.async_add_executor_job(
+                    _keyframe_or_none, path, width, height
+                )
+                if image is not None:
+                    return image
+        transport = self.coordinator.config_entry.data.get(CONF_TRANSPORT, "tcp")
+        return await async_get_image(
+            self.hass,
+            self._url(live=False),
+            extra_cmd=f"-rtsp_transport {transport}",
+            width=width,
+            height=height,
+        )
+
+    async def async_start_recording(self, duration: float | None = None) -> None:
+        """Service: record now, for a duration or until stop_recording."""
+        if duration is not None and not 0 < duration <= MAX_MANUAL_RECORDING:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="invalid_duration",
+                translation_placeholders={"max": str(MAX_MANUAL_RECORDING)},
+            )
+        await self.coordinator.async_start_manual(duration)
+
+    async def async_stop_recording(self) -> None:
+        """Service: end a manual recording."""
+        if not self.coordinator.manual_active:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="not_recording",
+                translation_placeholders={"camera": self.coordinator.config_entry.title},
+            )
+        await self.coordinator.async_stop_manual()
+
+
+def _keyframe_or_none(path: Path, width: int | None, height: int | None) -> bytes | None:
+    try:
+        return last_keyframe_jpeg(path, width, height)
+    except (ProbeError, OSError) as err:
+        _LOGGER.debug("No snapshot from %s: %s", path.name, err)
+        return None

@@ -1,0 +1,343 @@
+"""Config flow: add a camera (tested before saving), reauth, reconfigure, options."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import asdict
+import logging
+from typing import Any
+
+import voluptuous as vol
+
+from homeassistant.config_entries import (
+    ConfigEntry,
+    ConfigFlow,
+    ConfigFlowResult,
+    OptionsFlowWithReload,
+)
+from homeassistant.const import CONF_NAME, CONF_PASSWORD, CONF_USERNAME
+from homeassistant.core import callback
+from homeassistant.helpers.selector import (
+    BooleanSelector,
+    NumberSelector,
+    NumberSelectorConfig,
+    NumberSelectorMode,
+    SelectSelector,
+    SelectSelectorConfig,
+    SelectSelectorMode,
+    TextSelector,
+    TextSelectorConfig,
+    TextSelectorType,
+)
+from homeassistant.util import slugify
+
+from .const import (
+    CONF_LIVE_STREAM,
+    CONF_MAIN_URL,
+    CONF_RECORD_AUDIO,
+    CONF_SEGMENT_SECONDS,
+    CONF_STORAGE_KEY,
+    CONF_STREAM_INFO,
+    CONF_SUB_URL,
+    CONF_TRANSPORT,
+    DEFAULT_SEGMENT_SECONDS,
+    DOMAIN,
+    MAX_SEGMENT_SECONDS,
+    MIN_SEGMENT_SECONDS,
+    PROBE_TIMEOUT,
+    STREAM_MAIN,
+    STREAM_SUB,
+    TRANSPORTS,
+)
+from .engine import rtsp
+from .engine.media import ProbeError, StreamInfo, probe_url
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class CameraCheckError(Exception):
+    """A camera check failed; ``field`` and ``reason`` place the translated error."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        """Store where the error belongs and its translation key."""
+        super().__init__(reason)
+        self.field = field
+        self.reason = reason
+
+
+def _split_credentials(
+    url: str, username: str | None, password: str | None
+) -> tuple[str, str | None, str | None]:
+    """Return the URL without credentials, and the credentials to store."""
+    parsed = rtsp.parse_rtsp_url(url)
+    user = username or parsed.username
+    secret = password or parsed.password
+    return rtsp.strip_credentials(url.strip()), user or None, secret or None
+
+
+async def async_check_camera(
+    hass: Any, data: Mapping[str, Any]
+) -> tuple[dict[str, Any], StreamInfo]:
+    """Check a camera's streams; return cleaned entry data and the main stream's info."""
+    try:
+        main_url, user, secret = _split_credentials(
+            data[CONF_MAIN_URL], data.get(CONF_USERNAME), data.get(CONF_PASSWORD)
+        )
+    except rtsp.RtspInvalidUrlError as err:
+        raise CameraCheckError(CONF_MAIN_URL, err.reason) from err
+    sub_url: str | None = None
+    if data.get(CONF_SUB_URL):
+        try:
+            sub_url, _, _ = _split_credentials(data[CONF_SUB_URL], None, None)
+        except rtsp.RtspInvalidUrlError as err:
+            raise CameraCheckError(CONF_SUB_URL, err.reason) from err
+    for field, url in ((CONF_MAIN_URL, main_url), (CONF_SUB_URL, sub_url)):
+        if url is None:
+            continue
+        try:
+            await rtsp.describe(url, user, secret, timeout=PROBE_TIMEOUT / 2)
+        except rtsp.RtspError as err:
+            _LOGGER.debug("Camera check of %s failed: %s", url, err)
+            raise CameraCheckError("base" if err.reason == "invalid_auth" else field,
+                                   err.reason) from err
+    transport = data.get(CONF_TRANSPORT, "tcp")
+    try:
+        async with asyncio.timeout(PROBE_TIMEOUT + 2):
+            info = await hass.async_add_executor_job(
+                probe_url,
+                rtsp.credential_url(main_url, user, secret),
+                transport,
+                PROBE_TIMEOUT,
+            )
+    except TimeoutError as err:
+        raise CameraCheckError("base", "timeout") from err
+    except ProbeError as err:
+        raise CameraCheckError("base", err.reason) from err
+    cleaned = {
+        CONF_MAIN_URL: main_url,
+        CONF_SUB_URL: sub_url,
+        CONF_USERNAME: user,
+        CONF_PASSWORD: secret,
+        CONF_TRANSPORT: transport,
+        CONF_STREAM_INFO: asdict(info),
+    }
+    return cleaned, info
+
+
+def _unique_id(url: str) -> str:
+    parsed = rtsp.parse_rtsp_url(url)
+    return f"{parsed.host.lower()}:{parsed.port}{parsed.path}"
+
+
+def _camera_schema(defaults: Mapping[str, Any], *, with_name: bool) -> vol.Schema:
+    fields: dict[Any, Any] = {}
+    if with_name:
+        fields[vol.Required(CONF_NAME, default=defaults.get(CONF_NAME, ""))] = TextSelector()
+    fields.update(
+        {
+            vol.Required(
+                CONF_MAIN_URL, default=defaults.get(CONF_MAIN_URL, "rtsp://")
+            ): TextSelector(TextSelectorConfig(type=TextSelectorType.URL)),
+            vol.Optional(
+                CONF_SUB_URL, description={"suggested_value": defaults.get(CONF_SUB_URL)}
+            ): TextSelector(TextSelectorConfig(type=TextSelectorType.URL)),
+            vol.Optional(
+                CONF_USERNAME, description={"suggested_value": defaults.get(CONF_USERNAME)}
+            ): TextSelector(),
+            vol.Optional(CONF_PASSWORD): TextSelector(
+                TextSelectorConfig(type=TextSelectorType.PASSWORD)
+            ),
+            vol.Required(
+                CONF_TRANSPORT, default=defaults.get(CONF_TRANSPORT, "tcp")
+            ): SelectSelector(
+                SelectSelectorConfig(
+                    options=TRANSPORTS,
+                    mode=SelectSelectorMode.DROPDOWN,
+                    translation_key=CONF_TRANSPORT,
+                )
+            ),
+        }
+    )
+    return vol.Schema(fields)
+
+
+class CctvNvrConfigFlow(ConfigFlow, domain=DOMAIN):
+    """Add an IP camera."""
+
+    VERSION = 1
+    MINOR_VERSION = 1
+
+    @staticmethod
+    @callback
+    def async_get_options_flow(config_entry: ConfigEntry) -> CctvNvrOptionsFlow:
+        """Return the options flow (recording settings)."""
+        return CctvNvrOptionsFlow()
+
+    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Ask for the camera's streams and credentials, and test them."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            try:
+                unique_id = _unique_id(user_input[CONF_MAIN_URL])
+            except rtsp.RtspInvalidUrlError:
+                errors[CONF_MAIN_URL] = "invalid_url"
+            else:
+                await self.async_set_unique_id(unique_id)
+                self._abort_if_unique_id_configured()
+                try:
+                    cleaned, _info = await async_check_camera(self.hass, user_input)
+                except CameraCheckError as err:
+                    errors[err.field] = err.reason
+                else:
+                    name = user_input[CONF_NAME].strip() or unique_id
+                    return self.async_create_entry(
+                        title=name,
+                        data={
+                            CONF_NAME: name,
+                            CONF_STORAGE_KEY: self._storage_key(name),
+                            **cleaned,
+                        },
+                        options={
+                            CONF_SEGMENT_SECONDS: DEFAULT_SEGMENT_SECONDS,
+                            CONF_RECORD_AUDIO: True,
+                            CONF_LIVE_STREAM: STREAM_SUB if cleaned[CONF_SUB_URL] else STREAM_MAIN,
+                        },
+                    )
+        return self.async_show_form(
+            step_id="user",
+            data_schema=self.add_suggested_values_to_schema(
+                _camera_schema({}, with_name=True), _without_password(user_input)
+            ),
+            errors=errors,
+        )
+
+    def _storage_key(self, name: str) -> str:
+        """Return a unique, human-readable folder name for the camera."""
+        base = slugify(name) or "camera"
+        taken = {entry.data.get(CONF_STORAGE_KEY) for entry in self._async_current_entries()}
+        key, number = base, 2
+        while key in taken:
+            key, number = f"{base}_{number}", number + 1
+        return key
+
+    async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
+        """The camera answers 401: ask for new credentials."""
+        return await self.async_step_reauth_confirm()
+
+    async def async_step_reauth_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for the username and password again."""
+        entry = self._get_reauth_entry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            data = {**entry.data, **user_input}
+            try:
+                cleaned, _info = await async_check_camera(self.hass, data)
+            except CameraCheckError as err:
+                errors["base"] = err.reason
+            else:
+                return self.async_update_reload_and_abort(
+                    entry,
+                    data_updates={
+                        CONF_USERNAME: cleaned[CONF_USERNAME],
+                        CONF_PASSWORD: cleaned[CONF_PASSWORD],
+                    },
+                )
+        return self.async_show_form(
+            step_id="reauth_confirm",
+            data_schema=vol.Schema(
+                {
+                    vol.Optional(
+                        CONF_USERNAME, default=entry.data.get(CONF_USERNAME) or ""
+                    ): TextSelector(),
+                    vol.Optional(CONF_PASSWORD): TextSelector(
+                        TextSelectorConfig(type=TextSelectorType.PASSWORD)
+                    ),
+                }
+            ),
+            description_placeholders={"name": entry.title},
+            errors=errors,
+        )
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Change a camera's streams or credentials."""
+        entry = self._get_reconfigure_entry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            if not user_input.get(CONF_PASSWORD) and user_input.get(CONF_USERNAME) == entry.data.get(
+                CONF_USERNAME
+            ):
+                user_input = {**user_input, CONF_PASSWORD: entry.data.get(CONF_PASSWORD)}
+            try:
+                unique_id = _unique_id(user_input[CONF_MAIN_URL])
+            except rtsp.RtspInvalidUrlError:
+                errors[CONF_MAIN_URL] = "invalid_url"
+            else:
+                await self.async_set_unique_id(unique_id)
+                if unique_id != entry.unique_id:
+                    self._abort_if_unique_id_configured()
+                try:
+                    cleaned, _info = await async_check_camera(self.hass, user_input)
+                except CameraCheckError as err:
+                    errors[err.field] = err.reason
+                else:
+                    return self.async_update_reload_and_abort(
+                        entry, unique_id=unique_id, data_updates=cleaned
+                    )
+        return self.async_show_form(
+            step_id="reconfigure",
+            data_schema=self.add_suggested_values_to_schema(
+                _camera_schema(entry.data, with_name=False), _without_password(user_input)
+            ),
+            description_placeholders={"name": entry.title},
+            errors=errors,
+        )
+
+
+def _without_password(user_input: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {k: v for k, v in (user_input or {}).items() if k != CONF_PASSWORD}
+
+
+class CctvNvrOptionsFlow(OptionsFlowWithReload):
+    """Recording settings of a camera."""
+
+    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Show and save the recording settings."""
+        if user_input is not None:
+            user_input[CONF_SEGMENT_SECONDS] = int(user_input[CONF_SEGMENT_SECONDS])
+            return self.async_create_entry(data=user_input)
+        entry = self.config_entry
+        options = entry.options
+        streams = [STREAM_MAIN, STREAM_SUB] if entry.data.get(CONF_SUB_URL) else [STREAM_MAIN]
+        schema = vol.Schema(
+            {
+                vol.Required(
+                    CONF_SEGMENT_SECONDS,
+                    default=options.get(CONF_SEGMENT_SECONDS, DEFAULT_SEGMENT_SECONDS),
+                ): NumberSelector(
+                    NumberSelectorConfig(
+                        min=MIN_SEGMENT_SECONDS,
+                        max=MAX_SEGMENT_SECONDS,
+                        step=1,
+                        unit_of_measurement="s",
+                        mode=NumberSelectorMode.BOX,
+                    )
+                ),
+                vol.Required(
+                    CONF_RECORD_AUDIO, default=options.get(CONF_RECORD_AUDIO, True)
+                ): BooleanSelector(),
+                vol.Required(
+                    CONF_LIVE_STREAM,
+                    default=options.get(CONF_LIVE_STREAM, STREAM_MAIN)
+                    if options.get(CONF_LIVE_STREAM) in streams
+                    else STREAM_MAIN,
+                ): SelectSelector(
+                    SelectSelectorConfig(options=streams, translation_key=CONF_LIVE_STREAM)
+                ),
+            }
+        )
+        return self.async_show_form(step_id="init", data_schema=schema)

@@ -1,0 +1,35 @@
+"""Constants of the CCTV NVR integration."""
+
+from __future__ import annotations
+
+from typing import Final
+
+DOMAIN: Final = "cctv_nvr"
+
+CONF_MAIN_URL: Final = "main_url"
+CONF_SUB_URL: Final = "sub_url"
+CONF_TRANSPORT: Final = "rtsp_transport"
+CONF_STORAGE_KEY: Final = "storage_key"
+CONF_STREAM_INFO: Final = "stream_info"
+
+CONF_SEGMENT_SECONDS: Final = "segment_seconds"
+CONF_RECORD_AUDIO: Final = "record_audio"
+CONF_LIVE_STREAM: Final = "live_stream"
+
+TRANSPORTS: Final = ["tcp", "udp"]
+STREAM_MAIN: Final = "main"
+STREAM_SUB: Final = "sub"
+
+DEFAULT_SEGMENT_SECONDS: Final = 10
+MIN_SEGMENT_SECONDS: Final = 2
+MAX_SEGMENT_SECONDS: Final = 300
+
+PROBE_TIMEOUT: Final = 10.0
+MAX_MANUAL_RECORDING: Final = 24 * 3600
+
+ATTR_DURATION: Final = "duration"
+
+SERVICE_START_RECORDING: Final = "start_recording"
+SERVICE_STOP_RECORDING: Final = "stop_recording"
+
+STORAGE_DIR: Final = "cctv_nvr"

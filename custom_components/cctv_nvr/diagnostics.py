@@ -1,0 +1,41 @@
+"""Diagnostics download: settings and recorder state, without credentials."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from homeassistant.components.diagnostics import async_redact_data
+from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
+from homeassistant.core import HomeAssistant
+
+from .const import CONF_MAIN_URL, CONF_SUB_URL
+from .data import CctvNvrConfigEntry
+from .engine.rtsp import strip_credentials
+
+TO_REDACT = {CONF_USERNAME, CONF_PASSWORD}
+
+
+async def async_get_config_entry_diagnostics(
+    hass: HomeAssistant, entry: CctvNvrConfigEntry
+) -> dict[str, Any]:
+    """Return diagnostics of a camera."""
+    coordinator = entry.runtime_data
+    data = dict(entry.data)
+    for key in (CONF_MAIN_URL, CONF_SUB_URL):
+        if data.get(key):
+            data[key] = strip_credentials(data[key])
+    count, size, oldest, newest = await hass.async_add_executor_job(
+        coordinator.nvr.index.camera_stats, coordinator.camera_key
+    )
+    status = coordinator.recorder.status
+    return {
+        "entry": {
+            "data": async_redact_data(data, TO_REDACT),
+            "options": dict(entry.options),
+        },
+        "recorder": {**asdict(status), "state": str(status.state), "wanted": coordinator.recorder.running},
+        "continuous": coordinator.continuous,
+        "manual_active": coordinator.manual_active,
+        "index": {"segments": count, "bytes": size, "oldest": oldest, "newest": newest},
+    }

@@ -1,0 +1,31 @@
+"""Base entity of the integration."""
+
+from __future__ import annotations
+
+from homeassistant.helpers.device_registry import DeviceInfo
+from homeassistant.helpers.update_coordinator import CoordinatorEntity
+
+from .const import CONF_STREAM_INFO, DOMAIN
+from .coordinator import CameraCoordinator
+
+
+class CctvNvrEntity(CoordinatorEntity[CameraCoordinator]):
+    """An entity of one camera device."""
+
+    _attr_has_entity_name = True
+
+    def __init__(self, coordinator: CameraCoordinator, key: str) -> None:
+        """Attach the entity to the camera's device."""
+        super().__init__(coordinator)
+        entry = coordinator.config_entry
+        self._attr_unique_id = f"{entry.entry_id}_{key}"
+        info = entry.data.get(CONF_STREAM_INFO) or {}
+        model = None
+        if info.get("video_codec") and info.get("width"):
+            model = f"{info['video_codec'].upper()} {info['width']}x{info['height']}"
+        self._attr_device_info = DeviceInfo(
+            identifiers={(DOMAIN, entry.entry_id)},
+            name=entry.title,
+            manufacturer="RTSP camera",
+            model=model,
+        )

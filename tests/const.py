@@ -1,0 +1,5 @@
+"""Constants of the Home Assistant side tests."""
+
+from __future__ import annotations
+
+FPS = 15

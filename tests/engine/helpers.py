@@ -1,0 +1,84 @@
+"""Helpers of the engine tests: inspect segment files with PyAV and ffprobe."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+import json
+from pathlib import Path
+import subprocess
+import time
+
+import av
+
+
+@dataclass
+class FileFacts:
+    """What a segment file really holds."""
+
+    video_packets: int
+    decoded_frames: int
+    first_is_keyframe: bool
+    first_pts: float
+    duration: float  # last pts + duration - first pts, video
+    codec: str
+    codec_tag: str
+    audio_codec: str | None
+
+
+def inspect_file(path: Path, *, decode: bool = True) -> FileFacts:
+    """Demux (and decode) every video packet of a segment file."""
+    with av.open(str(path)) as container:
+        video = container.streams.video[0]
+        audio = container.streams.audio[0].codec_context.name if container.streams.audio else None
+        packets = 0
+        frames = 0
+        first_key = None
+        first = None
+        last = 0.0
+        for packet in container.demux(video):
+            if packet.pts is None:
+                continue
+            if first_key is None:
+                first_key = bool(packet.is_keyframe)
+            start = float(packet.pts * packet.time_base)
+            first = start if first is None else min(first, start)
+            last = max(last, start + float((packet.duration or 0) * packet.time_base))
+            packets += 1
+            if decode:
+                frames += len(packet.decode())
+        if decode:
+            frames += len(video.codec_context.decode(None))
+        return FileFacts(
+            video_packets=packets,
+            decoded_frames=frames,
+            first_is_keyframe=bool(first_key),
+            first_pts=first or 0.0,
+            duration=last - (first or 0.0),
+            codec=video.codec_context.name,
+            codec_tag=video.codec_tag,
+            audio_codec=audio,
+        )
+
+
+def ffprobe(path: Path) -> dict:
+    """Return ffprobe's JSON description of a file (fails the test if ffprobe fails)."""
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_streams", "-show_format", "-of", "json", str(path)],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    return json.loads(out.stdout)
+
+
+async def wait_for(predicate: Callable[[], object], timeout: float, interval: float = 0.2) -> float:
+    """Wait until predicate() is truthy; return the seconds it took."""
+    start = time.monotonic()
+    while not predicate():
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await asyncio.sleep(interval)
+    return time.monotonic() - start

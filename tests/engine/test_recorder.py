@@ -1,0 +1,241 @@
+"""The recorder against the real simulator, ffmpeg and PyAV (no Home Assistant)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+import os
+from pathlib import Path
+import signal
+import time
+
+import pytest
+
+from custom_components.cctv_nvr.engine.index import Segment, SegmentIndex
+from custom_components.cctv_nvr.engine.recorder import (
+    Recorder,
+    RecorderConfig,
+    RecorderState,
+    RecorderStatus,
+)
+from tests.engine.helpers import ffprobe, inspect_file, wait_for
+from tests.simulator import CameraSimulator
+
+FPS = 15
+FRAME = 1 / FPS
+
+
+@pytest.fixture
+async def index(tmp_path: Path) -> AsyncIterator[SegmentIndex]:
+    idx = SegmentIndex(tmp_path / "index.db")
+    yield idx
+    idx.close()
+
+
+_RECORDERS: list[Recorder] = []
+
+
+@pytest.fixture(autouse=True)
+async def stop_recorders() -> AsyncIterator[None]:
+    """Stop every recorder a test made, even when it failed half-way."""
+    yield
+    while _RECORDERS:
+        await _RECORDERS.pop().stop()
+
+
+def make_recorder(
+    tmp_path: Path,
+    index: SegmentIndex,
+    url: str,
+    statuses: list[RecorderStatus] | None = None,
+    segments: list[Segment] | None = None,
+    **config: object,
+) -> Recorder:
+    cfg = RecorderConfig(
+        camera="cam",
+        root=tmp_path / "rec",
+        url=url,
+        segment_seconds=4,
+        fps_hint=FPS,
+        **config,  # type: ignore[arg-type]
+    )
+    recorder = Recorder(
+        cfg,
+        index,
+        on_status=statuses.append if statuses is not None else None,
+        on_segment=segments.append if segments is not None else None,
+    )
+    _RECORDERS.append(recorder)
+    return recorder
+
+
+def check_contiguous(segments: list[Segment], root: Path, max_gap: float = FRAME) -> None:
+    """Every file decodes, starts with a keyframe, holds its duration; no gaps."""
+    for segment in segments:
+        facts = inspect_file(root / segment.path)
+        assert facts.first_is_keyframe, segment.path
+        assert facts.decoded_frames == facts.video_packets, segment.path
+        # No packet lost: the frames fill the segment's time span.
+        assert abs(facts.video_packets * FRAME - segment.duration) <= 1.5 * FRAME, (
+            segment.path,
+            facts.video_packets,
+            segment.duration,
+        )
+    for before, after in zip(segments, segments[1:], strict=False):
+        assert abs(after.start - before.end) <= max_gap, (before.path, after.path)
+
+
+async def test_records_contiguous_keyframe_aligned_segments(
+    simulator: CameraSimulator, index: SegmentIndex, tmp_path: Path
+) -> None:
+    """Segments appear without polling, decode, start with keyframes, leave no gaps."""
+    seen: list[Segment] = []
+    statuses: list[RecorderStatus] = []
+    recorder = make_recorder(tmp_path, index, simulator.url("main"), statuses, seen)
+    await recorder.start()
+    await wait_for(lambda: len(seen) >= 4, timeout=30)
+    assert recorder.status.state == RecorderState.RECORDING
+    await recorder.stop()
+    assert recorder.status.state == RecorderState.IDLE
+
+    segments = index.segments("cam", 0, time.time() + 60)
+    assert len(segments) >= 5  # four announced + the one finished by stop()
+    assert [s.path for s in segments[: len(seen)]] == [s.path for s in seen]
+    # Cuts land on the first keyframe at or after 4 s (GOP 1 s): the first segment of a
+    # run may be up to one GOP longer, every later one is 4 s to within a frame.
+    assert 4 - FRAME <= segments[0].duration <= 5 + FRAME
+    for segment in segments[1:-1]:
+        assert 4 - FRAME <= segment.duration <= 4 + FRAME, segment
+    check_contiguous(segments, tmp_path / "rec")
+    first = segments[0]
+    assert first.video_codec == "h264"
+    assert (first.width, first.height) == (1920, 1080)
+    assert first.fps == pytest.approx(FPS, abs=0.5)
+    # Human-navigable layout: camera / date / hour, UTC.
+    parts = Path(first.path).parts
+    assert parts[0] == "cam"
+    assert time.strftime("%Y-%m-%d", time.gmtime(first.start)) == parts[1]
+    assert time.strftime("%H", time.gmtime(first.start)) == parts[2]
+    # Wall-clock times are right to within a second.
+    assert abs(segments[-1].end - time.time()) < 5
+    assert RecorderState.CONNECTING in [s.state for s in statuses]
+
+
+async def test_h265_is_tagged_hvc1(
+    simulator: CameraSimulator, index: SegmentIndex, tmp_path: Path
+) -> None:
+    """H.265 is copied, not re-encoded, and tagged hvc1 for Apple devices."""
+    seen: list[Segment] = []
+    recorder = make_recorder(tmp_path, index, simulator.url("h265"), segments=seen)
+    await recorder.start()
+    await wait_for(lambda: len(seen) >= 1, timeout=30)
+    await recorder.stop()
+    path = tmp_path / "rec" / seen[0].path
+    stream = ffprobe(path)["streams"][0]
+    assert stream["codec_name"] == "hevc"
+    assert stream["codec_tag_string"] == "hvc1"
+    assert inspect_file(path).first_is_keyframe
+
+
+async def test_audio_aac_copied_and_pcmu_converted(
+    simulator: CameraSimulator, index: SegmentIndex, tmp_path: Path
+) -> None:
+    """AAC audio is copied; G.711 is converted to AAC; video stays copied."""
+    for mount in ("audio", "pcmu"):
+        seen: list[Segment] = []
+        recorder = make_recorder(tmp_path / mount, index, simulator.url(mount), segments=seen)
+        recorder.config.camera = mount
+        await recorder.start()
+        await wait_for(lambda seen=seen: len(seen) >= 1, timeout=30)
+        await recorder.stop()
+        streams = ffprobe(tmp_path / mount / "rec" / seen[0].path)["streams"]
+        kinds = {s["codec_type"]: s["codec_name"] for s in streams}
+        assert kinds == {"video": "h264", "audio": "aac"}, mount
+        assert seen[0].audio_codec == "aac"
+
+
+async def test_outage_resumes_within_five_seconds(
+    own_simulator: CameraSimulator, index: SegmentIndex, tmp_path: Path
+) -> None:
+    """A camera that goes away for 20 s is recorded again ≤ 5 s after it returns."""
+    seen: list[Segment] = []
+    statuses: list[RecorderStatus] = []
+    recorder = make_recorder(tmp_path, index, own_simulator.url("main"), statuses, seen)
+    await recorder.start()
+    await wait_for(lambda: len(seen) >= 1, timeout=30)
+    await own_simulator.aoffline()
+    went = time.time()
+    await wait_for(lambda: recorder.status.state == RecorderState.OFFLINE, timeout=10)
+    await asyncio.sleep(max(0.0, 20 - (time.time() - went)))
+    await own_simulator.aonline()
+    back = time.time()
+    await wait_for(lambda: recorder.status.state == RecorderState.RECORDING, timeout=10)
+    count = len(seen)
+    await wait_for(lambda: len(seen) > count, timeout=15)
+    await recorder.stop()
+
+    segments = index.segments("cam", 0, time.time() + 60)
+    after = [s for s in segments if s.start >= back - 1]
+    assert after, "nothing recorded after the camera came back"
+    assert after[0].start - back <= 5.0
+    # The outage is a gap in the index; footage on both sides is intact.
+    before = [s for s in segments if s.end <= went + 1]
+    assert before
+    assert after[0].start - before[-1].end >= 15
+    check_contiguous(before, tmp_path / "rec")
+    check_contiguous(after, tmp_path / "rec")
+    assert any(s.state == RecorderState.OFFLINE for s in statuses)
+    assert recorder.status.restarts >= 1
+
+
+async def test_frozen_stream_is_detected_and_recovered(
+    own_simulator: CameraSimulator, index: SegmentIndex, tmp_path: Path
+) -> None:
+    """A stream that stops sending media (socket still open) is restarted."""
+    seen: list[Segment] = []
+    recorder = make_recorder(tmp_path, index, own_simulator.url("main"), segments=seen)
+    await recorder.start()
+    await wait_for(lambda: recorder.status.state == RecorderState.RECORDING, timeout=20)
+    await own_simulator.afreeze()
+    await wait_for(lambda: recorder.status.state != RecorderState.RECORDING, timeout=15)
+    await own_simulator.aunfreeze()
+    back = time.time()
+    await wait_for(lambda: recorder.status.state == RecorderState.RECORDING, timeout=10)
+    count = len(seen)
+    await wait_for(lambda: len(seen) > count + 1, timeout=20)
+    await recorder.stop()
+    segments = index.segments("cam", back - 1, time.time() + 60)
+    assert segments and segments[0].start - back <= 5.0
+    for segment in index.segments("cam", 0, time.time() + 60):
+        assert inspect_file(tmp_path / "rec" / segment.path, decode=False).first_is_keyframe
+
+
+async def test_killed_ffmpeg_restarts_and_keeps_open_segment(
+    simulator: CameraSimulator, index: SegmentIndex, tmp_path: Path
+) -> None:
+    """kill -9 of ffmpeg: restarted within 5 s; the open segment stays playable (≤ 2 s lost)."""
+    seen: list[Segment] = []
+    recorder = make_recorder(tmp_path, index, simulator.url("main"), segments=seen)
+    recorder.config.segment_seconds = 10
+    await recorder.start()
+    await wait_for(lambda: len(seen) >= 1, timeout=30)
+    await asyncio.sleep(5)  # five seconds into the next segment
+    proc = recorder._proc
+    assert proc is not None
+    os.kill(proc.pid, signal.SIGKILL)
+    killed = time.time()
+    await wait_for(lambda: recorder._proc is not None and recorder._proc is not proc, timeout=5)
+    await wait_for(lambda: recorder.status.state == RecorderState.RECORDING, timeout=5)
+    restarted = time.time()
+    assert restarted - killed <= 5
+    count = len(seen)
+    await wait_for(lambda: len(seen) > count, timeout=30)
+    await recorder.stop()
+    segments = index.segments("cam", 0, time.time() + 60)
+    orphan = segments[1]  # the segment that was open when ffmpeg died, found by reconcile
+    facts = inspect_file(tmp_path / "rec" / orphan.path)
+    assert facts.first_is_keyframe
+    assert orphan.start == pytest.approx(segments[0].end, abs=FRAME)
+    assert killed - orphan.end <= 2.0  # lost at most ~2 s
+    for segment in segments:
+        ffprobe(tmp_path / "rec" / segment.path)
