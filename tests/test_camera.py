@@ -29,7 +29,9 @@ async def test_stream_source_and_device(hass: HomeAssistant, auth_simulator: Cam
     state = hass.states.get(CAMERA)
     assert SIM_PASSWORD not in str(state.attributes)
     assert state.attributes["supported_features"] & 2  # CameraEntityFeature.STREAM
-    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, entry.entry_id)})
+    device = dr.async_get(hass).async_get_device_by_identifier(
+        (DOMAIN, entry.entry_id), entry.entry_id
+    )
     assert device is not None
     assert device.name == "Front door"
     assert device.model == "H264 1920x1080"

@@ -119,8 +119,11 @@ async def test_user_flow_not_rtsp(hass: HomeAssistant) -> None:
     """Something that answers, but not RTSP (an HTTP server): not_rtsp."""
     from aiohttp import web
 
+    async def _hello(_request: web.Request) -> web.Response:
+        return web.Response(text="hello")
+
     app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", lambda _r: web.Response(text="hello"))
+    app.router.add_route("*", "/{tail:.*}", _hello)
     runner = web.AppRunner(app)
     await runner.setup()
     port = _free_port()

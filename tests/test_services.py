@@ -101,7 +101,11 @@ async def test_stop_without_recording_is_refused(
 async def test_unknown_camera_is_refused(hass: HomeAssistant, simulator: CameraSimulator) -> None:
     """Targeting an entity that is not one of our cameras is an error, not a silent no-op."""
     await setup_camera(hass, camera_entry(simulator))
-    with pytest.raises(ServiceValidationError):
+    with pytest.raises(ServiceValidationError) as err:
         await hass.services.async_call(
             DOMAIN, "start_recording", {ATTR_ENTITY_ID: "camera.nope"}, blocking=True
         )
+    assert err.value.translation_key == "unknown_camera"
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(DOMAIN, "stop_recording", {"area_id": "nowhere"}, blocking=True)
+    assert err.value.translation_key == "no_cameras"

@@ -45,7 +45,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: CctvNvrConfigEntry) -> b
         await coordinator.recorder.stop()
 
     entry.async_on_unload(
-        hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, _stop_recording)
+        hass.bus.async_listen(EVENT_HOMEASSISTANT_STOP, _stop_recording)
     )
     return True
 

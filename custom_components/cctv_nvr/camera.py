@@ -9,7 +9,6 @@ from homeassistant.components.camera import Camera, CameraEntityFeature
 from homeassistant.components.ffmpeg import async_get_image
 from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
 from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .const import (
@@ -17,8 +16,6 @@ from .const import (
     CONF_MAIN_URL,
     CONF_SUB_URL,
     CONF_TRANSPORT,
-    DOMAIN,
-    MAX_MANUAL_RECORDING,
     STREAM_SUB,
 )
 from .coordinator import CameraCoordinator
@@ -95,26 +92,6 @@ class NvrCamera(CctvNvrEntity, Camera):
             width=width,
             height=height,
         )
-
-    async def async_start_recording(self, duration: float | None = None) -> None:
-        """Service: record now, for a duration or until stop_recording."""
-        if duration is not None and not 0 < duration <= MAX_MANUAL_RECORDING:
-            raise ServiceValidationError(
-                translation_domain=DOMAIN,
-                translation_key="invalid_duration",
-                translation_placeholders={"max": str(MAX_MANUAL_RECORDING)},
-            )
-        await self.coordinator.async_start_manual(duration)
-
-    async def async_stop_recording(self) -> None:
-        """Service: end a manual recording."""
-        if not self.coordinator.manual_active:
-            raise ServiceValidationError(
-                translation_domain=DOMAIN,
-                translation_key="not_recording",
-                translation_placeholders={"camera": self.coordinator.config_entry.title},
-            )
-        await self.coordinator.async_stop_manual()
 
 
 def _keyframe_or_none(path: Path, width: int | None, height: int | None) -> bytes | None:

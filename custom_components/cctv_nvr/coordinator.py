@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
 import logging
@@ -160,6 +161,26 @@ class CameraCoordinator(DataUpdateCoordinator[CameraStatus]):
     def _recorder_segment(self, segment: Segment) -> None:
         _LOGGER.debug("Camera %s: segment %s indexed", self.camera_key, segment.path)
 
+    async def _async_check_camera(self) -> None:
+        """DESCRIBE the main stream; one quick retry rides over a busy moment (RTSP 503)."""
+        data = self.config_entry.data
+        for attempt in range(2):
+            try:
+                await rtsp.describe(
+                    data[CONF_MAIN_URL],
+                    data.get(CONF_USERNAME),
+                    data.get(CONF_PASSWORD),
+                    timeout=5,
+                )
+            except rtsp.RtspAuthError:
+                raise
+            except rtsp.RtspError:
+                if attempt:
+                    raise
+                await asyncio.sleep(1)
+            else:
+                return
+
     async def _async_update_data(self) -> CameraStatus:
         status = self.recorder.status
         if self.recorder.running:
@@ -178,14 +199,8 @@ class CameraCoordinator(DataUpdateCoordinator[CameraStatus]):
                 recording=status.state == RecorderState.RECORDING,
                 recorder=status,
             )
-        data = self.config_entry.data
         try:
-            await rtsp.describe(
-                data[CONF_MAIN_URL],
-                data.get(CONF_USERNAME),
-                data.get(CONF_PASSWORD),
-                timeout=5,
-            )
+            await self._async_check_camera()
         except rtsp.RtspAuthError as err:
             raise ConfigEntryAuthFailed(
                 translation_domain=DOMAIN, translation_key="auth_failed"

@@ -119,6 +119,13 @@ def _measure(container: Any) -> float:
 
 def last_keyframe_jpeg(path: Path, width: int | None = None, height: int | None = None) -> bytes:
     """Decode the newest keyframe of a (possibly still growing) segment into a JPEG."""
+    try:
+        return _last_keyframe_jpeg(path, width, height)
+    except av.error.FFmpegError as err:
+        raise ProbeError("unreadable", f"cannot read {path.name}: {err}") from err
+
+
+def _last_keyframe_jpeg(path: Path, width: int | None, height: int | None) -> bytes:
     with av.open(str(path)) as container:
         if not container.streams.video:
             raise ProbeError("not_video", "no video track")

@@ -244,6 +244,8 @@ class Recorder:
                 await self._sleep(backoff)
                 backoff = min(backoff * 2, cfg.max_backoff)
                 continue
+            if not self._wanted:
+                break
             started = time.monotonic()
             reason = await self._run(described)
             if not self._wanted:
@@ -373,9 +375,12 @@ class Recorder:
                     break
                 except TimeoutError:
                     pass
+                if not self._wanted:  # stop() raced with the start of this process
+                    self._terminate()
+                    break
                 idle = time.monotonic() - run.last_progress
                 limit = self.config.stall_timeout if run.frames else self.config.start_timeout
-                if self._wanted and idle > limit:
+                if idle > limit:
                     reason = "stalled" if run.frames else "no_media"
                     _LOGGER.debug(
                         "Camera %s: no media for %.1f s, restarting ffmpeg",

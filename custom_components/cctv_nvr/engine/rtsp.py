@@ -346,6 +346,8 @@ async def _describe(parsed: RtspUrl, user: str | None, secret: str | None) -> De
             raise RtspAuthError("the camera refused the credentials (401)")
         if status == 404:
             raise RtspNotFoundError("the camera has no stream at this path (404)")
+        if status >= 500:  # noqa: PLR2004
+            raise RtspConnectError(f"camera unavailable (RTSP {status})")
         if status != 200:
             raise RtspProtocolError(f"unexpected RTSP status {status}")
         result = parse_sdp(body.decode("utf-8", "replace"))
