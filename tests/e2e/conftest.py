@@ -1,0 +1,72 @@
+"""A real Home Assistant process, started by the test, with this integration."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+import os
+from pathlib import Path
+import shutil
+import socket
+import subprocess
+import sys
+
+import pytest
+import pytest_socket
+
+from tests.e2e.ha_api import HomeAssistantApi
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class RunningHomeAssistant:
+    """A Home Assistant process and where it keeps its files."""
+
+    url: str
+    config_dir: Path
+    process: subprocess.Popen[bytes]
+
+    def api(self) -> HomeAssistantApi:
+        """Return a REST client (not logged in)."""
+        return HomeAssistantApi(self.url)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def home_assistant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHomeAssistant]:
+    """Start `python -m homeassistant` on a free port with the repository's dev configuration.
+
+    --skip-pip proves that scripts/setup preinstalled every requirement: a real
+    first start downloads nothing.
+    """
+    pytest_socket.enable_socket()  # loopback only: see allow_loopback_sockets in tests/conftest.py
+    pytest_socket.socket_allow_hosts(["127.0.0.1"], allow_unix_socket=True)
+    config = tmp_path_factory.mktemp("ha_config")
+    shutil.copy(ROOT / "config" / "configuration.yaml", config / "configuration.yaml")
+    (config / "custom_components").symlink_to(ROOT / "custom_components")
+    port = _free_port()
+    log = (config / "stdout.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "homeassistant", "--config", str(config), "--skip-pip"],
+        env={**os.environ, "CCTV_NVR_PORT": str(port)},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    running = RunningHomeAssistant(f"http://127.0.0.1:{port}", config, process)
+    try:
+        running.api().wait_until_up(timeout=240)
+        yield running
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()

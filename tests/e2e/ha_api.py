@@ -1,0 +1,154 @@
+"""Drive a real Home Assistant process through its own REST API (stdlib only).
+
+Used by scripts/develop (to onboard a dev user and add simulated cameras) and by
+the end-to-end tests (which check that a camera added this way records).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+import urllib.error
+import urllib.parse
+import urllib.request
+
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+class HomeAssistantApi:
+    """A tiny REST client of one Home Assistant instance."""
+
+    def __init__(self, base_url: str) -> None:
+        """Remember where Home Assistant listens."""
+        self.base = base_url.rstrip("/")
+        self.client_id = f"{self.base}/"
+        self.token: str | None = None
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        form: dict[str, str] | None = None,
+        auth: bool = True,
+        timeout: float = 60,
+    ) -> Any:
+        headers = {}
+        data = None
+        if form is not None:
+            data = urllib.parse.urlencode(form).encode()
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        elif body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        if auth and self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        request = urllib.request.Request(  # noqa: S310 - loopback Home Assistant only
+            self.base + path, data=data, method=method, headers=headers
+        )
+        with _OPENER.open(request, timeout=timeout) as response:
+            raw = response.read()
+        return json.loads(raw) if raw else None
+
+    def wait_until_up(self, timeout: float = 300) -> None:
+        """Wait until the HTTP server answers (onboarding or API)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self._request("GET", "/api/onboarding", auth=False, timeout=5)
+                return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
+
+    def onboarded(self) -> bool:
+        """Return True once the owner user exists."""
+        steps = self._request("GET", "/api/onboarding", auth=False)
+        return bool(next((s["done"] for s in steps if s["step"] == "user"), True))
+
+    def _token(self, code: str) -> None:
+        answer = self._request(
+            "POST",
+            "/auth/token",
+            form={"grant_type": "authorization_code", "code": code, "client_id": self.client_id},
+            auth=False,
+        )
+        self.token = answer["access_token"]
+
+    def onboard(self, username: str, password: str) -> None:
+        """Create the owner user and finish onboarding."""
+        answer = self._request(
+            "POST",
+            "/api/onboarding/users",
+            {
+                "client_id": self.client_id,
+                "name": username.title(),
+                "username": username,
+                "password": password,
+                "language": "en",
+            },
+            auth=False,
+        )
+        self._token(answer["auth_code"])
+        for step, body in (
+            ("core_config", {}),
+            ("analytics", {}),
+            ("integration", {"client_id": self.client_id, "redirect_uri": self.client_id}),
+        ):
+            try:
+                self._request("POST", f"/api/onboarding/{step}", body)
+            except urllib.error.HTTPError as err:
+                if err.code != 403:  # noqa: PLR2004 - already done
+                    raise
+
+    def login(self, username: str, password: str) -> None:
+        """Log in with the Home Assistant auth provider and keep the token."""
+        flow = self._request(
+            "POST",
+            "/auth/login_flow",
+            {
+                "client_id": self.client_id,
+                "handler": ["homeassistant", None],
+                "redirect_uri": self.client_id,
+            },
+            auth=False,
+        )
+        result = self._request(
+            "POST",
+            f"/auth/login_flow/{flow['flow_id']}",
+            {"client_id": self.client_id, "username": username, "password": password},
+            auth=False,
+        )
+        self._token(result["result"])
+
+    def config_entries(self, domain: str) -> list[dict[str, Any]]:
+        """Return the config entries of a domain."""
+        entries = self._request("GET", "/api/config/config_entries/entry")
+        return [e for e in entries if e["domain"] == domain]
+
+    def config_flow(self, domain: str, user_input: dict[str, Any]) -> dict[str, Any]:
+        """Run a one-step config flow; return its final result."""
+        flow = self._request("POST", "/api/config/config_entries/flow", {"handler": domain})
+        return dict(
+            self._request("POST", f"/api/config/config_entries/flow/{flow['flow_id']}", user_input)
+        )
+
+    def call_service(self, domain: str, service: str, data: dict[str, Any]) -> Any:
+        """Call a service."""
+        return self._request("POST", f"/api/services/{domain}/{service}", data)
+
+    def state(self, entity_id: str) -> dict[str, Any] | None:
+        """Return an entity's state, or None."""
+        try:
+            return dict(self._request("GET", f"/api/states/{entity_id}"))
+        except urllib.error.HTTPError as err:
+            if err.code == 404:  # noqa: PLR2004
+                return None
+            raise
+
+    def states(self) -> list[dict[str, Any]]:
+        """Return all states."""
+        return list(self._request("GET", "/api/states"))
