@@ -19,7 +19,9 @@ from tests.simulator import CameraSimulator
 CAMERA = "camera.front_door"
 
 
-async def test_stream_source_and_device(hass: HomeAssistant, auth_simulator: CameraSimulator) -> None:
+async def test_stream_source_and_device(
+    hass: HomeAssistant, auth_simulator: CameraSimulator
+) -> None:
     """The stream source carries credentials for HA's stream only; the state does not."""
     entry = await setup_camera(
         hass, camera_entry(auth_simulator, username=SIM_USER, password=SIM_PASSWORD, live="sub")
@@ -37,7 +39,9 @@ async def test_stream_source_and_device(hass: HomeAssistant, auth_simulator: Cam
     assert device.model == "H264 1920x1080"
 
 
-async def test_stream_source_main_when_chosen(hass: HomeAssistant, simulator: CameraSimulator) -> None:
+async def test_stream_source_main_when_chosen(
+    hass: HomeAssistant, simulator: CameraSimulator
+) -> None:
     """Live view can use the main stream."""
     await setup_camera(hass, camera_entry(simulator, live="main"))
     assert await async_get_stream_source(hass, CAMERA) == simulator.url("main")

@@ -67,7 +67,10 @@ async def test_user_flow_credentials_in_url_are_moved_out(
         flow_id,
         user_input(
             auth_simulator,
-            **{CONF_MAIN_URL: auth_simulator.url("main", with_credentials=True), CONF_SUB_URL: None},
+            **{
+                CONF_MAIN_URL: auth_simulator.url("main", with_credentials=True),
+                CONF_SUB_URL: None,
+            },
         ),
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
@@ -110,7 +113,11 @@ async def test_user_flow_unreachable(hass: HomeAssistant) -> None:
     flow_id = await _start(hass)
     result = await hass.config_entries.flow.async_configure(
         flow_id,
-        {CONF_NAME: "x", CONF_MAIN_URL: f"rtsp://127.0.0.1:{_free_port()}/main", "rtsp_transport": "tcp"},
+        {
+            CONF_NAME: "x",
+            CONF_MAIN_URL: f"rtsp://127.0.0.1:{_free_port()}/main",
+            "rtsp_transport": "tcp",
+        },
     )
     assert result["errors"] == {CONF_MAIN_URL: "cannot_connect"}
 
@@ -133,7 +140,11 @@ async def test_user_flow_not_rtsp(hass: HomeAssistant) -> None:
         flow_id = await _start(hass)
         result = await hass.config_entries.flow.async_configure(
             flow_id,
-            {CONF_NAME: "x", CONF_MAIN_URL: f"rtsp://127.0.0.1:{port}/main", "rtsp_transport": "tcp"},
+            {
+                CONF_NAME: "x",
+                CONF_MAIN_URL: f"rtsp://127.0.0.1:{port}/main",
+                "rtsp_transport": "tcp",
+            },
         )
         assert result["errors"] == {CONF_MAIN_URL: "not_rtsp"}
     finally:
@@ -160,7 +171,11 @@ async def test_user_flow_silent_server_times_out(hass: HomeAssistant) -> None:
         started = time.monotonic()
         result = await hass.config_entries.flow.async_configure(
             flow_id,
-            {CONF_NAME: "x", CONF_MAIN_URL: f"rtsp://127.0.0.1:{port}/main", "rtsp_transport": "tcp"},
+            {
+                CONF_NAME: "x",
+                CONF_MAIN_URL: f"rtsp://127.0.0.1:{port}/main",
+                "rtsp_transport": "tcp",
+            },
         )
         assert result["errors"] == {CONF_MAIN_URL: "timeout"}
         assert time.monotonic() - started < 5
@@ -190,7 +205,9 @@ async def test_user_flow_wrong_credentials(
     # Fixing the password on the same form succeeds.
     result = await hass.config_entries.flow.async_configure(
         flow_id,
-        user_input(auth_simulator, username=SIM_USER, password=SIM_PASSWORD, **{CONF_SUB_URL: None}),
+        user_input(
+            auth_simulator, username=SIM_USER, password=SIM_PASSWORD, **{CONF_SUB_URL: None}
+        ),
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
@@ -259,7 +276,11 @@ async def test_reconfigure_flow(hass: HomeAssistant, simulator: CameraSimulator)
     assert result["errors"] == {CONF_MAIN_URL: "cannot_connect"}
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"],
-        {CONF_MAIN_URL: simulator.url("h265"), CONF_SUB_URL: simulator.url("sub"), "rtsp_transport": "tcp"},
+        {
+            CONF_MAIN_URL: simulator.url("h265"),
+            CONF_SUB_URL: simulator.url("sub"),
+            "rtsp_transport": "tcp",
+        },
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reconfigure_successful"

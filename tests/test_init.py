@@ -8,8 +8,8 @@ import time
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import ATTR_ENTITY_ID, SERVICE_TURN_OFF, SERVICE_TURN_ON, STATE_ON
 from homeassistant.core import HomeAssistant, State
-from pytest_homeassistant_custom_component.common import mock_restore_cache
 import pytest
+from pytest_homeassistant_custom_component.common import mock_restore_cache
 
 from custom_components.cctv_nvr.data import DATA_NVR
 from custom_components.cctv_nvr.engine.recorder import RecorderState
@@ -36,8 +36,10 @@ async def test_switch_records_valid_contiguous_segments(
     coordinator = entry.runtime_data
     await wait_for(lambda: hass.states.get(CAMERA).state == "recording", timeout=20)
     await wait_for(
-        lambda: (coordinator.recorder.status.last_segment_end or 0) > time.time() - 60
-        and len(nvr.index.segments("front_door", 0, time.time() + 60)) >= 3,
+        lambda: (
+            (coordinator.recorder.status.last_segment_end or 0) > time.time() - 60
+            and len(nvr.index.segments("front_door", 0, time.time() + 60)) >= 3
+        ),
         timeout=40,
     )
     await hass.services.async_call(

@@ -49,9 +49,13 @@ async def test_start_with_duration_records_and_stops(
 async def test_start_until_stop(hass: HomeAssistant, simulator: CameraSimulator) -> None:
     """Without a duration a manual recording runs until stop_recording."""
     entry = await setup_camera(hass, camera_entry(simulator))
-    await hass.services.async_call(DOMAIN, "start_recording", {ATTR_ENTITY_ID: CAMERA}, blocking=True)
+    await hass.services.async_call(
+        DOMAIN, "start_recording", {ATTR_ENTITY_ID: CAMERA}, blocking=True
+    )
     await wait_for(lambda: hass.states.get(CAMERA).state == "recording", timeout=20)
-    await hass.services.async_call(DOMAIN, "stop_recording", {ATTR_ENTITY_ID: CAMERA}, blocking=True)
+    await hass.services.async_call(
+        DOMAIN, "stop_recording", {ATTR_ENTITY_ID: CAMERA}, blocking=True
+    )
     await hass.async_block_till_done()
     assert not entry.runtime_data.manual_active
     assert not entry.runtime_data.recorder.running
@@ -63,10 +67,17 @@ async def test_stop_when_continuous_keeps_recording(
     """Ending a manual recording does not stop 24/7 recording."""
     entry = await setup_camera(hass, camera_entry(simulator))
     await hass.services.async_call(
-        "switch", "turn_on", {ATTR_ENTITY_ID: "switch.front_door_continuous_recording"}, blocking=True
+        "switch",
+        "turn_on",
+        {ATTR_ENTITY_ID: "switch.front_door_continuous_recording"},
+        blocking=True,
     )
-    await hass.services.async_call(DOMAIN, "start_recording", {ATTR_ENTITY_ID: CAMERA}, blocking=True)
-    await hass.services.async_call(DOMAIN, "stop_recording", {ATTR_ENTITY_ID: CAMERA}, blocking=True)
+    await hass.services.async_call(
+        DOMAIN, "start_recording", {ATTR_ENTITY_ID: CAMERA}, blocking=True
+    )
+    await hass.services.async_call(
+        DOMAIN, "stop_recording", {ATTR_ENTITY_ID: CAMERA}, blocking=True
+    )
     assert entry.runtime_data.recorder.running
     assert await hass.config_entries.async_unload(entry.entry_id)
 
@@ -107,5 +118,7 @@ async def test_unknown_camera_is_refused(hass: HomeAssistant, simulator: CameraS
         )
     assert err.value.translation_key == "unknown_camera"
     with pytest.raises(ServiceValidationError) as err:
-        await hass.services.async_call(DOMAIN, "stop_recording", {"area_id": "nowhere"}, blocking=True)
+        await hass.services.async_call(
+            DOMAIN, "stop_recording", {"area_id": "nowhere"}, blocking=True
+        )
     assert err.value.translation_key == "no_cameras"

@@ -44,9 +44,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: CctvNvrConfigEntry) -> b
     async def _stop_recording(_event: Event) -> None:
         await coordinator.recorder.stop()
 
-    entry.async_on_unload(
-        hass.bus.async_listen(EVENT_HOMEASSISTANT_STOP, _stop_recording)
-    )
+    entry.async_on_unload(hass.bus.async_listen(EVENT_HOMEASSISTANT_STOP, _stop_recording))
     return True
 
 

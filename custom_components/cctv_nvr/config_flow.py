@@ -8,8 +8,6 @@ from dataclasses import asdict
 import logging
 from typing import Any
 
-import voluptuous as vol
-
 from homeassistant.config_entries import (
     ConfigEntry,
     ConfigFlow,
@@ -31,6 +29,7 @@ from homeassistant.helpers.selector import (
     TextSelectorType,
 )
 from homeassistant.util import slugify
+import probatio as vol
 
 from .const import (
     CONF_LIVE_STREAM,
@@ -99,8 +98,9 @@ async def async_check_camera(
             await rtsp.describe(url, user, secret, timeout=PROBE_TIMEOUT / 2)
         except rtsp.RtspError as err:
             _LOGGER.debug("Camera check of %s failed: %s", url, err)
-            raise CameraCheckError("base" if err.reason == "invalid_auth" else field,
-                                   err.reason) from err
+            raise CameraCheckError(
+                "base" if err.reason == "invalid_auth" else field, err.reason
+            ) from err
     transport = data.get(CONF_TRANSPORT, "tcp")
     try:
         async with asyncio.timeout(PROBE_TIMEOUT + 2):
@@ -222,7 +222,7 @@ class CctvNvrConfigFlow(ConfigFlow, domain=DOMAIN):
         return key
 
     async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
-        """The camera answers 401: ask for new credentials."""
+        """Ask for new credentials after the camera answered 401."""
         return await self.async_step_reauth_confirm()
 
     async def async_step_reauth_confirm(
@@ -268,9 +268,9 @@ class CctvNvrConfigFlow(ConfigFlow, domain=DOMAIN):
         entry = self._get_reconfigure_entry()
         errors: dict[str, str] = {}
         if user_input is not None:
-            if not user_input.get(CONF_PASSWORD) and user_input.get(CONF_USERNAME) == entry.data.get(
+            if not user_input.get(CONF_PASSWORD) and user_input.get(
                 CONF_USERNAME
-            ):
+            ) == entry.data.get(CONF_USERNAME):
                 user_input = {**user_input, CONF_PASSWORD: entry.data.get(CONF_PASSWORD)}
             try:
                 unique_id = _unique_id(user_input[CONF_MAIN_URL])

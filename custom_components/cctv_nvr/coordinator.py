@@ -58,9 +58,7 @@ class CameraCoordinator(DataUpdateCoordinator[CameraStatus]):
             config_entry=entry,
             name=entry.data[CONF_NAME],
             update_interval=UPDATE_INTERVAL,
-            request_refresh_debouncer=Debouncer(
-                hass, _LOGGER, cooldown=0.2, immediate=True
-            ),
+            request_refresh_debouncer=Debouncer(hass, _LOGGER, cooldown=0.2, immediate=True),
         )
         self.nvr = nvr
         self.camera_key: str = entry.data[CONF_STORAGE_KEY]

@@ -34,7 +34,11 @@ async def async_get_config_entry_diagnostics(
             "data": async_redact_data(data, TO_REDACT),
             "options": dict(entry.options),
         },
-        "recorder": {**asdict(status), "state": str(status.state), "wanted": coordinator.recorder.running},
+        "recorder": {
+            **asdict(status),
+            "state": str(status.state),
+            "wanted": coordinator.recorder.running,
+        },
         "continuous": coordinator.continuous,
         "manual_active": coordinator.manual_active,
         "index": {"segments": count, "bytes": size, "oldest": oldest, "newest": newest},

@@ -59,7 +59,7 @@ class HomeAssistantApi:
             try:
                 self._request("GET", "/api/onboarding", auth=False, timeout=5)
                 return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
+            except urllib.error.URLError, ConnectionError, TimeoutError:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(1)
@@ -101,7 +101,7 @@ class HomeAssistantApi:
             try:
                 self._request("POST", f"/api/onboarding/{step}", body)
             except urllib.error.HTTPError as err:
-                if err.code != 403:  # noqa: PLR2004 - already done
+                if err.code != 403:
                     raise
 
     def login(self, username: str, password: str) -> None:
@@ -145,7 +145,7 @@ class HomeAssistantApi:
         try:
             return dict(self._request("GET", f"/api/states/{entity_id}"))
         except urllib.error.HTTPError as err:
-            if err.code == 404:  # noqa: PLR2004
+            if err.code == 404:
                 return None
             raise
 

@@ -130,9 +130,7 @@ class SegmentIndex:
         with self._lock:
             version = self._conn.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
-                raise RuntimeError(
-                    f"index schema {version} is newer than this version understands"
-                )
+                raise RuntimeError(f"index schema {version} is newer than this version understands")
             if version < 1:
                 self._conn.executescript(_SCHEMA_V1)
                 self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")

@@ -139,7 +139,7 @@ def _last_keyframe_jpeg(path: Path, width: int | None, height: int | None) -> by
             _LOGGER.debug("Segment still growing; using the keyframes read so far")
         if keyframe is None:
             raise ProbeError("no_keyframe", "no keyframe yet")
-        decoder = av.CodecContext.create(video.codec_context.name, "r")
+        decoder: Any = av.CodecContext.create(video.codec_context.name, "r")
         decoder.extradata = video.codec_context.extradata
         frames = list(decoder.decode(keyframe)) + list(decoder.decode(None))
         if not frames:

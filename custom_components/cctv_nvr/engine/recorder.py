@@ -185,14 +185,10 @@ class Recorder:
             self._ingest_task = None
         self._set_status(RecorderState.IDLE, None)
 
-    async def restart(self) -> None:
-        """Restart ffmpeg now (new settings); recording continues."""
-        if self._wanted:
-            self._terminate()
-
     async def latest_files(self) -> list[Path]:
         """Return the newest segment files (the growing one first)."""
-        return await self._run_blocking(self._latest_files)
+        files: list[Path] = await self._run_blocking(self._latest_files)
+        return files
 
     # -- supervision ------------------------------------------------------
 
@@ -244,11 +240,11 @@ class Recorder:
                 await self._sleep(backoff)
                 backoff = min(backoff * 2, cfg.max_backoff)
                 continue
-            if not self._wanted:
+            if self._stopping():
                 break
             started = time.monotonic()
             reason = await self._run(described)
-            if not self._wanted:
+            if self._stopping():
                 break
             if reason in ("ffmpeg_missing", "storage_unwritable"):
                 self._failed(RecorderState.ERROR, reason)
@@ -260,6 +256,10 @@ class Recorder:
                 backoff = 0.5
             await self._sleep(backoff)
             backoff = min(backoff * 2, cfg.max_backoff)
+
+    def _stopping(self) -> bool:
+        """Return True once stop() was called (read afresh: it changes while we await)."""
+        return not self._wanted
 
     def _failed(self, state: RecorderState, reason: str) -> None:
         if not self._last_failure_logged:
@@ -316,8 +316,10 @@ class Recorder:
             "-segment_format",
             "mp4",
             "-segment_format_options",
-            "movflags=+frag_keyframe+empty_moov+default_base_moof"
-            f":frag_duration={int(FRAGMENT_SECONDS * 1_000_000)}",
+            (
+                "movflags=+frag_keyframe+empty_moov+default_base_moof"
+                f":frag_duration={int(FRAGMENT_SECONDS * 1_000_000)}"
+            ),
             "-segment_list",
             "pipe:1",
             "-segment_list_type",
@@ -547,10 +549,14 @@ class Recorder:
             try:
                 trimmed = trim_incomplete_tail(path)
                 if trimmed:
-                    _LOGGER.debug("Camera %s: trimmed %d bytes of a cut fragment from %s",
-                                  self.config.camera, trimmed, rel)
+                    _LOGGER.debug(
+                        "Camera %s: trimmed %d bytes of a cut fragment from %s",
+                        self.config.camera,
+                        trimmed,
+                        rel,
+                    )
                 info = probe_file(path, measure=True)
-            except (ProbeError, OSError):
+            except ProbeError, OSError:
                 info = None
             if info is None or not info.duration or info.duration < _MIN_SEGMENT_SECONDS:
                 self._discard_unplayable(path, rel)

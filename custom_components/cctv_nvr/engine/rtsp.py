@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 from dataclasses import dataclass, field
 import hashlib
+from http import HTTPStatus
 import re
 import secrets
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
@@ -334,7 +336,7 @@ async def _describe(parsed: RtspUrl, user: str | None, secret: str | None) -> De
         uri = parsed.uri
         headers = {"Accept": "application/sdp"}
         status, answer, body = await conn.request("DESCRIBE", uri, headers)
-        if status == 401 and user is not None:
+        if status == HTTPStatus.UNAUTHORIZED and user is not None:
             auth = _authorization(
                 answer.get("www-authenticate", []), "DESCRIBE", uri, user, secret or ""
             )
@@ -342,23 +344,21 @@ async def _describe(parsed: RtspUrl, user: str | None, secret: str | None) -> De
                 status, answer, body = await conn.request(
                     "DESCRIBE", uri, {**headers, "Authorization": auth}
                 )
-        if status == 401:
+        if status == HTTPStatus.UNAUTHORIZED:
             raise RtspAuthError("the camera refused the credentials (401)")
-        if status == 404:
+        if status == HTTPStatus.NOT_FOUND:
             raise RtspNotFoundError("the camera has no stream at this path (404)")
-        if status >= 500:  # noqa: PLR2004
+        if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
             raise RtspConnectError(f"camera unavailable (RTSP {status})")
-        if status != 200:
+        if status != HTTPStatus.OK:
             raise RtspProtocolError(f"unexpected RTSP status {status}")
         result = parse_sdp(body.decode("utf-8", "replace"))
-        if result.video_codec is None:
-            raise RtspNoVideoError("the stream has no video track")
-        return result
     except OSError as err:
         raise RtspConnectError(f"connection failed: {type(err).__name__}") from err
     finally:
         writer.close()
-        try:
+        with contextlib.suppress(OSError):
             await writer.wait_closed()
-        except OSError:
-            pass
+    if result.video_codec is None:
+        raise RtspNoVideoError("the stream has no video track")
+    return result
