@@ -6,6 +6,7 @@ and checks the segments on disk and in the index.
 
 from __future__ import annotations
 
+from contextlib import closing
 from pathlib import Path
 import sqlite3
 import time
@@ -17,7 +18,7 @@ from tests.simulator import CameraSimulator
 
 
 def _index_rows(db: Path) -> list[tuple[str, str, float, float]]:
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+    with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
         return conn.execute(
             "SELECT camera, path, start_ts, end_ts FROM segments ORDER BY camera, start_ts"
         ).fetchall()

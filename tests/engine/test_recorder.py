@@ -99,7 +99,8 @@ async def test_records_contiguous_keyframe_aligned_segments(
     assert recorder.status.state == RecorderState.IDLE
 
     segments = index.segments("cam", 0, time.time() + 60)
-    assert len(segments) >= 5  # four announced + the one finished by stop()
+    # Four announced while running, plus the one stop() finished unless it held no frame yet.
+    assert len(segments) >= len(seen) >= 4
     assert [s.path for s in segments[: len(seen)]] == [s.path for s in seen]
     # Cuts land on the first keyframe at or after 4 s (GOP 1 s): the first segment of a
     # run may be up to one GOP longer, every later one is 4 s to within a frame.
