@@ -28,12 +28,12 @@ SEGMENT_SECONDS = 10.0
 MOVFLAGS = "frag_keyframe+empty_moov+default_base_moof"
 
 
-class Stop(Exception):
+class SignalledError(Exception):
     """Asked to stop (signal)."""
 
 
-def _stop(signum: int, frame: object) -> None:  # noqa: ARG001
-    raise Stop
+def _stop(signum: int, frame: object) -> None:
+    raise SignalledError
 
 
 def record(url: str, outdir: Path, seconds: float) -> dict[str, object]:
@@ -100,7 +100,7 @@ def record(url: str, outdir: Path, seconds: float) -> dict[str, object]:
             packet.stream = out_video
             out.mux(packet)
             stats["packets"] += 1
-    except Stop:
+    except SignalledError:
         pass
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # finish writing, then exit
@@ -112,7 +112,7 @@ def record(url: str, outdir: Path, seconds: float) -> dict[str, object]:
 
 
 def main() -> int:
-    if len(sys.argv) != 4:  # noqa: PLR2004
+    if len(sys.argv) != 4:
         print(__doc__, file=sys.stderr)
         return 2
     url, outdir, seconds = sys.argv[1], Path(sys.argv[2]), float(sys.argv[3])
@@ -120,7 +120,7 @@ def main() -> int:
     signal.signal(signal.SIGINT, _stop)
     try:
         stats = record(url, outdir, seconds)
-    except Stop:
+    except SignalledError:
         stats = {"segments": 0, "packets": 0, "error": "stopped before the stream opened"}
     except av.error.FFmpegError as err:
         print(json.dumps({"error": str(err)}), flush=True)
