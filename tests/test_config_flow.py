@@ -320,6 +320,9 @@ async def test_options_flow(hass: HomeAssistant, simulator: CameraSimulator) -> 
         CONF_SEGMENT_SECONDS: 30,
         CONF_RECORD_AUDIO: False,
         CONF_LIVE_STREAM: "main",
+        "retention_days": 14,
+        "max_size_gb": 0,
+        "min_free_gb": 2.0,
     }
     assert entry.runtime_data.recorder.config.segment_seconds == 30
     assert entry.runtime_data.recorder.config.record_audio is False

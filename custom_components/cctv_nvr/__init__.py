@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+import logging
 from pathlib import Path
 
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
@@ -13,9 +15,14 @@ from .const import DOMAIN, STORAGE_DIR
 from .coordinator import CameraCoordinator
 from .data import DATA_NVR, CctvNvrConfigEntry, NvrData
 from .engine.index import SegmentIndex
+from .engine.rebuild import rebuild_index
+from .retention import RetentionRunner
 from .services import async_setup_services
+from .views import async_register_views
 
-PLATFORMS: list[Platform] = [Platform.CAMERA, Platform.SWITCH]
+PLATFORMS: list[Platform] = [Platform.CAMERA, Platform.SENSOR, Platform.SWITCH]
+
+_LOGGER = logging.getLogger(__name__)
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
@@ -23,15 +30,46 @@ CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Set up what all cameras share: the index, and the services."""
     base = Path(hass.config.path(STORAGE_DIR))
-    index = await hass.async_add_executor_job(SegmentIndex, base / "index.db")
-    hass.data[DATA_NVR] = NvrData(root=base / "recordings", index=index)
+    db_path = base / "index.db"
+    fresh = not await hass.async_add_executor_job(db_path.exists)
+    index, recovered = await hass.async_add_executor_job(SegmentIndex.open_or_recover, db_path)
+    if recovered:
+        _LOGGER.warning("The recordings index was corrupt; it was set aside and is being rebuilt")
+    hass.data[DATA_NVR] = NvrData(
+        root=base / "recordings",
+        exports=base / "exports",
+        thumbnails=base / "thumbnails",
+        index=index,
+    )
 
     async def _close_index(_event: Event) -> None:
         await hass.async_add_executor_job(index.close)
 
     hass.bus.async_listen_once("homeassistant_final_write", _close_index)
     async_setup_services(hass)
+    async_register_views(hass)
+    runner = RetentionRunner(hass)
+    hass.data[DATA_NVR].retention = runner
+    runner.start()
+    if fresh or recovered:
+        # Missing or corrupt index: rebuild it from the files on disk, in the background.
+        hass.async_create_background_task(
+            _async_rebuild(hass, index, base / "recordings"), "cctv_nvr index rebuild"
+        )
     return True
+
+
+async def _async_rebuild(hass: HomeAssistant, index: SegmentIndex, root: Path) -> None:
+    if not await hass.async_add_executor_job(root.is_dir):
+        return
+    # Files younger than a minute may still be growing; recorders index those themselves.
+    report = await hass.async_add_executor_job(partial(rebuild_index, index, root, min_age=60.0))
+    _LOGGER.info(
+        "Recordings index rebuilt from disk: %d files, %d added, %d unreadable (kept on disk)",
+        report.files,
+        report.added,
+        report.unreadable,
+    )
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: CctvNvrConfigEntry) -> bool:

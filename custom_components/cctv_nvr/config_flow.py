@@ -34,12 +34,17 @@ import probatio as vol
 from .const import (
     CONF_LIVE_STREAM,
     CONF_MAIN_URL,
+    CONF_MAX_SIZE_GB,
+    CONF_MIN_FREE_GB,
     CONF_RECORD_AUDIO,
+    CONF_RETENTION_DAYS,
     CONF_SEGMENT_SECONDS,
     CONF_STORAGE_KEY,
     CONF_STREAM_INFO,
     CONF_SUB_URL,
     CONF_TRANSPORT,
+    DEFAULT_MIN_FREE_GB,
+    DEFAULT_RETENTION_DAYS,
     DEFAULT_SEGMENT_SECONDS,
     DOMAIN,
     MAX_SEGMENT_SECONDS,
@@ -330,6 +335,40 @@ class CctvNvrOptionsFlow(OptionsFlowWithReload):
                 vol.Required(
                     CONF_RECORD_AUDIO, default=options.get(CONF_RECORD_AUDIO, True)
                 ): BooleanSelector(),
+                vol.Required(
+                    CONF_RETENTION_DAYS,
+                    default=options.get(CONF_RETENTION_DAYS, DEFAULT_RETENTION_DAYS),
+                ): NumberSelector(
+                    NumberSelectorConfig(
+                        min=1,
+                        max=3650,
+                        step=1,
+                        unit_of_measurement="d",
+                        mode=NumberSelectorMode.BOX,
+                    )
+                ),
+                vol.Required(
+                    CONF_MAX_SIZE_GB, default=options.get(CONF_MAX_SIZE_GB, 0)
+                ): NumberSelector(
+                    NumberSelectorConfig(
+                        min=0,
+                        max=100000,
+                        step=0.1,
+                        unit_of_measurement="GB",
+                        mode=NumberSelectorMode.BOX,
+                    )
+                ),
+                vol.Required(
+                    CONF_MIN_FREE_GB, default=options.get(CONF_MIN_FREE_GB, DEFAULT_MIN_FREE_GB)
+                ): NumberSelector(
+                    NumberSelectorConfig(
+                        min=0,
+                        max=10000,
+                        step=0.1,
+                        unit_of_measurement="GB",
+                        mode=NumberSelectorMode.BOX,
+                    )
+                ),
                 vol.Required(
                     CONF_LIVE_STREAM,
                     default=options.get(CONF_LIVE_STREAM, STREAM_MAIN)

@@ -33,3 +33,20 @@ SERVICE_START_RECORDING: Final = "start_recording"
 SERVICE_STOP_RECORDING: Final = "stop_recording"
 
 STORAGE_DIR: Final = "cctv_nvr"
+ATTR_START: Final = "start"
+ATTR_END: Final = "end"
+
+SERVICE_EXPORT: Final = "export"
+SERVICE_PROTECT: Final = "protect"
+SERVICE_UNPROTECT: Final = "unprotect"
+SERVICE_DELETE_RECORDINGS: Final = "delete_recordings"
+
+MAX_EXPORT_SECONDS: Final = 6 * 3600
+
+CONF_RETENTION_DAYS: Final = "retention_days"
+CONF_MAX_SIZE_GB: Final = "max_size_gb"
+CONF_MIN_FREE_GB: Final = "min_free_gb"
+DEFAULT_RETENTION_DAYS: Final = 14
+DEFAULT_MIN_FREE_GB: Final = 2.0
+RETENTION_INTERVAL_SECONDS: Final = 600
+FREE_SPACE_CHECK_SECONDS: Final = 30

@@ -4,36 +4,52 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 import logging
+from pathlib import Path
 import time
+from typing import Any
 
 from homeassistant.components.ffmpeg import get_ffmpeg_manager
 from homeassistant.const import CONF_NAME, CONF_PASSWORD, CONF_USERNAME
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
-from homeassistant.exceptions import ConfigEntryAuthFailed
+from homeassistant.exceptions import (
+    ConfigEntryAuthFailed,
+    HomeAssistantError,
+    ServiceValidationError,
+)
 from homeassistant.helpers.debounce import Debouncer
 from homeassistant.helpers.event import async_call_later
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
+from homeassistant.util import slugify
 
 from .const import (
     CONF_MAIN_URL,
+    CONF_MAX_SIZE_GB,
+    CONF_MIN_FREE_GB,
     CONF_RECORD_AUDIO,
+    CONF_RETENTION_DAYS,
     CONF_SEGMENT_SECONDS,
     CONF_STORAGE_KEY,
     CONF_STREAM_INFO,
     CONF_TRANSPORT,
+    DEFAULT_MIN_FREE_GB,
+    DEFAULT_RETENTION_DAYS,
     DEFAULT_SEGMENT_SECONDS,
     DOMAIN,
 )
 from .data import CctvNvrConfigEntry, NvrData
 from .engine import rtsp
-from .engine.index import Segment
+from .engine.export import ExportError, export_range
+from .engine.index import Segment, SegmentIndex
 from .engine.recorder import Recorder, RecorderConfig, RecorderState, RecorderStatus
+from .engine.retention import delete_range, disk_free_bytes
 
 _LOGGER = logging.getLogger(__name__)
 
 UPDATE_INTERVAL = timedelta(seconds=30)
+STORAGE_REFRESH_SECONDS = 60
+GB = 1024**3
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +59,44 @@ class CameraStatus:
     online: bool
     recording: bool
     recorder: RecorderStatus
+
+
+@dataclass(frozen=True, slots=True)
+class StorageStats:
+    """Storage figures of a camera, refreshed at most once a minute."""
+
+    segments: int
+    bytes: int
+    oldest: float | None
+    newest: float | None
+    disk_free: int
+    bitrate_kbps: float | None
+    days_that_fit: float | None
+
+
+def storage_stats(
+    index: SegmentIndex,
+    root: Path,
+    camera: str,
+    max_bytes: int | None,
+    max_days: float | None,
+    min_free: int,
+) -> StorageStats:
+    """Compute a camera's storage figures (executor)."""
+    count, size, oldest, newest = index.camera_stats(camera)
+    free = disk_free_bytes(root)
+    bitrate = None
+    fit = None
+    if oldest is not None and newest is not None and newest > oldest and size:
+        bitrate = size * 8 / 1000 / (newest - oldest)
+        per_day = size / ((newest - oldest) / 86400)
+        budget = size + max(0, free - min_free)
+        if max_bytes is not None:
+            budget = min(budget, max_bytes)
+        fit = budget / per_day
+        if max_days is not None:
+            fit = min(fit, max_days)
+    return StorageStats(count, size, oldest, newest, free, bitrate, fit)
 
 
 class CameraCoordinator(DataUpdateCoordinator[CameraStatus]):
@@ -85,6 +139,8 @@ class CameraCoordinator(DataUpdateCoordinator[CameraStatus]):
             on_segment=self._recorder_segment,
         )
         self.continuous = False
+        self.storage: StorageStats | None = None
+        self._storage_checked = 0.0
         self._manual_id: int | None = None
         self._manual_timer: CALLBACK_TYPE | None = None
 
@@ -149,6 +205,65 @@ class CameraCoordinator(DataUpdateCoordinator[CameraStatus]):
         await self.recorder.stop()
         await super().async_shutdown()
 
+    # -- footage ---------------------------------------------------------------
+
+    async def async_export(self, start: float, end: float, name: str | None) -> dict[str, Any]:
+        """Write one MP4 of [start, end) by remuxing; return what the service answers."""
+        nvr = self.nvr
+        segments = await self.hass.async_add_executor_job(
+            nvr.index.segments, self.camera_key, start, end
+        )
+        if not segments:
+            raise ServiceValidationError(translation_domain=DOMAIN, translation_key="no_footage")
+        stamp = datetime.fromtimestamp(start, UTC).strftime("%Y%m%dT%H%M%SZ")
+        label = slugify(name) if name else ""
+        relative = (
+            f"{self.camera_key}/{stamp}-{int(end - start)}s{'-' + label if label else ''}.mp4"
+        )
+        target = nvr.exports / relative
+        try:
+            result = await export_range(
+                segments, nvr.root, start, end, target, ffmpeg=self.recorder.config.ffmpeg
+            )
+        except ExportError as err:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="export_failed",
+                translation_placeholders={"reason": err.reason},
+            ) from err
+        title = name or f"{self.config_entry.title} {stamp}"
+        export_id = await self.hass.async_add_executor_job(
+            nvr.index.add_export,
+            self.camera_key,
+            title,
+            start,
+            end,
+            relative,
+            result.bytes,
+            result.duration,
+        )
+        return {
+            "id": export_id,
+            "name": title,
+            "path": str(target),
+            "media_id": f"media-source://{DOMAIN}/export/{export_id}",
+            "url": f"/api/{DOMAIN}/export/{export_id}.mp4",
+            "duration": round(result.duration, 3),
+            "bytes": result.bytes,
+        }
+
+    async def async_protect(self, start: float, end: float, *, protected: bool) -> int:
+        """Protect (or unprotect) this camera's footage in [start, end)."""
+        index = self.nvr.index
+        func = index.protect if protected else index.unprotect
+        return int(await self.hass.async_add_executor_job(func, self.camera_key, start, end))
+
+    async def async_delete_range(self, start: float, end: float) -> tuple[int, int]:
+        """Delete this camera's segments in [start, end): files and index rows together."""
+        return await self.hass.async_add_executor_job(
+            delete_range, self.nvr.index, self.nvr.root, self.camera_key, start, end
+        )
+
     # -- status ----------------------------------------------------------------
 
     @callback
@@ -179,7 +294,24 @@ class CameraCoordinator(DataUpdateCoordinator[CameraStatus]):
             else:
                 return
 
+    async def _async_refresh_storage(self) -> None:
+        if time.monotonic() - self._storage_checked < STORAGE_REFRESH_SECONDS and self.storage:
+            return
+        self._storage_checked = time.monotonic()
+        options = self.config_entry.options
+        max_gb = float(options.get(CONF_MAX_SIZE_GB) or 0)
+        self.storage = await self.hass.async_add_executor_job(
+            storage_stats,
+            self.nvr.index,
+            self.nvr.root,
+            self.camera_key,
+            int(max_gb * GB) if max_gb > 0 else None,
+            float(options.get(CONF_RETENTION_DAYS, DEFAULT_RETENTION_DAYS)),
+            int(float(options.get(CONF_MIN_FREE_GB, DEFAULT_MIN_FREE_GB)) * GB),
+        )
+
     async def _async_update_data(self) -> CameraStatus:
+        await self._async_refresh_storage()
         status = self.recorder.status
         if self.recorder.running:
             if status.state == RecorderState.AUTH_FAILED:

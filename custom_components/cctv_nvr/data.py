@@ -14,14 +14,18 @@ from .engine.index import SegmentIndex
 
 if TYPE_CHECKING:
     from .coordinator import CameraCoordinator
+    from .retention import RetentionRunner
 
 
 @dataclass(slots=True)
 class NvrData:
     """State shared by all cameras: the recordings root and the segment index."""
 
-    root: Path
+    root: Path  # recordings
+    exports: Path
+    thumbnails: Path  # cache, safe to delete
     index: SegmentIndex
+    retention: RetentionRunner | None = None
 
 
 DATA_NVR: HassKey[NvrData] = HassKey(DOMAIN)

@@ -2,22 +2,39 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from datetime import datetime
+import time
+from typing import TYPE_CHECKING, Any
 
 from homeassistant.components.camera.const import DOMAIN as CAMERA_DOMAIN
 from homeassistant.config_entries import ConfigEntryState
-from homeassistant.core import HomeAssistant, ServiceCall, callback
+from homeassistant.const import ATTR_ENTITY_ID, ATTR_NAME
+from homeassistant.core import (
+    HomeAssistant,
+    ServiceCall,
+    ServiceResponse,
+    SupportsResponse,
+    callback,
+)
 from homeassistant.exceptions import ServiceValidationError
-from homeassistant.helpers import config_validation as cv, entity_registry as er
+from homeassistant.helpers import config_validation as cv, entity_registry as er, service
 from homeassistant.helpers.target import TargetSelection, async_extract_referenced_entity_ids
+from homeassistant.util import dt as dt_util
 import probatio as vol
 
 from .const import (
     ATTR_DURATION,
+    ATTR_END,
+    ATTR_START,
     DOMAIN,
+    MAX_EXPORT_SECONDS,
     MAX_MANUAL_RECORDING,
+    SERVICE_DELETE_RECORDINGS,
+    SERVICE_EXPORT,
+    SERVICE_PROTECT,
     SERVICE_START_RECORDING,
     SERVICE_STOP_RECORDING,
+    SERVICE_UNPROTECT,
 )
 
 if TYPE_CHECKING:
@@ -97,3 +114,96 @@ def async_setup_services(hass: HomeAssistant) -> None:
 
     hass.services.async_register(DOMAIN, SERVICE_START_RECORDING, start_recording, START_SCHEMA)
     hass.services.async_register(DOMAIN, SERVICE_STOP_RECORDING, stop_recording, STOP_SCHEMA)
+    async_setup_footage_services(hass)
+
+
+# -- footage services: export, protect, unprotect, delete -------------------------------
+
+
+def _range_schema(extra: dict[Any, Any] | None = None) -> vol.Schema:
+    return vol.Schema(
+        {
+            vol.Required(ATTR_ENTITY_ID): cv.entity_ids,
+            vol.Required(ATTR_START): cv.datetime,
+            vol.Required(ATTR_END): cv.datetime,
+            **(extra or {}),
+        }
+    )
+
+
+def _checked_range(call: ServiceCall, max_seconds: float | None = None) -> tuple[float, float]:
+    """Return (start, end) as epoch seconds; refuse reversed, future or too long ranges."""
+    start = dt_util.as_utc(_aware(call.data[ATTR_START])).timestamp()
+    end = dt_util.as_utc(_aware(call.data[ATTR_END])).timestamp()
+    if end <= start:
+        raise ServiceValidationError(translation_domain=DOMAIN, translation_key="range_reversed")
+    if start > time.time():
+        raise ServiceValidationError(translation_domain=DOMAIN, translation_key="range_future")
+    if max_seconds is not None and end - start > max_seconds:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="range_too_long",
+            translation_placeholders={"hours": str(int(max_seconds // 3600))},
+        )
+    return start, min(end, time.time())
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt_util.get_default_time_zone())
+
+
+@callback
+def async_setup_footage_services(hass: HomeAssistant) -> None:
+    """Register export, protect, unprotect and (admin only) delete_recordings."""
+
+    async def export(call: ServiceCall) -> ServiceResponse:
+        cameras = async_target_cameras(hass, call)
+        if len(cameras) != 1:
+            raise ServiceValidationError(translation_domain=DOMAIN, translation_key="one_camera")
+        coordinator = cameras[0]
+        start, end = _checked_range(call, MAX_EXPORT_SECONDS)
+        return await coordinator.async_export(start, end, call.data.get(ATTR_NAME))
+
+    async def protect(call: ServiceCall) -> ServiceResponse:
+        start, end = _checked_range(call)
+        changed = 0
+        for coordinator in async_target_cameras(hass, call):
+            changed += await coordinator.async_protect(start, end, protected=True)
+        return {"segments": changed}
+
+    async def unprotect(call: ServiceCall) -> ServiceResponse:
+        start, end = _checked_range(call)
+        changed = 0
+        for coordinator in async_target_cameras(hass, call):
+            changed += await coordinator.async_protect(start, end, protected=False)
+        return {"segments": changed}
+
+    async def delete_recordings(call: ServiceCall) -> ServiceResponse:
+        start, end = _checked_range(call)
+        deleted = 0
+        freed = 0
+        for coordinator in async_target_cameras(hass, call):
+            count, size = await coordinator.async_delete_range(start, end)
+            deleted += count
+            freed += size
+        return {"segments": deleted, "bytes": freed}
+
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_EXPORT,
+        export,
+        _range_schema({vol.Optional(ATTR_NAME): vol.All(cv.string, vol.Length(min=1, max=100))}),
+        supports_response=SupportsResponse.ONLY,
+    )
+    for name, func in ((SERVICE_PROTECT, protect), (SERVICE_UNPROTECT, unprotect)):
+        hass.services.async_register(
+            DOMAIN, name, func, _range_schema(), supports_response=SupportsResponse.OPTIONAL
+        )
+    service.async_register_admin_service(
+        hass,
+        DOMAIN,
+        SERVICE_DELETE_RECORDINGS,
+        delete_recordings,
+        _range_schema(),
+        supports_response=SupportsResponse.OPTIONAL,
+    )

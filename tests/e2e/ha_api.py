@@ -58,11 +58,12 @@ class HomeAssistantApi:
         while True:
             try:
                 self._request("GET", "/api/onboarding", auth=False, timeout=5)
-                return
             except urllib.error.URLError, ConnectionError, TimeoutError:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(1)
+            else:
+                return
 
     def onboarded(self) -> bool:
         """Return True once the owner user exists."""

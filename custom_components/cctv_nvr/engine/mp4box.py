@@ -146,12 +146,12 @@ def _track_timescale(moov: bytes, trak: Box) -> tuple[int, int] | None:
     return int(track_id), int(timescale)
 
 
-def _sample_descriptions(moov: bytes, box: Box, digest: hashlib._Hash) -> None:
+def _sample_descriptions(moov: bytes, box: Box, found: list[bytes]) -> None:
     for child in iter_boxes(moov, box.body, box.end):
         if child.kind == b"stsd":
-            digest.update(moov[child.offset : child.end])
+            found.append(moov[child.offset : child.end])
         elif child.kind in _CONTAINERS:
-            _sample_descriptions(moov, child, digest)
+            _sample_descriptions(moov, child, found)
 
 
 def parse_moov(moov: bytes) -> tuple[dict[int, int], str]:
@@ -161,15 +161,15 @@ def parse_moov(moov: bytes) -> tuple[dict[int, int], str]:
         raise Mp4Error("not a moov box")
     root = boxes[0]
     timescales: dict[int, int] = {}
-    digest = hashlib.sha256()
+    descriptions: list[bytes] = []
     for trak in iter_boxes(moov, root.body, root.end):
         if trak.kind != b"trak":
             continue
         found = _track_timescale(moov, trak)
         if found is not None:
             timescales[found[0]] = found[1]
-        _sample_descriptions(moov, trak, digest)
-    return timescales, digest.hexdigest()
+        _sample_descriptions(moov, trak, descriptions)
+    return timescales, hashlib.sha256(b"".join(descriptions)).hexdigest()
 
 
 def layout(path: Path) -> Mp4Layout:
@@ -252,34 +252,36 @@ def _shift_moof(
     explicit base data offsets, which count from the start of the file).
     """
     children: list[bytearray] = []
-    # (index in children, position in that child) of trun data offsets relative to the moof
-    relative_truns: list[tuple[int, int]] = []
+    # (child index, position, struct format) of the data offsets pointing past this moof
+    pointers: list[tuple[int, int, str]] = []
+    first = True
     for child in iter_boxes(media, moof.body, moof.end):
         raw = bytearray(media[child.offset : child.end])
         if child.kind == b"traf":
-            raw, positions = _shift_traf(raw, timescales, offset_seconds, moved)
-            relative_truns.extend((len(children), pos) for pos in positions)
+            raw, positions = _shift_traf(raw, timescales, offset_seconds, moved, first=first)
+            pointers.extend((len(children), pos, fmt) for pos, fmt in positions)
+            first = False
         children.append(raw)
     body = sum(len(child) for child in children)
     growth = moof.header + body - moof.size
-    if growth:
-        for index, pos in relative_truns:
-            value = struct.unpack_from(">i", children[index], pos)[0]
-            struct.pack_into(">i", children[index], pos, value + growth)
+    if growth:  # the mdat moved: every offset into it follows
+        for index, pos, fmt in pointers:
+            value = struct.unpack_from(fmt, children[index], pos)[0]
+            struct.pack_into(fmt, children[index], pos, value + growth)
     if moof.header == _LARGE_HEADER:
         header = struct.pack(">I4sQ", 1, b"moof", _LARGE_HEADER + body)
     else:
         header = struct.pack(">I4s", _HEADER + body, b"moof")
     result = bytearray(header)
-    for child in children:
-        result += child
+    for part in children:
+        result += part
     return result
 
 
 def _shift_traf(
-    traf: bytearray, timescales: dict[int, int], offset_seconds: float, moved: int
-) -> tuple[bytearray, list[int]]:
-    """Shift one traf box; return it and the positions of its moof-relative trun offsets."""
+    traf: bytearray, timescales: dict[int, int], offset_seconds: float, moved: int, *, first: bool
+) -> tuple[bytearray, list[tuple[int, str]]]:
+    """Shift one traf box; return it and the (position, format) of its data offsets."""
     boxes = iter_boxes(traf)
     if not boxes:
         raise Mp4Error("broken traf box")
@@ -289,26 +291,30 @@ def _shift_traf(
         raise Mp4Error("traf without tfhd")
     flags = int.from_bytes(traf[tfhd.body + 1 : tfhd.body + 4], "big")
     track_id = struct.unpack_from(">I", traf, tfhd.body + 4)[0]
-    if flags & _TFHD_BASE_DATA_OFFSET:
-        pos = tfhd.body + 8
-        base = struct.unpack_from(">Q", traf, pos)[0]
-        struct.pack_into(">Q", traf, pos, base + moved)
-    moof_relative = not flags & _TFHD_BASE_DATA_OFFSET
     timescale = timescales.get(track_id)
     if timescale is None:
         raise Mp4Error(f"fragment of unknown track {track_id}")
     ticks = round(offset_seconds * timescale)
+    explicit_base = bool(flags & _TFHD_BASE_DATA_OFFSET)
+    # trun offsets count from the moof unless the base is explicit or, without
+    # default-base-is-moof, this traf continues where the previous one's data ended.
+    moof_relative = not explicit_base and (first or bool(flags & _TFHD_DEFAULT_BASE_IS_MOOF))
     out = bytearray(traf[: traf_box.body])
-    positions: list[int] = []
+    positions: list[tuple[int, str]] = []
     for child in iter_boxes(traf, traf_box.body, traf_box.end):
         raw = bytearray(traf[child.offset : child.end])
         if child.kind == b"tfdt":
             raw = _shift_tfdt(raw, child, ticks)
+        elif child.kind == b"tfhd" and explicit_base:
+            # An absolute file position: rebase it onto the returned bytes.
+            pos = child.header + 8
+            struct.pack_into(">Q", raw, pos, struct.unpack_from(">Q", raw, pos)[0] + moved)
+            positions.append((len(out) + pos, ">Q"))
         elif child.kind == b"trun" and moof_relative:
             trun_flags = int.from_bytes(raw[child.header + 1 : child.header + 4], "big")
             if trun_flags & _TRUN_DATA_OFFSET:
-                # version/flags(4) sample_count(4) data_offset(4)
-                positions.append(len(out) + child.header + 8)
+                # version/flags(4) sample_count(4) data_offset(4), relative to the moof
+                positions.append((len(out) + child.header + 8, ">i"))
         out += raw
     size = len(out)
     if traf_box.header == _LARGE_HEADER:
@@ -345,21 +351,53 @@ def shifted_media(path: Path, file_layout: Mp4Layout, offset_seconds: float) -> 
     return shift_fragments(media, file_layout.timescales, offset_seconds, file_layout.init_end)
 
 
-def movie_duration(path: Path) -> float | None:
-    """Return the mvhd duration (seconds) of a file, or None when it has none."""
+def _read_moov(path: Path) -> bytes | None:
     moov = next((box for box in top_level_boxes(path) if box.kind == b"moov"), None)
     if moov is None or moov.size > _MAX_INIT_BYTES:
         return None
     with path.open("rb") as handle:
         handle.seek(moov.offset)
-        data = handle.read(moov.size)
-    mvhd = _find(data, moov.header, len(data), b"mvhd")
-    if mvhd is None:
-        return None
-    if _full_box_version(data, mvhd) == 1:
-        timescale, duration = struct.unpack_from(">IQ", data, mvhd.body + 4 + 16)
+        return handle.read(moov.size)
+
+
+def _duration(data: bytes, box: Box) -> float | None:
+    """Return the duration (seconds) of an mvhd or mdhd box."""
+    if _full_box_version(data, box) == 1:
+        timescale, duration = struct.unpack_from(">IQ", data, box.body + 4 + 16)
     else:
-        timescale, duration = struct.unpack_from(">II", data, mvhd.body + 4 + 8)
+        timescale, duration = struct.unpack_from(">II", data, box.body + 4 + 8)
     if not timescale or duration in {0, _MAX_U32, 0xFFFFFFFFFFFFFFFF}:
         return None
     return float(duration / timescale)
+
+
+def movie_duration(path: Path) -> float | None:
+    """Return the mvhd duration (seconds) of a file, or None when it has none."""
+    data = _read_moov(path)
+    if data is None:
+        return None
+    mvhd = _find(data, _HEADER, len(data), b"mvhd")
+    return _duration(data, mvhd) if mvhd is not None else None
+
+
+def video_duration(path: Path) -> float | None:
+    """Return the media duration (seconds) of the first video track, or None."""
+    data = _read_moov(path)
+    if data is None:
+        return None
+    for trak in iter_boxes(data, _HEADER, len(data)):
+        if trak.kind != b"trak":
+            continue
+        mdia = _find(data, trak.body, trak.end, b"mdia")
+        if mdia is None:
+            continue
+        hdlr = _find(data, mdia.body, mdia.end, b"hdlr")
+        mdhd = _find(data, mdia.body, mdia.end, b"mdhd")
+        # hdlr: version/flags(4) pre_defined(4) handler_type(4)
+        if (
+            hdlr is not None
+            and mdhd is not None
+            and data[hdlr.body + 8 : hdlr.body + 12] == b"vide"
+        ):
+            return _duration(data, mdhd)
+    return None

@@ -108,6 +108,7 @@ class _Run:
     last_progress: float = field(default_factory=time.monotonic)
     stderr: deque[str] = field(default_factory=lambda: deque(maxlen=_STDERR_LINES))
     segments: int = 0
+    info: StreamInfo | None = None
 
 
 class Recorder:
@@ -133,7 +134,7 @@ class Recorder:
         self._wake = asyncio.Event()
         self._wanted = False
         self._proc: asyncio.subprocess.Process | None = None
-        self._ingest: asyncio.Queue[tuple[str, float, float, str] | None] = asyncio.Queue()
+        self._ingest: asyncio.Queue[tuple[str, float, float, _Run] | None] = asyncio.Queue()
         self._ingest_task: asyncio.Task[None] | None = None
         self._last_failure_logged = False
 
@@ -484,13 +485,13 @@ class Recorder:
         wall_end = wall_start + (end - start)
         run.last_end = wall_end
         run.segments += 1
-        self._ingest.put_nowait((name, wall_start, wall_end, run.run_id))
+        self._ingest.put_nowait((name, wall_start, wall_end, run))
 
     async def _ingest_loop(self) -> None:
         while (item := await self._ingest.get()) is not None:
-            name, start, end, run_id = item
+            name, start, end, run = item
             try:
-                segment = await self._run_blocking(self._index_segment, name, start, end, run_id)
+                segment = await self._run_blocking(self._index_segment, name, start, end, run)
             except Exception:
                 _LOGGER.exception("Camera %s: cannot index segment %s", self.config.camera, name)
                 continue
@@ -501,8 +502,14 @@ class Recorder:
                 if self._on_segment is not None:
                     self._on_segment(segment)
 
-    def _index_segment(self, name: str, start: float, end: float, run_id: str) -> Segment | None:
-        """Probe a finished segment and add it to the index (executor)."""
+    def _index_segment(self, name: str, start: float, end: float, run: _Run) -> Segment | None:
+        """Add a finished segment to the index (executor).
+
+        Only a run's first segment is probed, and fully: ffmpeg's segment list counts
+        the packets it dropped before the first keyframe, so that segment's real start
+        is its end minus the duration of what the file holds. Later segments of the run
+        share its codec parameters and are placed by the list alone (cheap).
+        """
         self._prepare_dirs()
         directory = segment_dir_for_name(self.config.root, self.config.camera, Path(name).name)
         if directory is None:
@@ -510,13 +517,18 @@ class Recorder:
         path = directory / Path(name).name
         try:
             size = path.stat().st_size
-            info: StreamInfo | None = probe_file(path)
         except FileNotFoundError:
             _LOGGER.warning("Camera %s: segment %s vanished", self.config.camera, name)
             return None
-        except ProbeError:
-            info = None
-        segment = _make_segment(self.config, path, start, end, size, info, run_id)
+        info = run.info
+        if info is None:
+            try:
+                info = run.info = probe_file(path, measure=True)
+            except ProbeError:
+                info = None
+            if info is not None and info.duration and info.duration < end - start:
+                start = end - info.duration
+        segment = _make_segment(self.config, path, start, end, size, info, run.run_id)
         return segment if self._index.add_segment(segment) else None
 
     async def _reconcile(self, since: float, run: _Run | None) -> None:

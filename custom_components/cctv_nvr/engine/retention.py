@@ -1,0 +1,272 @@
+"""Retention: delete old footage by age, by size and when the disk runs low.
+
+Pure engine code, blocking (disk and SQLite): the Home Assistant side calls
+``enforce`` from an executor, e.g. every few minutes.
+
+Rules, in order:
+
+1. Per camera, age: unprotected segments that ended more than ``max_age_days``
+   ago are deleted. With ``event_max_age_days``, segments overlapping an
+   ``event`` recording (see ``SegmentIndex.start_recording``) that ended less
+   than that long ago, or is still open, are kept, so events can outlive the
+   continuous footage around them.
+2. Per camera, size: oldest unprotected segments first until the camera's
+   footage is at most ``max_bytes``; footage kept for events goes last.
+3. Globally, free space: while the filesystem of the root has less than
+   ``min_free_bytes`` free, the oldest unprotected segment of any camera is
+   deleted (event footage included: a full disk stops every recording).
+   When nothing deletable remains, ``still_short`` is set so the caller can
+   raise a repair issue.
+
+Never deleted: protected segments, segments overlapping an export of their
+camera, and segments not stored locally. Files go first, then their rows, one
+batch at a time; a file already missing just drops its row, a file that cannot
+be removed keeps its row. Hour and day directories emptied are removed, except
+those of the current hour.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+import logging
+from pathlib import Path, PurePosixPath
+import shutil
+import time
+
+from .index import Segment, SegmentIndex
+from .layout import hour_dir
+
+_LOGGER = logging.getLogger(__name__)
+
+_BATCH = 500
+_DAY = 86400.0
+
+
+@dataclass(frozen=True, slots=True)
+class CameraRetention:
+    """Retention limits of one camera; None means no limit."""
+
+    max_age_days: float | None = None
+    max_bytes: int | None = None
+    event_max_age_days: float | None = None  # keep event footage this long (see module doc)
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionPolicy:
+    """Retention limits of every camera plus the free space to keep on the disk."""
+
+    cameras: dict[str, CameraRetention] = field(default_factory=dict)
+    min_free_bytes: int | None = None
+
+
+@dataclass(slots=True)
+class RetentionReport:
+    """What one ``enforce`` run deleted."""
+
+    deleted_segments: int = 0
+    deleted_bytes: int = 0
+    per_camera: dict[str, int] = field(default_factory=dict)  # segments deleted
+    per_camera_bytes: dict[str, int] = field(default_factory=dict)
+    reasons: dict[str, int] = field(default_factory=dict)  # "age" / "size" / "disk" -> segments
+    still_short: bool = False  # free space still below min_free_bytes, nothing left to delete
+    over_quota: list[str] = field(default_factory=list)  # cameras still above max_bytes
+    failed: int = 0  # files that could not be removed (kept, with their rows)
+
+
+def disk_free_bytes(path: Path) -> int:
+    """Return the free bytes of the filesystem holding path (or its nearest existing parent)."""
+    while not path.exists() and path.parent != path:
+        path = path.parent
+    return shutil.disk_usage(path).free
+
+
+def enforce(
+    index: SegmentIndex,
+    root: Path,
+    policy: RetentionPolicy,
+    now: float | None = None,
+    free_bytes: Callable[[], int] | None = None,
+) -> RetentionReport:
+    """Apply a retention policy to the segments under root (see the module doc).
+
+    ``free_bytes`` returns the free space of root's filesystem; it defaults to
+    ``shutil.disk_usage`` and is the injection point for tests.
+    """
+    sweeper = _Sweeper(index, root, time.time() if now is None else now)
+    for camera, limits in policy.cameras.items():
+        keep_events = (
+            None
+            if limits.event_max_age_days is None
+            else sweeper.now - limits.event_max_age_days * _DAY
+        )
+        if limits.max_age_days is not None:
+            sweeper.sweep(
+                camera,
+                "age",
+                ended_before=sweeper.now - limits.max_age_days * _DAY,
+                keep_events_since=keep_events,
+            )
+        if limits.max_bytes is not None:
+            excess = index.camera_bytes(camera) - limits.max_bytes
+            if excess > 0:
+                excess -= sweeper.sweep(
+                    camera, "size", need_bytes=excess, keep_events_since=keep_events
+                )
+            if excess > 0 and keep_events is not None:
+                excess -= sweeper.sweep(camera, "size", need_bytes=excess)
+            if excess > 0:
+                sweeper.report.over_quota.append(camera)
+    if policy.min_free_bytes is not None:
+        measure = free_bytes if free_bytes is not None else lambda: disk_free_bytes(root)
+        sweeper.free_space(policy.min_free_bytes, measure)
+    sweeper.remove_empty_dirs()
+    report = sweeper.report
+    if report.deleted_segments or report.still_short:
+        _LOGGER.info(
+            "Retention deleted %d segments (%d bytes): %s%s",
+            report.deleted_segments,
+            report.deleted_bytes,
+            report.reasons,
+            "; still short of free space" if report.still_short else "",
+        )
+    return report
+
+
+def delete_range(
+    index: SegmentIndex, root: Path, camera: str, start: float, end: float
+) -> tuple[int, int]:
+    """Delete a camera's unprotected segments overlapping [start, end), files then rows.
+
+    An explicit deletion (admin service): protected segments stay (unprotect
+    them first); segments under an export go (the export is its own file).
+    Returns (segments deleted, bytes deleted).
+    """
+    sweeper = _Sweeper(index, root, time.time())
+    sweeper.sweep(camera, "manual", overlapping=(start, end), keep_exported=False)
+    sweeper.remove_empty_dirs()
+    return sweeper.report.deleted_segments, sweeper.report.deleted_bytes
+
+
+class _Sweeper:
+    """Deletes pages of candidate segments, files first, and remembers emptied dirs."""
+
+    def __init__(self, index: SegmentIndex, root: Path, now: float) -> None:
+        self.index = index
+        self.root = root
+        self.now = now
+        self.report = RetentionReport()
+        self._touched: set[tuple[str, Path]] = set()  # (camera, hour dir)
+
+    def sweep(
+        self,
+        camera: str,
+        reason: str,
+        *,
+        ended_before: float | None = None,
+        keep_events_since: float | None = None,
+        need_bytes: int | None = None,
+        overlapping: tuple[float, float] | None = None,
+        keep_exported: bool = True,
+    ) -> int:
+        """Delete candidates of a camera oldest first; stop once need_bytes (row bytes) went."""
+        freed = 0
+        after: tuple[float, int] | None = None
+        while need_bytes is None or freed < need_bytes:
+            page = self.index.deletion_candidates(
+                camera,
+                after=after,
+                ended_before=ended_before,
+                keep_events_since=keep_events_since,
+                overlapping=overlapping,
+                keep_exported=keep_exported,
+                limit=_BATCH,
+            )
+            if not page:
+                break
+            if need_bytes is not None:
+                page = _prefix_for(page, need_bytes - freed)
+            after = (page[-1].start, page[-1].id or 0)
+            freed += self.delete(page, reason)
+        return freed
+
+    def free_space(self, min_free: int, measure: Callable[[], int]) -> None:
+        """Delete the oldest deletable segments of any camera until min_free bytes are free."""
+        after: tuple[float, int] | None = None
+        while (free := measure()) < min_free:
+            page = self.index.deletion_candidates(None, after=after, limit=_BATCH)
+            if not page:
+                self.report.still_short = True
+                _LOGGER.warning(
+                    "Only %d bytes free (want %d) and no deletable footage is left", free, min_free
+                )
+                return
+            page = _prefix_for(page, min_free - free)
+            after = (page[-1].start, page[-1].id or 0)
+            self.delete(page, "disk")
+
+    def delete(self, batch: list[Segment], reason: str) -> int:
+        """Remove the files, then the rows of those gone; return the bytes of the rows."""
+        gone: list[Segment] = []
+        for segment in batch:
+            relative = PurePosixPath(segment.path)
+            if relative.is_absolute() or ".." in relative.parts:
+                _LOGGER.warning("Not deleting %s: outside the recordings root", segment.path)
+                self.report.failed += 1
+                continue
+            path = self.root / relative
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                _LOGGER.debug("Segment %s was already gone; dropping its row", segment.path)
+            except OSError as err:
+                _LOGGER.warning("Cannot delete %s: %s", segment.path, err)
+                self.report.failed += 1
+                continue
+            gone.append(segment)
+            self._touched.add((segment.camera, path.parent))
+        self.index.delete_segments(segment.id for segment in gone if segment.id is not None)
+        size = sum(segment.bytes for segment in gone)
+        report = self.report
+        report.deleted_segments += len(gone)
+        report.deleted_bytes += size
+        report.reasons[reason] = report.reasons.get(reason, 0) + len(gone)
+        for segment in gone:
+            report.per_camera[segment.camera] = report.per_camera.get(segment.camera, 0) + 1
+            report.per_camera_bytes[segment.camera] = (
+                report.per_camera_bytes.get(segment.camera, 0) + segment.bytes
+            )
+        return size
+
+    def remove_empty_dirs(self) -> None:
+        """Remove the hour directories emptied (and then their day), not the current hour's."""
+        moment = datetime.fromtimestamp(self.now, UTC)
+        root = self.root.resolve()
+        for camera, directory in sorted(self._touched, key=lambda item: str(item[1])):
+            current = hour_dir(self.root, camera, moment)
+            camera_dir = (self.root / camera).resolve()
+            for candidate in (directory, directory.parent):
+                resolved = candidate.resolve()
+                if (
+                    candidate in (current, current.parent)
+                    or resolved in (root, camera_dir)
+                    or not resolved.is_relative_to(camera_dir)
+                ):
+                    break
+                try:
+                    candidate.rmdir()
+                except FileNotFoundError:
+                    continue
+                except OSError:
+                    break  # not empty (or already gone): keep its parent too
+
+
+def _prefix_for(page: list[Segment], need: int) -> list[Segment]:
+    """Return the oldest segments of a page whose bytes reach need (at least one)."""
+    total = 0
+    for position, segment in enumerate(page):
+        total += segment.bytes
+        if total >= need:
+            return page[: position + 1]
+    return page

@@ -1,0 +1,109 @@
+"""Runs the engine's retention: periodically, and at once when the disk runs low."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+import logging
+
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.event import async_track_time_interval
+
+from .access import loaded_cameras
+from .const import (
+    CONF_MAX_SIZE_GB,
+    CONF_MIN_FREE_GB,
+    CONF_RETENTION_DAYS,
+    DEFAULT_MIN_FREE_GB,
+    DEFAULT_RETENTION_DAYS,
+    FREE_SPACE_CHECK_SECONDS,
+    RETENTION_INTERVAL_SECONDS,
+)
+from .data import DATA_NVR
+from .engine.retention import (
+    CameraRetention,
+    RetentionPolicy,
+    RetentionReport,
+    disk_free_bytes,
+    enforce,
+)
+
+_LOGGER = logging.getLogger(__name__)
+GB = 1024**3
+
+
+@callback
+def current_policy(hass: HomeAssistant) -> RetentionPolicy:
+    """Build the retention policy from the loaded cameras' options.
+
+    The free-space floor is shared by all cameras: the largest value set on any camera applies.
+    """
+    cameras: dict[str, CameraRetention] = {}
+    min_free = 0.0
+    for key, entry in loaded_cameras(hass).items():
+        options = entry.options
+        max_gb = float(options.get(CONF_MAX_SIZE_GB) or 0)
+        cameras[key] = CameraRetention(
+            max_age_days=float(options.get(CONF_RETENTION_DAYS, DEFAULT_RETENTION_DAYS)),
+            max_bytes=int(max_gb * GB) if max_gb > 0 else None,
+        )
+        min_free = max(min_free, float(options.get(CONF_MIN_FREE_GB, DEFAULT_MIN_FREE_GB)))
+    return RetentionPolicy(cameras=cameras, min_free_bytes=int(min_free * GB) or None)
+
+
+class RetentionRunner:
+    """Applies retention off the event loop, one run at a time."""
+
+    def __init__(self, hass: HomeAssistant) -> None:
+        """Prepare the runner (nothing is scheduled until start())."""
+        self.hass = hass
+        self._lock = asyncio.Lock()
+        self.last_report: RetentionReport | None = None
+
+    @callback
+    def start(self) -> None:
+        """Schedule the periodic run and the free-space watch (both end when HA stops)."""
+
+        async def _periodic(_now: object) -> None:
+            await self.async_run()
+
+        async def _watch(_now: object) -> None:
+            await self.async_check_free_space()
+
+        cancels = [
+            async_track_time_interval(
+                self.hass, _periodic, timedelta(seconds=RETENTION_INTERVAL_SECONDS)
+            ),
+            async_track_time_interval(
+                self.hass, _watch, timedelta(seconds=FREE_SPACE_CHECK_SECONDS)
+            ),
+        ]
+
+        @callback
+        def _stop(_event: object) -> None:
+            for cancel in cancels:
+                cancel()
+
+        self.hass.bus.async_listen_once("homeassistant_stop", _stop)
+
+    async def async_check_free_space(self) -> None:
+        """Run retention now if the disk is below its floor."""
+        policy = current_policy(self.hass)
+        if policy.min_free_bytes is None:
+            return
+        root = self.hass.data[DATA_NVR].root
+        free = await self.hass.async_add_executor_job(disk_free_bytes, root)
+        if free < policy.min_free_bytes:
+            _LOGGER.warning("Recording disk low (%d MB free); cleaning up now", free // 2**20)
+            await self.async_run()
+
+    async def async_run(self) -> RetentionReport | None:
+        """Apply the current policy once."""
+        policy = current_policy(self.hass)
+        if not policy.cameras:
+            return None
+        nvr = self.hass.data[DATA_NVR]
+        async with self._lock:
+            report = await self.hass.async_add_executor_job(enforce, nvr.index, nvr.root, policy)
+        self.last_report = report
+        return report

@@ -1,0 +1,247 @@
+"""HTTP views: HLS playback over stored segments, raw segments and exports with Range.
+
+Every view requires Home Assistant authentication or a valid signed path
+(`async_sign_path`); the user must be allowed to read the camera's entity.
+Unknown ids answer 404 without revealing any file path.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+import logging
+from pathlib import Path
+
+from aiohttp import web
+from homeassistant.components.http.auth import async_sign_path
+from homeassistant.components.http.const import KEY_HASS_REFRESH_TOKEN_ID, KEY_HASS_USER
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.http import HomeAssistantView
+
+from .access import can_view, loaded_cameras
+from .const import DOMAIN
+from .data import DATA_NVR, CctvNvrConfigEntry
+from .engine import hls
+from .engine.index import Segment
+from .engine.media import ProbeError, last_keyframe_jpeg
+
+_LOGGER = logging.getLogger(__name__)
+
+URL_BASE = f"/api/{DOMAIN}"
+SIGNED_URL_LIFETIME = timedelta(hours=6)
+MAX_PLAYLIST_SECONDS = 24 * 3600
+HLS_MIME = "application/vnd.apple.mpegurl"
+
+
+def playlist_path(camera: str, start: int, end: int) -> str:
+    """Return the (unsigned) path of the HLS playlist of a camera's time range."""
+    return f"{URL_BASE}/playlist/{camera}/{start}-{end}.m3u8"
+
+
+def export_path(export_id: int) -> str:
+    """Return the (unsigned) download path of an export."""
+    return f"{URL_BASE}/export/{export_id}.mp4"
+
+
+def thumbnail_path(camera: str, moment: int) -> str:
+    """Return the (unsigned) path of a thumbnail near a moment."""
+    return f"{URL_BASE}/thumbnail/{camera}/{moment}.jpg"
+
+
+@callback
+def async_register_views(hass: HomeAssistant) -> None:
+    """Register the integration's HTTP views."""
+    for view in (PlaylistView, InitView, MediaView, SegmentView, ExportView, ThumbnailView):
+        hass.http.register_view(view(hass))
+
+
+class _NvrView(HomeAssistantView):
+    """Shared checks: the camera exists and the user may see it."""
+
+    requires_auth = True
+
+    def __init__(self, hass: HomeAssistant) -> None:
+        self.hass = hass
+
+    def _camera(self, request: web.Request, camera: str) -> CctvNvrConfigEntry:
+        entry = loaded_cameras(self.hass).get(camera)
+        if entry is None:
+            raise web.HTTPNotFound
+        if not can_view(self.hass, request.get(KEY_HASS_USER), entry):
+            raise web.HTTPForbidden
+        return entry
+
+    async def _segment(self, request: web.Request, segment_id: str) -> tuple[Segment, Path]:
+        nvr = self.hass.data[DATA_NVR]
+        segment = await self.hass.async_add_executor_job(nvr.index.segment_by_id, int(segment_id))
+        if segment is None:
+            raise web.HTTPNotFound
+        self._camera(request, segment.camera)
+        path = _inside(nvr.root, segment.path)
+        return segment, path
+
+
+def _inside(root: Path, relative: str) -> Path:
+    """Resolve a stored relative path; refuse anything outside the root."""
+    path = (root / relative).resolve()
+    if not path.is_relative_to(root.resolve()):
+        raise web.HTTPNotFound
+    return path
+
+
+class PlaylistView(_NvrView):
+    """An HLS VOD playlist of a camera's footage between two moments."""
+
+    url = URL_BASE + "/playlist/{camera}/{start:\\d+}-{end:\\d+}.m3u8"
+    name = f"api:{DOMAIN}:playlist"
+
+    async def get(self, request: web.Request, camera: str, start: str, end: str) -> web.Response:
+        """Return the playlist; its segment URLs are signed for the same user."""
+        self._camera(request, camera)
+        begin, finish = int(start), int(end)
+        if not 0 < finish - begin <= MAX_PLAYLIST_SECONDS:
+            raise web.HTTPBadRequest
+        nvr = self.hass.data[DATA_NVR]
+        segments = await self.hass.async_add_executor_job(
+            nvr.index.segments, camera, float(begin), float(finish)
+        )
+        if not segments:
+            raise web.HTTPNotFound
+        token = request.get(KEY_HASS_REFRESH_TOKEN_ID)
+
+        def sign(path: str) -> str:
+            return async_sign_path(self.hass, path, SIGNED_URL_LIFETIME, refresh_token_id=token)
+
+        text = hls.build_playlist(
+            segments,
+            float(begin),
+            float(finish),
+            lambda seg: sign(f"{URL_BASE}/init/{seg.id}.mp4"),
+            lambda seg, offset: sign(f"{URL_BASE}/media/{seg.id}/{round(offset * 1000)}.m4s"),
+        )
+        return web.Response(text=text, content_type=HLS_MIME, headers={"Cache-Control": "no-cache"})
+
+
+class InitView(_NvrView):
+    """The initialisation section (ftyp + moov) of a segment, for EXT-X-MAP."""
+
+    url = URL_BASE + "/init/{segment_id:\\d+}.mp4"
+    name = f"api:{DOMAIN}:init"
+
+    async def get(self, request: web.Request, segment_id: str) -> web.Response:
+        """Return the init bytes."""
+        _segment, path = await self._segment(request, segment_id)
+        data = await self.hass.async_add_executor_job(_read_or_none, hls.init_bytes, path)
+        if data is None:
+            raise web.HTTPNotFound
+        return web.Response(body=data, content_type="video/mp4")
+
+
+class MediaView(_NvrView):
+    """The media fragments of a segment, shifted onto the playlist's timeline."""
+
+    url = URL_BASE + "/media/{segment_id:\\d+}/{offset_ms:-?\\d+}.m4s"
+    name = f"api:{DOMAIN}:media"
+
+    async def get(self, request: web.Request, segment_id: str, offset_ms: str) -> web.Response:
+        """Return the moof/mdat bytes with shifted decode times."""
+        _segment, path = await self._segment(request, segment_id)
+        data = await self.hass.async_add_executor_job(
+            _read_or_none, hls.media_bytes, path, int(offset_ms) / 1000
+        )
+        if data is None:
+            raise web.HTTPNotFound
+        return web.Response(body=data, content_type="video/iso.segment")
+
+
+def _read_or_none(func: object, *args: object) -> bytes | None:
+    try:
+        return func(*args)  # type: ignore[operator, no-any-return]
+    except (OSError, ValueError) as err:
+        _LOGGER.debug("Cannot read segment: %s", err)
+        return None
+
+
+class SegmentView(_NvrView):
+    """A stored segment file as it is (download, seeking with Range)."""
+
+    url = URL_BASE + "/segment/{segment_id:\\d+}.mp4"
+    name = f"api:{DOMAIN}:segment"
+
+    async def get(self, request: web.Request, segment_id: str) -> web.StreamResponse:
+        """Serve the file; aiohttp answers Range requests with 206."""
+        _segment, path = await self._segment(request, segment_id)
+        if not await self.hass.async_add_executor_job(path.is_file):
+            raise web.HTTPNotFound
+        return web.FileResponse(path, headers={"Content-Type": "video/mp4"})
+
+
+class ExportView(_NvrView):
+    """An exported clip (download, seeking with Range)."""
+
+    url = URL_BASE + "/export/{export_id:\\d+}.mp4"
+    name = f"api:{DOMAIN}:export"
+
+    async def get(self, request: web.Request, export_id: str) -> web.StreamResponse:
+        """Serve the export file."""
+        nvr = self.hass.data[DATA_NVR]
+        export = await self.hass.async_add_executor_job(nvr.index.get_export, int(export_id))
+        if export is None:
+            raise web.HTTPNotFound
+        self._camera_or_admin(request, export.camera)
+        path = _inside(nvr.exports, export.path)
+        if not await self.hass.async_add_executor_job(path.is_file):
+            raise web.HTTPNotFound
+        filename = Path(export.path).name
+        return web.FileResponse(
+            path,
+            headers={
+                "Content-Type": "video/mp4",
+                "Content-Disposition": f'attachment; filename="{filename}"',
+            },
+        )
+
+    def _camera_or_admin(self, request: web.Request, camera: str) -> None:
+        user = request.get(KEY_HASS_USER)
+        if camera in loaded_cameras(self.hass):
+            self._camera(request, camera)
+        elif user is None or not user.is_admin:
+            raise web.HTTPNotFound
+
+
+class ThumbnailView(_NvrView):
+    """One frame near a moment of a camera's footage (generated lazily, cached)."""
+
+    url = URL_BASE + "/thumbnail/{camera}/{moment:\\d+}.jpg"
+    name = f"api:{DOMAIN}:thumbnail"
+
+    async def get(self, request: web.Request, camera: str, moment: str) -> web.Response:
+        """Return a small JPEG of the keyframe nearest after the moment."""
+        self._camera(request, camera)
+        nvr = self.hass.data[DATA_NVR]
+        at = float(moment)
+        cache = nvr.thumbnails / camera / f"{int(at)}.jpg"
+        data = await self.hass.async_add_executor_job(
+            _thumbnail, nvr.index, nvr.root, cache, camera, at
+        )
+        if data is None:
+            raise web.HTTPNotFound
+        return web.Response(
+            body=data,
+            content_type="image/jpeg",
+            headers={"Cache-Control": "private, max-age=86400"},
+        )
+
+
+def _thumbnail(index: object, root: Path, cache: Path, camera: str, at: float) -> bytes | None:
+    if cache.is_file():
+        return cache.read_bytes()
+    segments = index.segments(camera, at, at + 3600)  # type: ignore[attr-defined]
+    for segment in segments[:3]:
+        try:
+            data = last_keyframe_jpeg(_inside(root, segment.path), width=320)
+        except ProbeError, OSError, web.HTTPNotFound:
+            continue
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_bytes(data)
+        return data
+    return None
