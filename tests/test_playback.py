@@ -287,3 +287,41 @@ async def test_protect_unprotect_and_admin_only_delete(
     assert result["segments"] == len(segments)
     assert not any((nvr.root / s.path).exists() for s in segments)
     assert await hass.async_add_executor_job(nvr.index.segments, "front_door", 0, time.time()) == []
+
+
+async def test_per_camera_permissions(
+    hass: HomeAssistant,
+    simulator: CameraSimulator,
+    hass_client: Any,
+    hass_ws_client: Any,
+    hass_read_only_access_token: str,
+) -> None:
+    """Footage follows entity permissions: a user without read on the camera is refused."""
+    from pytest_homeassistant_custom_component.common import CLIENT_ID, MockGroup, MockUser
+
+    await _record(hass, simulator, 6)
+    index = hass.data[DATA_NVR].index
+    segment = (await hass.async_add_executor_job(index.segments, "front_door", 0, time.time()))[0]
+    group = MockGroup(name="garden only")
+    group.policy = {"entities": {"entity_ids": {"camera.garden": True}}}
+    group.add_to_hass(hass)
+    user = MockUser(name="Limited", groups=[group]).add_to_hass(hass)
+    refresh = await hass.auth.async_create_refresh_token(user, CLIENT_ID)
+    limited = await hass_client(hass.auth.async_create_access_token(refresh))
+    reader = await hass_client(hass_read_only_access_token)
+    playlist = f"/api/{DOMAIN}/playlist/front_door/{int(segment.start)}-{int(segment.end) + 1}.m3u8"
+    for path in (playlist, f"/api/{DOMAIN}/segment/{segment.id}.mp4"):
+        assert (await limited.get(path)).status == 403, path
+        assert (await reader.get(path)).status == 200, path
+    # The media browser hides the camera from that user.
+    ws = await hass_ws_client(hass, hass.auth.async_create_access_token(refresh))
+    await ws.send_json(
+        {
+            "id": 1,
+            "type": "media_source/browse_media",
+            "media_content_id": f"media-source://{DOMAIN}",
+        }
+    )
+    answer = await ws.receive_json()
+    assert answer["success"]
+    assert [c["title"] for c in answer["result"]["children"]] == ["Exports"]

@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 import time
 
-
 from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
 import pytest
@@ -65,7 +64,13 @@ async def test_retention_by_age_keeps_protected(
         segment_factory.make_history, nvr.root, nvr.index, "front_door", time.time() - 3 * DAY, 6, 4
     )
     new = await hass.async_add_executor_job(
-        segment_factory.make_history, nvr.root, nvr.index, "front_door", time.time() - 600, 3, 4,
+        segment_factory.make_history,
+        nvr.root,
+        nvr.index,
+        "front_door",
+        time.time() - 600,
+        3,
+        4,
         "r2",
     )
     await hass.async_add_executor_job(nvr.index.protect, "front_door", old[0].start, old[0].end)
@@ -137,8 +142,13 @@ async def test_corrupt_index_is_set_aside_and_rebuilt(
     """A corrupt database is kept aside (never deleted) and the index rebuilt from disk."""
     base = Path(hass_config_dir) / "cctv_nvr"
     made = await hass.async_add_executor_job(
-        segment_factory.make_history, base / "recordings", None, "front_door",
-        time.time() - 7200, 3, 4,
+        segment_factory.make_history,
+        base / "recordings",
+        None,
+        "front_door",
+        time.time() - 7200,
+        3,
+        4,
     )
     for segment in made:
         os.utime(base / "recordings" / segment.path, (time.time() - 3600,) * 2)
@@ -150,5 +160,3 @@ async def test_corrupt_index_is_set_aside_and_rebuilt(
     index = hass.data[DATA_NVR].index
     rebuilt = await hass.async_add_executor_job(index.segments, "front_door", 0, time.time())
     assert len(rebuilt) == 3
-
-

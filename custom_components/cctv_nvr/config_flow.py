@@ -36,6 +36,7 @@ from .const import (
     CONF_MAIN_URL,
     CONF_MAX_SIZE_GB,
     CONF_MIN_FREE_GB,
+    CONF_OFFLINE_REPAIR_MINUTES,
     CONF_RECORD_AUDIO,
     CONF_RETENTION_DAYS,
     CONF_SEGMENT_SECONDS,
@@ -44,6 +45,7 @@ from .const import (
     CONF_SUB_URL,
     CONF_TRANSPORT,
     DEFAULT_MIN_FREE_GB,
+    DEFAULT_OFFLINE_MINUTES,
     DEFAULT_RETENTION_DAYS,
     DEFAULT_SEGMENT_SECONDS,
     DOMAIN,
@@ -366,6 +368,18 @@ class CctvNvrOptionsFlow(OptionsFlowWithReload):
                         max=10000,
                         step=0.1,
                         unit_of_measurement="GB",
+                        mode=NumberSelectorMode.BOX,
+                    )
+                ),
+                vol.Required(
+                    CONF_OFFLINE_REPAIR_MINUTES,
+                    default=options.get(CONF_OFFLINE_REPAIR_MINUTES, DEFAULT_OFFLINE_MINUTES),
+                ): NumberSelector(
+                    NumberSelectorConfig(
+                        min=1,
+                        max=10080,
+                        step=1,
+                        unit_of_measurement="min",
                         mode=NumberSelectorMode.BOX,
                     )
                 ),

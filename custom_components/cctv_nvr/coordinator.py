@@ -18,6 +18,7 @@ from homeassistant.exceptions import (
     HomeAssistantError,
     ServiceValidationError,
 )
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.debounce import Debouncer
 from homeassistant.helpers.event import async_call_later
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
@@ -27,6 +28,7 @@ from .const import (
     CONF_MAIN_URL,
     CONF_MAX_SIZE_GB,
     CONF_MIN_FREE_GB,
+    CONF_OFFLINE_REPAIR_MINUTES,
     CONF_RECORD_AUDIO,
     CONF_RETENTION_DAYS,
     CONF_SEGMENT_SECONDS,
@@ -34,6 +36,7 @@ from .const import (
     CONF_STREAM_INFO,
     CONF_TRANSPORT,
     DEFAULT_MIN_FREE_GB,
+    DEFAULT_OFFLINE_MINUTES,
     DEFAULT_RETENTION_DAYS,
     DEFAULT_SEGMENT_SECONDS,
     DOMAIN,
@@ -310,8 +313,48 @@ class CameraCoordinator(DataUpdateCoordinator[CameraStatus]):
             int(float(options.get(CONF_MIN_FREE_GB, DEFAULT_MIN_FREE_GB)) * GB),
         )
 
+    @callback
+    def _async_update_issues(self) -> None:
+        """Raise or clear this camera's repair issues from the recorder's state."""
+        status = self.recorder.status
+        entry = self.config_entry
+        placeholders = {"camera": entry.title, "path": str(self.nvr.root)}
+        for reason in ("ffmpeg_missing", "storage_unwritable"):
+            issue_id = f"{reason}_{entry.entry_id}"
+            if status.state == RecorderState.ERROR and status.reason == reason:
+                ir.async_create_issue(
+                    self.hass,
+                    DOMAIN,
+                    issue_id,
+                    is_fixable=False,
+                    severity=ir.IssueSeverity.ERROR,
+                    translation_key=reason,
+                    translation_placeholders=placeholders,
+                )
+            else:
+                ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+        minutes = float(entry.options.get(CONF_OFFLINE_REPAIR_MINUTES, DEFAULT_OFFLINE_MINUTES))
+        offline_id = f"camera_offline_{entry.entry_id}"
+        if (
+            self.recorder.running
+            and status.state == RecorderState.OFFLINE
+            and time.time() - status.since > minutes * 60
+        ):
+            ir.async_create_issue(
+                self.hass,
+                DOMAIN,
+                offline_id,
+                is_fixable=False,
+                severity=ir.IssueSeverity.WARNING,
+                translation_key="camera_offline",
+                translation_placeholders={**placeholders, "minutes": f"{minutes:g}"},
+            )
+        else:
+            ir.async_delete_issue(self.hass, DOMAIN, offline_id)
+
     async def _async_update_data(self) -> CameraStatus:
         await self._async_refresh_storage()
+        self._async_update_issues()
         status = self.recorder.status
         if self.recorder.running:
             if status.state == RecorderState.AUTH_FAILED:

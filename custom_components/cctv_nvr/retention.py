@@ -7,6 +7,7 @@ from datetime import timedelta
 import logging
 
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import async_track_time_interval
 
 from .access import loaded_cameras
@@ -16,6 +17,7 @@ from .const import (
     CONF_RETENTION_DAYS,
     DEFAULT_MIN_FREE_GB,
     DEFAULT_RETENTION_DAYS,
+    DOMAIN,
     FREE_SPACE_CHECK_SECONDS,
     RETENTION_INTERVAL_SECONDS,
 )
@@ -106,4 +108,15 @@ class RetentionRunner:
         async with self._lock:
             report = await self.hass.async_add_executor_job(enforce, nvr.index, nvr.root, policy)
         self.last_report = report
+        if report.still_short:
+            ir.async_create_issue(
+                self.hass,
+                DOMAIN,
+                "disk_full",
+                is_fixable=False,
+                severity=ir.IssueSeverity.CRITICAL,
+                translation_key="disk_full",
+            )
+        else:
+            ir.async_delete_issue(self.hass, DOMAIN, "disk_full")
         return report

@@ -18,6 +18,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import CameraCoordinator, StorageStats
 from .data import CctvNvrConfigEntry
+from .engine.recorder import RecorderState
 from .entity import CctvNvrEntity
 
 PARALLEL_UPDATES = 0
@@ -27,14 +28,50 @@ PARALLEL_UPDATES = 0
 class NvrSensorDescription(SensorEntityDescription):
     """How a sensor reads the storage statistics."""
 
-    value: Callable[[StorageStats], float | datetime | None]
+    value: Callable[[StorageStats], float | datetime | None] | None = None
+    live: Callable[[CameraCoordinator], float | datetime | None] | None = None
 
 
 def _oldest(stats: StorageStats) -> datetime | None:
     return datetime.fromtimestamp(stats.oldest, UTC) if stats.oldest is not None else None
 
 
+def _last_segment(coordinator: CameraCoordinator) -> datetime | None:
+    end = coordinator.recorder.status.last_segment_end
+    return datetime.fromtimestamp(end, UTC) if end is not None else None
+
+
+def _while_recording(value: float | None, coordinator: CameraCoordinator) -> float | None:
+    return value if coordinator.recorder.status.state == RecorderState.RECORDING else None
+
+
 SENSORS: tuple[NvrSensorDescription, ...] = (
+    NvrSensorDescription(
+        key="last_segment",
+        translation_key="last_segment",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        live=_last_segment,
+    ),
+    NvrSensorDescription(
+        key="incoming_bitrate",
+        translation_key="incoming_bitrate",
+        device_class=SensorDeviceClass.DATA_RATE,
+        native_unit_of_measurement=UnitOfDataRate.KILOBITS_PER_SECOND,
+        suggested_display_precision=0,
+        state_class=SensorStateClass.MEASUREMENT,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        live=lambda c: _while_recording(c.recorder.status.bitrate_kbps, c),
+    ),
+    NvrSensorDescription(
+        key="incoming_fps",
+        translation_key="incoming_fps",
+        native_unit_of_measurement="fps",
+        suggested_display_precision=1,
+        state_class=SensorStateClass.MEASUREMENT,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        live=lambda c: _while_recording(c.recorder.status.fps, c),
+    ),
     NvrSensorDescription(
         key="storage_used",
         translation_key="storage_used",
@@ -107,11 +144,14 @@ class NvrSensor(CctvNvrEntity, SensorEntity):
 
     @property
     def available(self) -> bool:
-        """Storage figures stay available while the camera is away."""
-        return self.coordinator.storage is not None
+        """Storage and recorder figures stay available while the camera is away."""
+        return self.entity_description.live is not None or self.coordinator.storage is not None
 
     @property
     def native_value(self) -> float | datetime | None:
         """Return the figure."""
+        description = self.entity_description
+        if description.live is not None:
+            return description.live(self.coordinator)
         stats = self.coordinator.storage
-        return None if stats is None else self.entity_description.value(stats)
+        return None if stats is None or description.value is None else description.value(stats)

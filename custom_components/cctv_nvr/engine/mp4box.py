@@ -30,7 +30,7 @@ _TRUN_DATA_OFFSET: Final = 0x000001
 _CONTAINERS: Final = frozenset({b"moov", b"trak", b"mdia", b"minf", b"stbl", b"mvex", b"edts"})
 
 
-class Mp4Error(Exception):
+class Mp4Error(ValueError):
     """A file is not a fragmented MP4 this module understands."""
 
 
@@ -357,7 +357,8 @@ def _read_moov(path: Path) -> bytes | None:
         return None
     with path.open("rb") as handle:
         handle.seek(moov.offset)
-        return handle.read(moov.size)
+        data = handle.read(moov.size)
+    return data if iter_boxes(data) else None
 
 
 def _duration(data: bytes, box: Box) -> float | None:
@@ -376,7 +377,8 @@ def movie_duration(path: Path) -> float | None:
     data = _read_moov(path)
     if data is None:
         return None
-    mvhd = _find(data, _HEADER, len(data), b"mvhd")
+    root = iter_boxes(data)[0]
+    mvhd = _find(data, root.body, root.end, b"mvhd")
     return _duration(data, mvhd) if mvhd is not None else None
 
 
@@ -385,7 +387,8 @@ def video_duration(path: Path) -> float | None:
     data = _read_moov(path)
     if data is None:
         return None
-    for trak in iter_boxes(data, _HEADER, len(data)):
+    root = iter_boxes(data)[0]
+    for trak in iter_boxes(data, root.body, root.end):
         if trak.kind != b"trak":
             continue
         mdia = _find(data, trak.body, trak.end, b"mdia")
