@@ -323,6 +323,7 @@ async def test_options_flow(hass: HomeAssistant, simulator: CameraSimulator) -> 
         "retention_days": 14,
         "max_size_gb": 0,
         "min_free_gb": 2.0,
+        "offline_repair_minutes": 30,
     }
     assert entry.runtime_data.recorder.config.segment_seconds == 30
     assert entry.runtime_data.recorder.config.record_audio is False

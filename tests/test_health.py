@@ -43,7 +43,7 @@ async def test_health_and_offline_repair(
     await hass.async_block_till_done()
     assert hass.states.get(PROBLEM).state == "off"
     assert hass.states.get("sensor.front_door_last_segment").state not in ("unknown", None)
-    assert float(hass.states.get("sensor.front_door_incoming_fps").state) > 10
+    assert float(hass.states.get("sensor.front_door_incoming_frame_rate").state) > 10
 
     await own_simulator.aoffline()
     await wait_for(lambda: coordinator.recorder.status.state == RecorderState.OFFLINE, timeout=10)

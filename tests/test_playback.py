@@ -307,6 +307,8 @@ async def test_per_camera_permissions(
     group.add_to_hass(hass)
     user = MockUser(name="Limited", groups=[group]).add_to_hass(hass)
     refresh = await hass.auth.async_create_refresh_token(user, CLIENT_ID)
+    # The websocket client first: it sets up websocket_api before the HTTP router freezes.
+    ws = await hass_ws_client(hass, hass.auth.async_create_access_token(refresh))
     limited = await hass_client(hass.auth.async_create_access_token(refresh))
     reader = await hass_client(hass_read_only_access_token)
     playlist = f"/api/{DOMAIN}/playlist/front_door/{int(segment.start)}-{int(segment.end) + 1}.m3u8"
@@ -314,7 +316,6 @@ async def test_per_camera_permissions(
         assert (await limited.get(path)).status == 403, path
         assert (await reader.get(path)).status == 200, path
     # The media browser hides the camera from that user.
-    ws = await hass_ws_client(hass, hass.auth.async_create_access_token(refresh))
     await ws.send_json(
         {
             "id": 1,

@@ -305,6 +305,14 @@ class CctvNvrConfigFlow(ConfigFlow, domain=DOMAIN):
         )
 
 
+def _number(low: float, high: float, step: float, unit: str) -> NumberSelector:
+    return NumberSelector(
+        NumberSelectorConfig(
+            min=low, max=high, step=step, unit_of_measurement=unit, mode=NumberSelectorMode.BOX
+        )
+    )
+
+
 def _without_password(user_input: Mapping[str, Any] | None) -> dict[str, Any]:
     return {k: v for k, v in (user_input or {}).items() if k != CONF_PASSWORD}
 
@@ -325,64 +333,24 @@ class CctvNvrOptionsFlow(OptionsFlowWithReload):
                 vol.Required(
                     CONF_SEGMENT_SECONDS,
                     default=options.get(CONF_SEGMENT_SECONDS, DEFAULT_SEGMENT_SECONDS),
-                ): NumberSelector(
-                    NumberSelectorConfig(
-                        min=MIN_SEGMENT_SECONDS,
-                        max=MAX_SEGMENT_SECONDS,
-                        step=1,
-                        unit_of_measurement="s",
-                        mode=NumberSelectorMode.BOX,
-                    )
-                ),
+                ): _number(MIN_SEGMENT_SECONDS, MAX_SEGMENT_SECONDS, 1, "s"),
                 vol.Required(
                     CONF_RECORD_AUDIO, default=options.get(CONF_RECORD_AUDIO, True)
                 ): BooleanSelector(),
                 vol.Required(
                     CONF_RETENTION_DAYS,
                     default=options.get(CONF_RETENTION_DAYS, DEFAULT_RETENTION_DAYS),
-                ): NumberSelector(
-                    NumberSelectorConfig(
-                        min=1,
-                        max=3650,
-                        step=1,
-                        unit_of_measurement="d",
-                        mode=NumberSelectorMode.BOX,
-                    )
-                ),
-                vol.Required(
-                    CONF_MAX_SIZE_GB, default=options.get(CONF_MAX_SIZE_GB, 0)
-                ): NumberSelector(
-                    NumberSelectorConfig(
-                        min=0,
-                        max=100000,
-                        step=0.1,
-                        unit_of_measurement="GB",
-                        mode=NumberSelectorMode.BOX,
-                    )
+                ): _number(1, 3650, 1, "d"),
+                vol.Required(CONF_MAX_SIZE_GB, default=options.get(CONF_MAX_SIZE_GB, 0)): _number(
+                    0, 100000, 0.1, "GB"
                 ),
                 vol.Required(
                     CONF_MIN_FREE_GB, default=options.get(CONF_MIN_FREE_GB, DEFAULT_MIN_FREE_GB)
-                ): NumberSelector(
-                    NumberSelectorConfig(
-                        min=0,
-                        max=10000,
-                        step=0.1,
-                        unit_of_measurement="GB",
-                        mode=NumberSelectorMode.BOX,
-                    )
-                ),
+                ): _number(0, 10000, 0.1, "GB"),
                 vol.Required(
                     CONF_OFFLINE_REPAIR_MINUTES,
                     default=options.get(CONF_OFFLINE_REPAIR_MINUTES, DEFAULT_OFFLINE_MINUTES),
-                ): NumberSelector(
-                    NumberSelectorConfig(
-                        min=1,
-                        max=10080,
-                        step=1,
-                        unit_of_measurement="min",
-                        mode=NumberSelectorMode.BOX,
-                    )
-                ),
+                ): _number(1, 10080, 1, "min"),
                 vol.Required(
                     CONF_LIVE_STREAM,
                     default=options.get(CONF_LIVE_STREAM, STREAM_MAIN)

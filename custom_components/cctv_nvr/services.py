@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from datetime import datetime
 import time
 from typing import TYPE_CHECKING, Any
@@ -164,19 +165,17 @@ def async_setup_footage_services(hass: HomeAssistant) -> None:
         start, end = _checked_range(call, MAX_EXPORT_SECONDS)
         return await coordinator.async_export(start, end, call.data.get(ATTR_NAME))
 
-    async def protect(call: ServiceCall) -> ServiceResponse:
-        start, end = _checked_range(call)
-        changed = 0
-        for coordinator in async_target_cameras(hass, call):
-            changed += await coordinator.async_protect(start, end, protected=True)
-        return {"segments": changed}
+    def protection(
+        protected: bool,
+    ) -> Callable[[ServiceCall], Coroutine[Any, Any, ServiceResponse]]:
+        async def handler(call: ServiceCall) -> ServiceResponse:
+            start, end = _checked_range(call)
+            changed = 0
+            for coordinator in async_target_cameras(hass, call):
+                changed += await coordinator.async_protect(start, end, protected=protected)
+            return {"segments": changed}
 
-    async def unprotect(call: ServiceCall) -> ServiceResponse:
-        start, end = _checked_range(call)
-        changed = 0
-        for coordinator in async_target_cameras(hass, call):
-            changed += await coordinator.async_protect(start, end, protected=False)
-        return {"segments": changed}
+        return handler
 
     async def delete_recordings(call: ServiceCall) -> ServiceResponse:
         start, end = _checked_range(call)
@@ -195,7 +194,7 @@ def async_setup_footage_services(hass: HomeAssistant) -> None:
         _range_schema({vol.Optional(ATTR_NAME): vol.All(cv.string, vol.Length(min=1, max=100))}),
         supports_response=SupportsResponse.ONLY,
     )
-    for name, func in ((SERVICE_PROTECT, protect), (SERVICE_UNPROTECT, unprotect)):
+    for name, func in ((SERVICE_PROTECT, protection(True)), (SERVICE_UNPROTECT, protection(False))):
         hass.services.async_register(
             DOMAIN, name, func, _range_schema(), supports_response=SupportsResponse.OPTIONAL
         )

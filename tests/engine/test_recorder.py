@@ -240,3 +240,39 @@ async def test_killed_ffmpeg_restarts_and_keeps_open_segment(
     assert killed - orphan.end <= 2.0  # lost at most ~2 s
     for segment in segments:
         ffprobe(tmp_path / "rec" / segment.path)
+
+
+async def test_crash_of_home_assistant_loses_at_most_two_seconds(
+    simulator: CameraSimulator, index: SegmentIndex, tmp_path: Path
+) -> None:
+    """HA dies mid-segment (ffmpeg killed, supervisor gone); the next start indexes the cut file."""
+    seen: list[Segment] = []
+    first = make_recorder(tmp_path, index, simulator.url("main"), segments=seen)
+    first.config.segment_seconds = 10
+    await first.start()
+    await wait_for(lambda: len(seen) >= 1, timeout=30)
+    await asyncio.sleep(4)
+    # Simulate the crash: the process dies with its children; nothing is finished cleanly.
+    _RECORDERS.remove(first)
+    proc = first._proc
+    assert proc is not None
+    for task in (first._task, first._ingest_task):
+        assert task is not None
+        task.cancel()
+    os.kill(proc.pid, signal.SIGKILL)
+    crashed = time.time()
+    await proc.wait()
+    await asyncio.gather(first._task, first._ingest_task, return_exceptions=True)
+
+    second = make_recorder(tmp_path, index, simulator.url("main"))
+    await second.start()
+    await second.stop()
+    root = tmp_path / "rec"
+    on_disk = {p.relative_to(root).as_posix() for p in root.rglob("*.mp4")}
+    segments = index.segments("cam", 0, time.time() + 60)
+    assert on_disk == {s.path for s in segments}
+    cut = next(s for s in segments if s.start == pytest.approx(seen[0].end, abs=FRAME))
+    assert crashed - cut.end <= 2.0
+    for segment in segments:
+        ffprobe(root / segment.path)
+        assert inspect_file(root / segment.path).first_is_keyframe

@@ -549,6 +549,12 @@ class Recorder:
             if directory.is_dir():
                 files.extend(sorted(p for p in directory.iterdir() if p.suffix == ".mp4"))
         known = self._index.known_paths(relative(root, p) for p in files)
+        run_ends: dict[str, float] = {}
+        last = self._index.last_segment(self.config.camera)
+        if last is not None and last.run_id:
+            run_ends[last.run_id] = last.end
+        if run is not None and run.last_end is not None:
+            run_ends[run.run_id] = run.last_end
         found = []
         for path in files:
             rel = relative(root, path)
@@ -573,19 +579,17 @@ class Recorder:
             if info is None or not info.duration or info.duration < _MIN_SEGMENT_SECONDS:
                 self._discard_unplayable(path, rel)
                 continue
+            # A cut file continues the indexed segment of its run that ends where it starts.
             start = name_start
-            if (
-                run is not None
-                and run.run_id == run_id
-                and run.last_end is not None
-                and abs(name_start - run.last_end) <= 2  # noqa: PLR2004
-            ):
-                start = run.last_end
+            previous = run_ends.get(run_id or "")
+            if previous is not None and abs(name_start - previous) <= 2:  # noqa: PLR2004
+                start = previous
             segment = _make_segment(
                 self.config, path, start, start + info.duration, path.stat().st_size, info, run_id
             )
             if self._index.add_segment(segment):
                 found.append(segment)
+                run_ends[run_id or ""] = segment.end
         return found
 
     def _discard_unplayable(self, path: Path, rel: str) -> None:
