@@ -203,6 +203,17 @@ async def test_export_service(
     download = await client.get(response["url"], headers={"Range": "bytes=0-99"})
     assert download.status == 206
     assert len(await download.read()) == 100
+    # Exports stay until the user deletes them.
+    await hass.services.async_call(
+        DOMAIN, "delete_export", {"export_id": response["id"]}, blocking=True
+    )
+    assert not path.exists()
+    assert (await client.get(response["url"])).status == 404
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(
+            DOMAIN, "delete_export", {"export_id": response["id"]}, blocking=True
+        )
+    assert err.value.translation_key == "unknown_export"
 
 
 @pytest.mark.parametrize(

@@ -52,3 +52,5 @@ RETENTION_INTERVAL_SECONDS: Final = 600
 FREE_SPACE_CHECK_SECONDS: Final = 30
 CONF_OFFLINE_REPAIR_MINUTES: Final = "offline_repair_minutes"
 DEFAULT_OFFLINE_MINUTES: Final = 30
+ATTR_EXPORT_ID: Final = "export_id"
+SERVICE_DELETE_EXPORT: Final = "delete_export"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
 from datetime import datetime
+from pathlib import Path
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -26,10 +27,12 @@ import probatio as vol
 from .const import (
     ATTR_DURATION,
     ATTR_END,
+    ATTR_EXPORT_ID,
     ATTR_START,
     DOMAIN,
     MAX_EXPORT_SECONDS,
     MAX_MANUAL_RECORDING,
+    SERVICE_DELETE_EXPORT,
     SERVICE_DELETE_RECORDINGS,
     SERVICE_EXPORT,
     SERVICE_PROTECT,
@@ -37,6 +40,8 @@ from .const import (
     SERVICE_STOP_RECORDING,
     SERVICE_UNPROTECT,
 )
+from .data import DATA_NVR
+from .engine.index import SegmentIndex
 
 if TYPE_CHECKING:
     from .coordinator import CameraCoordinator
@@ -149,6 +154,17 @@ def _checked_range(call: ServiceCall, max_seconds: float | None = None) -> tuple
     return start, min(end, time.time())
 
 
+def remove_export(index: SegmentIndex, exports: Path, export_id: int) -> bool:
+    """Delete an export's file and row (executor); False if there is no such export."""
+    export = index.get_export(export_id)
+    if export is None:
+        return False
+    path = (exports / export.path).resolve()
+    if path.is_relative_to(exports.resolve()):
+        path.unlink(missing_ok=True)
+    return index.delete_export(export_id)
+
+
 def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt_util.get_default_time_zone())
 
@@ -198,6 +214,24 @@ def async_setup_footage_services(hass: HomeAssistant) -> None:
         hass.services.async_register(
             DOMAIN, name, func, _range_schema(), supports_response=SupportsResponse.OPTIONAL
         )
+
+    async def delete_export(call: ServiceCall) -> None:
+        nvr = hass.data[DATA_NVR]
+        export_id: int = call.data[ATTR_EXPORT_ID]
+        if not await hass.async_add_executor_job(remove_export, nvr.index, nvr.exports, export_id):
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="unknown_export",
+                translation_placeholders={"export_id": str(export_id)},
+            )
+
+    service.async_register_admin_service(
+        hass,
+        DOMAIN,
+        SERVICE_DELETE_EXPORT,
+        delete_export,
+        vol.Schema({vol.Required(ATTR_EXPORT_ID): vol.All(vol.Coerce(int), vol.Range(min=1))}),
+    )
     service.async_register_admin_service(
         hass,
         DOMAIN,
