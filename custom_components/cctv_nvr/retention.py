@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 import logging
+from pathlib import Path
 
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
@@ -61,6 +64,8 @@ class RetentionRunner:
         self.hass = hass
         self._lock = asyncio.Lock()
         self.last_report: RetentionReport | None = None
+        # Free bytes of the recordings filesystem (tests replace it: a full disk needs root).
+        self.free_bytes: Callable[[Path], int] = disk_free_bytes
 
     @callback
     def start(self) -> None:
@@ -94,7 +99,7 @@ class RetentionRunner:
         if policy.min_free_bytes is None:
             return
         root = self.hass.data[DATA_NVR].root
-        free = await self.hass.async_add_executor_job(disk_free_bytes, root)
+        free = await self.hass.async_add_executor_job(self.free_bytes, root)
         if free < policy.min_free_bytes:
             _LOGGER.warning("Recording disk low (%d MB free); cleaning up now", free // 2**20)
             await self.async_run()
@@ -106,7 +111,15 @@ class RetentionRunner:
             return None
         nvr = self.hass.data[DATA_NVR]
         async with self._lock:
-            report = await self.hass.async_add_executor_job(enforce, nvr.index, nvr.root, policy)
+            report = await self.hass.async_add_executor_job(
+                partial(
+                    enforce,
+                    nvr.index,
+                    nvr.root,
+                    policy,
+                    free_bytes=lambda: self.free_bytes(nvr.root),
+                )
+            )
         self.last_report = report
         if report.still_short:
             ir.async_create_issue(

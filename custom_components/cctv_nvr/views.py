@@ -21,7 +21,7 @@ from .access import can_view, loaded_cameras
 from .const import DOMAIN
 from .data import DATA_NVR, CctvNvrConfigEntry
 from .engine import hls
-from .engine.index import Segment
+from .engine.index import Segment, SegmentIndex
 from .engine.media import ProbeError, last_keyframe_jpeg
 
 _LOGGER = logging.getLogger(__name__)
@@ -232,10 +232,12 @@ class ThumbnailView(_NvrView):
         )
 
 
-def _thumbnail(index: object, root: Path, cache: Path, camera: str, at: float) -> bytes | None:
+def _thumbnail(
+    index: SegmentIndex, root: Path, cache: Path, camera: str, at: float
+) -> bytes | None:
     if cache.is_file():
         return cache.read_bytes()
-    segments = index.segments(camera, at, at + 3600)  # type: ignore[attr-defined]
+    segments = index.segments(camera, at, at + 3600)
     for segment in segments[:3]:
         try:
             data = last_keyframe_jpeg(_inside(root, segment.path), width=320)

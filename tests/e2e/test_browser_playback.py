@@ -51,9 +51,10 @@ def _segments(db: Path, camera: str) -> list[tuple[float, float]]:
 
 
 async def _resolve(base: str, token: str, media_id: str) -> str:
-    async with aiohttp.ClientSession() as session, session.ws_connect(
-        f"{base}/api/websocket"
-    ) as ws:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(f"{base}/api/websocket") as ws,
+    ):
         await ws.receive_json()
         await ws.send_json({"type": "auth", "access_token": token})
         assert (await ws.receive_json())["type"] == "auth_ok"
@@ -84,7 +85,9 @@ def test_recording_plays_across_segments_in_chromium(
     start, end = int(rows[0][0]), int(rows[-1][1])
     assert api.token is not None
     url = asyncio.run(
-        _resolve(home_assistant.url, api.token, f"media-source://cctv_nvr/play/driveway/{start}/{end}")
+        _resolve(
+            home_assistant.url, api.token, f"media-source://cctv_nvr/play/driveway/{start}/{end}"
+        )
     )
     assert "authSig=" in url
     ARTIFACTS.mkdir(exist_ok=True)
@@ -116,8 +119,9 @@ def test_recording_plays_across_segments_in_chromium(
             )
             page.goto(f"{home_assistant.url}/cctv-test/page.html")
             # Past the first segment's end: playback crossed a segment boundary.
+            boundary = first_end + 1
             page.wait_for_function(
-                f"window.fatal !== null || document.getElementById('v').currentTime > {first_end + 1}",
+                f"window.fatal !== null || document.getElementById('v').currentTime > {boundary}",
                 timeout=60_000,
             )
             assert page.evaluate("window.fatal") is None
