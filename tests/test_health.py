@@ -47,7 +47,7 @@ async def test_health_and_offline_repair(
 
     await own_simulator.aoffline()
     await wait_for(lambda: coordinator.recorder.status.state == RecorderState.OFFLINE, timeout=10)
-    assert hass.states.get(PROBLEM).state == "on"
+    await wait_for(lambda: hass.states.get(PROBLEM).state == "on", timeout=5)
     issues = ir.async_get(hass)
     issue_id = f"camera_offline_{entry.entry_id}"
     assert issues.async_get_issue(DOMAIN, issue_id) is None  # not yet a minute
@@ -78,6 +78,7 @@ async def test_ffmpeg_missing_raises_repair(
     assert issue is not None
     assert issue.translation_placeholders["camera"] == "Front door"
     assert hass.states.get("camera.front_door").state != "unavailable"
+    await hass.async_block_till_done()
     assert hass.states.get(PROBLEM).state == "on"
     assert await hass.config_entries.async_unload(entry.entry_id)
 
