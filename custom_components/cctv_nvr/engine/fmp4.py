@@ -10,44 +10,24 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-import struct
 
-_HEADER = 8
-
-
-def _boxes(data: bytes) -> list[tuple[bytes, int, int]]:
-    """Return (type, offset, size) of complete top-level boxes; stop at the first broken one."""
-    boxes = []
-    offset = 0
-    total = len(data)
-    while offset + _HEADER <= total:
-        size, kind = struct.unpack(">I4s", data[offset : offset + _HEADER])
-        if size == 1:
-            if offset + 16 > total:
-                break
-            size = struct.unpack(">Q", data[offset + 8 : offset + 16])[0]
-        elif size == 0:
-            size = total - offset
-        if size < _HEADER or offset + size > total:
-            break
-        boxes.append((kind, offset, size))
-        offset += size
-    return boxes
+from .mp4box import top_level_boxes
 
 
 def complete_length(path: Path) -> int:
-    """Return the length of the file's valid prefix (whole boxes, whole fragments)."""
-    data = path.read_bytes()
-    boxes = _boxes(data)
+    """Return the length of the file's valid prefix (whole boxes, whole fragments).
+
+    Reads only the top-level box headers, never the media data.
+    """
     end = 0
     pending_moof = False
-    for kind, offset, size in boxes:
-        if kind == b"moof":
+    for box in top_level_boxes(path):
+        if box.kind == b"moof":
             pending_moof = True
             continue
-        if kind == b"mdat" and pending_moof:
+        if box.kind == b"mdat" and pending_moof:
             pending_moof = False
-        end = offset + size
+        end = box.end
     return end
 
 
