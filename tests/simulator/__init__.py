@@ -258,8 +258,30 @@ class CameraSimulator:
                                                "password": self.password})
 
     def status(self) -> dict:
-        """{"online", "frozen", "clients", "auth", "rtsp_port", "mounts"}"""
+        """{"online", "frozen", "clients", "auth", "rtsp_port", "mounts", "video", "garbage"}"""
         return self._request("GET", "/status")
+
+    def switch(self, mount: str = "main", to: str = "sub") -> dict:
+        """Make ``mount`` send the video of mount ``to`` (``to=mount`` restores it).
+
+        Same codec (main -> sub: 1920x1080 -> 640x360): at the next keyframe, inside
+        the running RTSP session.  Other codec (main -> h265): the mount's RTSP
+        sessions are dropped and the next DESCRIBE announces the new codec.
+        The answer's ``switch`` says ``{"mount", "video", "session": "kept"|"dropped",
+        "dropped_sessions"}``.
+        """
+        return self._request("POST", "/switch", {"mount": mount, "to": to})
+
+    def garbage(self, seconds: float = 5, mount: str | None = None,
+                mode: str = "corrupt") -> dict:
+        """Send damaged video for ``seconds`` (on ``mount`` or all mounts).
+
+        ``corrupt``: ~10 % of the slice-data bytes of every access unit are random
+        (NAL/slice headers and RTP framing intact: decoders fail, parsers pass).
+        ``noise``: every slice NAL is replaced by random bytes of random length.
+        """
+        return self._request("POST", "/garbage",
+                             {"seconds": seconds, "mount": mount, "mode": mode})
 
     # -- asyncio variants ---------------------------------------------------------
     async def astart(self, timeout: float = 120) -> None:
@@ -286,6 +308,13 @@ class CameraSimulator:
 
     async def astatus(self) -> dict:
         return await asyncio.to_thread(self.status)
+
+    async def aswitch(self, mount: str = "main", to: str = "sub") -> dict:
+        return await asyncio.to_thread(self.switch, mount, to)
+
+    async def agarbage(self, seconds: float = 5, mount: str | None = None,
+                       mode: str = "corrupt") -> dict:
+        return await asyncio.to_thread(self.garbage, seconds, mount, mode)
 
     def __repr__(self) -> str:
         state = f"rtsp={self._rtsp_port} control={self._control_port}" if self.running else "stopped"

@@ -23,10 +23,12 @@ import fcntl
 import json
 import logging
 import os
+import random
 import signal
 import subprocess
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import gi
@@ -184,7 +186,10 @@ class Track:
     def __init__(self, name: str, caps: str, units: list[tuple[bytes, bool]],
                  unit_num: int, unit_den: int):
         self.name = name
+        self.codec = name.split("_")[0]  # h264 / h265 / aac / pcmu
         self.caps = Gst.Caps.from_string(caps)
+        self.keys = [key for _data, key in units]
+        self.raw = [data for data, _key in units]
         # Duration of one unit is unit_num / unit_den seconds.
         self.unit_num = unit_num
         self.unit_den = unit_den
@@ -236,20 +241,113 @@ def load_tracks(paths: dict[str, str], fps: int) -> dict[str, Track]:
 # --------------------------------------------------------------------------
 
 
+class Faults:
+    """Per-mount fault state, written by the control API, read by the feeder thread."""
+
+    def __init__(self):
+        self.video: dict[str, Track] = {}  # mount -> video track it sends now
+        self.garbage: dict[str, tuple[int, str]] = {}  # mount -> (until monotonic ns, mode)
+
+    def garbage_mode(self, mount: str) -> str | None:
+        entry = self.garbage.get(mount)
+        if entry is None or time.monotonic_ns() >= entry[0]:
+            return None
+        return entry[1]
+
+
+_SLICE_TYPES = {"h264": frozenset((1, 5)), "h265": frozenset(range(0, 22))}
+
+
+def _nal_spans(data: bytes, codec: str) -> list[tuple[int, int, int]]:
+    """(payload start after start code, end, nal type) of every NAL unit."""
+    spans = []
+    pos = 0
+    while True:
+        idx = data.find(b"\x00\x00\x01", pos)
+        if idx < 0 or idx + 3 >= len(data):
+            break
+        header = data[idx + 3]
+        spans.append([idx + 3, len(data),
+                      header & 0x1F if codec == "h264" else (header >> 1) & 0x3F])
+        pos = idx + 3
+    for cur, nxt in zip(spans, spans[1:]):
+        end = nxt[0] - 3
+        if end > cur[0] and data[end - 1] == 0:
+            end -= 1
+        cur[1] = end
+    return [tuple(s) for s in spans]
+
+
+def corrupt_unit(data: bytes, codec: str, mode: str, rng: random.Random) -> bytes:
+    """Damage one access unit the way a broken camera/encoder/link would.
+
+    ``corrupt``: NAL framing (start codes, NAL and slice headers) is kept but
+    ~10 % of the slice data bytes are replaced with random non-zero bytes (no
+    start code can appear), so depacketizers/parsers pass it and decoders fail.
+    ``noise``: every slice NAL is replaced by one of the same header byte(s)
+    followed by random non-zero bytes (non-decodable access units of random size).
+    """
+    out = bytearray(data)
+    head = 1 if codec == "h264" else 2
+    if mode == "noise":
+        parts = []
+        last = 0
+        for start, end, nal_type in _nal_spans(data, codec):
+            if nal_type in _SLICE_TYPES[codec]:
+                parts.append(data[last:start + head])
+                size = rng.randint(16, max(32, end - start))
+                parts.append(bytes(rng.randint(1, 255) for _ in range(size)))
+                last = end
+        parts.append(data[last:])
+        return b"".join(parts)
+    for start, end, nal_type in _nal_spans(data, codec):
+        if nal_type not in _SLICE_TYPES[codec]:
+            continue
+        body = start + head + 8  # keep the slice header parseable
+        for i in range(body, end):
+            if rng.random() < 0.1:
+                out[i] = rng.randint(1, 255)
+    return bytes(out)
+
+
 class TrackFeed:
-    def __init__(self, track: Track, appsrc: Gst.Element):
+    def __init__(self, track: Track, appsrc: Gst.Element, mount: str = "",
+                 faults: Faults | None = None):
         self.track = track
         self.appsrc = appsrc
+        self.mount = mount
+        self.faults = faults if track.codec in ("h264", "h265") else None
         self.count = 0  # units pushed
+        self.base = 0  # count at which unit 0 of the current track was pushed
         self.offset = 0  # running time of unit 0 (plus freeze shifts)
+        self.rng = random.Random(0x5EED)
 
     def next_pts(self) -> int:
         return self.offset + self.track.offset_of(self.count)
 
-    def push_one(self) -> Gst.FlowReturn:
+    def _maybe_switch(self) -> None:
+        want = self.faults.video.get(self.mount)
+        if want is None or want is self.track or want.codec != self.track.codec:
+            return
         track = self.track
-        base = track.buffers[self.count % len(track.buffers)]
-        buf = base.copy()
+        if track.keys[(self.count - self.base) % len(track.keys)] and \
+                track.unit_num * want.unit_den == want.unit_num * track.unit_den:
+            _LOGGER.info("/%s: switching video %s -> %s", self.mount, track.name, want.name)
+            self.track = want
+            self.base = self.count
+
+    def push_one(self) -> Gst.FlowReturn:
+        if self.faults is not None:
+            self._maybe_switch()
+        track = self.track
+        n = (self.count - self.base) % len(track.buffers)
+        base = track.buffers[n]
+        mode = self.faults.garbage_mode(self.mount) if self.faults is not None else None
+        if mode is not None:
+            buf = Gst.Buffer.new_wrapped(corrupt_unit(track.raw[n], track.codec, mode, self.rng))
+            buf.set_flags(base.get_flags())
+        else:
+            buf = base.copy()
         pts = self.next_pts()
         buf.pts = pts
         buf.dts = pts
@@ -379,6 +477,9 @@ class Camera:
                                   args.fps)
         self.feeder = Feeder()
         self.feeder.start()
+        self.faults = Faults()
+        for name, (codec, width, height, _bitrate, _audio) in MOUNTS.items():
+            self.faults.video[name] = self.tracks[f"{codec}_{width}x{height}"]
 
         self.server = GstRtspServer.RTSPServer()
         self.server.set_address(self.bind)
@@ -386,24 +487,9 @@ class Camera:
         permissions = GstRtspServer.RTSPPermissions()
         permissions.add_role_from_structure(Gst.Structure.from_string(
             "user, media.factory.access=(boolean)true, media.factory.construct=(boolean)true")[0])
-        for name, (codec, width, height, _bitrate, audio) in MOUNTS.items():
-            factory = GstRtspServer.RTSPMediaFactory()
-            pay = "rtph264pay" if codec == "h264" else "rtph265pay"
-            launch = (f"( appsrc name=vsrc ! {codec}parse ! "
-                      f"{pay} name=pay0 pt=96 config-interval=-1")
-            if audio == "aac":
-                launch += " appsrc name=asrc ! aacparse ! rtpmp4gpay name=pay1 pt=97"
-            elif audio == "pcmu":
-                launch += " appsrc name=asrc ! rtppcmupay name=pay1 pt=0"
-            launch += " )"
-            factory.set_launch(launch)
-            factory.set_shared(True)
-            factory.set_permissions(permissions)
-            tracks = [self.tracks[f"{codec}_{width}x{height}"]]
-            if audio:
-                tracks.append(self.tracks[audio])
-            factory.connect("media-configure", self._on_media_configure, name, tracks)
-            mounts.add_factory(f"/{name}", factory)
+        self._permissions = permissions
+        for name, (codec, _width, _height, _bitrate, _audio) in MOUNTS.items():
+            mounts.add_factory(f"/{name}", self._make_factory(name, codec))
 
         self.pool = self.server.get_session_pool()
         GLib.timeout_add_seconds(2, self._cleanup_sessions)
@@ -414,7 +500,32 @@ class Camera:
         self.go_online()
 
     # -- media ---------------------------------------------------------------
-    def _on_media_configure(self, _factory, media, mount, tracks):
+    def _make_factory(self, mount: str, codec: str) -> GstRtspServer.RTSPMediaFactory:
+        audio = MOUNTS[mount][4]
+        factory = GstRtspServer.RTSPMediaFactory()
+        pay = "rtph264pay" if codec == "h264" else "rtph265pay"
+        launch = (f"( appsrc name=vsrc ! {codec}parse ! "
+                  f"{pay} name=pay0 pt=96 config-interval=-1")
+        if audio == "aac":
+            launch += " appsrc name=asrc ! aacparse ! rtpmp4gpay name=pay1 pt=97"
+        elif audio == "pcmu":
+            launch += " appsrc name=asrc ! rtppcmupay name=pay1 pt=0"
+        launch += " )"
+        factory.set_launch(launch)
+        factory.set_shared(True)
+        factory.set_permissions(self._permissions)
+        factory.connect("media-configure", self._on_media_configure, mount, codec)
+        return factory
+
+    def _on_media_configure(self, _factory, media, mount, codec):
+        video = self.faults.video[mount]
+        if video.codec != codec:  # raced with a codec switch; keep this media consistent
+            spec = MOUNTS[mount]
+            video = self.tracks[f"{codec}_{spec[1]}x{spec[2]}"]
+        tracks = [video]
+        audio = MOUNTS[mount][4]
+        if audio:
+            tracks.append(self.tracks[audio])
         element = media.get_element()
         feeds = []
         for track, name in zip(tracks, ("vsrc", "asrc")):
@@ -425,7 +536,7 @@ class Camera:
             src.set_property("do-timestamp", False)
             src.set_property("max-buffers", 64)
             src.set_property("leaky-type", 2)  # downstream: drop old if blocked
-            feeds.append(TrackFeed(track, src))
+            feeds.append(TrackFeed(track, src, mount, self.faults))
         media.connect("unprepared", self._on_media_unprepared)
         _LOGGER.info("new media for /%s", mount)
         self.feeder.add(MediaFeed(mount, media, feeds))
@@ -479,6 +590,76 @@ class Camera:
     def client_count(self) -> int:
         return len(self.server.client_filter(None, None))
 
+    def drop_mount_clients(self, mount: str) -> int:
+        """Close the RTSP connections/sessions that play ``/mount``; return how many."""
+        path = f"/{mount}"
+        keep = GstRtspServer.RTSPFilterResult.KEEP
+        remove = GstRtspServer.RTSPFilterResult.REMOVE
+
+        def uses(session) -> bool:
+            found = session.get_media(path)
+            if isinstance(found, tuple):
+                found = found[0]
+            return found is not None
+
+        dropped = [0]
+
+        def client_cb(_server, client, *_a):
+            sessions = client.session_filter(None)
+            if any(uses(sess) for sess in sessions):
+                return remove
+            return keep
+
+        def session_cb(_pool, sess, *_a):
+            if uses(sess):
+                dropped[0] += 1
+                return remove
+            return keep
+
+        self.server.client_filter(client_cb, None)
+        self.pool.filter(session_cb, None)
+        return dropped[0]
+
+    # -- faults ------------------------------------------------------------------
+    def switch(self, mount: str, to: str) -> dict:
+        """Make ``mount`` send the video of mount ``to`` from now on.
+
+        Same codec (e.g. main -> sub: 1920x1080 -> 640x360 H.264): switched in the
+        running RTSP session at the next keyframe (new SPS/PPS in band, no new
+        SDP), like a camera whose resolution is changed in its web UI without a
+        reboot.  Other codec (main -> h265): the mount's media is replaced and its
+        RTSP sessions are dropped; the next DESCRIBE announces the new codec (no
+        RTP payloader can change codec inside one RTSP session, and real cameras
+        restart their streams).
+        """
+        if mount not in MOUNTS or to not in MOUNTS:
+            raise ValueError(f"unknown mount {mount!r} or {to!r}")
+        codec, width, height = MOUNTS[to][:3]
+        track = self.tracks[f"{codec}_{width}x{height}"]
+        current = self.faults.video[mount]
+        self.faults.video[mount] = track
+        dropped = 0
+        if track.codec != current.codec:
+            self.server.get_mount_points().add_factory(
+                f"/{mount}", self._make_factory(mount, track.codec))
+            dropped = self.drop_mount_clients(mount)
+        _LOGGER.info("/%s now sends %s (session %s)", mount, track.name,
+                     "dropped" if track.codec != current.codec else "kept")
+        return {"mount": mount, "video": track.name,
+                "session": "dropped" if track.codec != current.codec else "kept",
+                "dropped_sessions": dropped}
+
+    def garbage(self, seconds: float, mount: str | None, mode: str) -> dict:
+        if mode not in ("corrupt", "noise"):
+            raise ValueError(f"unknown garbage mode {mode!r}")
+        if mount is not None and mount not in MOUNTS:
+            raise ValueError(f"unknown mount {mount!r}")
+        until = time.monotonic_ns() + int(float(seconds) * SECOND)
+        for name in ([mount] if mount else list(MOUNTS)):
+            self.faults.garbage[name] = (until, mode)
+        _LOGGER.info("garbage (%s) on %s for %.1f s", mode, mount or "all mounts", seconds)
+        return {"mode": mode, "seconds": seconds, "mounts": [mount] if mount else list(MOUNTS)}
+
     # -- auth ------------------------------------------------------------------
     def set_auth(self, mode: str, user: str, password: str, drop: bool = True) -> None:
         if mode not in ("none", "basic", "digest"):
@@ -509,6 +690,8 @@ class Camera:
             "auth": self.auth_mode,
             "rtsp_port": self.rtsp_port,
             "mounts": [f"/{name}" for name in MOUNTS],
+            "video": {name: track.name for name, track in self.faults.video.items()},
+            "garbage": sorted(name for name in MOUNTS if self.faults.garbage_mode(name)),
         }
 
 
@@ -576,6 +759,19 @@ def make_handler(camera: Camera, loop: GLib.MainLoop):
                     call_in_main(lambda: camera.set_auth(
                         body.get("auth", "none"), body.get("user", ""),
                         body.get("password", "")))
+                elif path == "/switch":
+                    body = json.loads(raw or b"{}")
+                    mount = body.get("mount", "main")
+                    to = body.get("to", mount)
+                    result = call_in_main(lambda: camera.switch(mount, to))
+                    self._reply(200, {**call_in_main(camera.status), "switch": result})
+                    return
+                elif path == "/garbage":
+                    body = json.loads(raw or b"{}")
+                    result = camera.garbage(body.get("seconds", 5), body.get("mount"),
+                                            body.get("mode", "corrupt"))
+                    self._reply(200, {**call_in_main(camera.status), "garbage_set": result})
+                    return
                 elif path == "/stop":
                     self._reply(200, {"stopping": True})
                     GLib.idle_add(loop.quit)
@@ -583,7 +779,7 @@ def make_handler(camera: Camera, loop: GLib.MainLoop):
                 else:
                     self._reply(404, {"error": "not found"})
                     return
-            except (ValueError, OSError, GLib.Error) as err:
+            except (ValueError, TypeError, KeyError, OSError, GLib.Error) as err:
                 self._reply(400, {"error": str(err)})
                 return
             self._reply(200, call_in_main(camera.status))

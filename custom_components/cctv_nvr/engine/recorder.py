@@ -505,10 +505,12 @@ class Recorder:
     def _index_segment(self, name: str, start: float, end: float, run: _Run) -> Segment | None:
         """Add a finished segment to the index (executor).
 
-        Only a run's first segment is probed, and fully: ffmpeg's segment list counts
+        A run's first segment is probed and measured: ffmpeg's segment list counts
         the packets it dropped before the first keyframe, so that segment's real start
-        is its end minus the duration of what the file holds. Later segments of the run
-        share its codec parameters and are placed by the list alone (cheap).
+        is its end minus the duration of what the file holds. Later segments are placed
+        by the list alone and only their codec parameters are read (about 1 ms): a
+        camera may switch resolution in-band without ending the RTSP session, and the
+        container header alone does not show that.
         """
         self._prepare_dirs()
         directory = segment_dir_for_name(self.config.root, self.config.camera, Path(name).name)
@@ -520,14 +522,12 @@ class Recorder:
         except FileNotFoundError:
             _LOGGER.warning("Camera %s: segment %s vanished", self.config.camera, name)
             return None
+        first = run.info is None
+        with contextlib.suppress(ProbeError):  # unreadable: keep the run's last parameters
+            run.info = probe_file(path, measure=first)
         info = run.info
-        if info is None:
-            try:
-                info = run.info = probe_file(path, measure=True)
-            except ProbeError:
-                info = None
-            if info is not None and info.duration and info.duration < end - start:
-                start = end - info.duration
+        if first and info is not None and info.duration and info.duration < end - start:
+            start = end - info.duration
         segment = _make_segment(self.config, path, start, end, size, info, run.run_id)
         return segment if self._index.add_segment(segment) else None
 
