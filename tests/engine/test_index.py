@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 import sqlite3
 import time
@@ -361,3 +362,41 @@ def test_queries_stay_indexed_on_a_large_table(index: SegmentIndex) -> None:
         )
     )
     assert "USING INDEX segments_camera_start" in plan
+
+
+def test_recording_ranges_extend_and_reopen(index: SegmentIndex) -> None:
+    """Event ranges can be moved, reopened and found again by kind and label."""
+    first = index.start_recording("cam", "event", "motion", T0)
+    index.end_recording(first, T0 + 10)
+    other = index.start_recording("cam", "event", "door", T0 + 1)
+    index.end_recording(other, T0 + 4)
+    manual = index.start_recording("cam", "manual", None, T0 + 2)
+    assert index.last_recording("cam", "event", "motion", T0 + 9) == index.get_recording(first)
+    assert index.last_recording("cam", "event", "motion", T0 + 11) is None
+    assert index.last_recording("cam", "manual", None, T0 + 100) == index.get_recording(manual)
+    assert index.last_recording("other", "event", "motion", 0) is None
+    index.set_recording_end(first, None)
+    reopened = index.get_recording(first)
+    assert reopened is not None
+    assert reopened.end is None
+    index.set_recording_end(first, T0 + 30)
+    assert index.get_recording(first) == reopened.__class__(
+        first, "cam", "event", "motion", T0, T0 + 30
+    )
+    assert index.get_recording(9999) is None
+    assert [r.id for r in index.recordings("cam", T0 + 20, T0 + 25)] == [first, manual]
+
+
+def test_candidates_by_kind_and_recorded(index: SegmentIndex) -> None:
+    """Buffer segments under any recording are kept; other kinds are not candidates."""
+    index.add_segments(
+        [
+            replace(seg("cam", T0, T0 + 2), kind="buffer"),
+            replace(seg("cam", T0 + 2, T0 + 4), kind="buffer"),
+            seg("cam", T0 + 4, T0 + 6),
+        ]
+    )
+    index.start_recording("cam", "manual", None, T0 + 3)
+    found = index.deletion_candidates("cam", kind="buffer", keep_recorded=True)
+    assert [s.start for s in found] == [T0]
+    assert [s.start for s in index.deletion_candidates("cam", kind="buffer")] == [T0, T0 + 2]

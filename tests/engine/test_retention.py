@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -255,3 +256,27 @@ def test_large_history_in_batches(
     assert report.deleted_segments == 10 * 8
     assert_in_step(root, index)
     assert len([d for d in dirs(root, "cam") if d.count("/") == 2]) == 20
+
+
+def test_prune_buffer_keeps_what_recordings_cover(
+    root: Path, index: SegmentIndex, segment_factory: SegmentFactory
+) -> None:
+    """The rolling pre-roll buffer ages out unless a recording, export or protection covers it."""
+    made = segment_factory.make_history(root, None, "cam", NOW - 100, 10, 2, run_id="b1")
+    buffer = [replace(s, kind="buffer") for s in made[:8]]
+    index.add_segments([*buffer, *made[8:]])  # the last two were recorded continuously
+    event = index.start_recording("cam", "event", "motion", buffer[1].start + 0.5)
+    index.end_recording(event, buffer[2].start + 0.2)
+    index.start_recording("cam", "manual", None, buffer[7].start + 0.1)  # still open
+    index.protect("cam", buffer[4].start, buffer[4].end - 0.1)
+    index.add_export("cam", "clip", buffer[5].start + 0.2, buffer[5].end - 0.2, "c.mp4", 9, 1.0)
+
+    deleted, size = retention.prune_buffer(index, root, "cam", ended_before=made[9].end, now=NOW)
+
+    gone = {buffer[i].path for i in (0, 3, 6)}
+    assert deleted == 3
+    assert size == sum(buffer[i].bytes for i in (0, 3, 6))
+    assert indexed_paths(index) == {s.path for s in made} - gone
+    assert_in_step(root, index)
+    # Nothing younger than the cut-off goes.
+    assert retention.prune_buffer(index, root, "cam", ended_before=buffer[0].end) == (0, 0)

@@ -569,6 +569,8 @@ class SegmentIndex:
         keep_events_since: float | None = None,
         overlapping: tuple[float, float] | None = None,
         keep_exported: bool = True,
+        kind: str | None = None,
+        keep_recorded: bool = False,
         limit: int = _CHUNK,
     ) -> list[Segment]:
         """Return up to ``limit`` deletable local segments, oldest first.
@@ -580,8 +582,10 @@ class SegmentIndex:
         segment of the previous page; ``ended_before`` keeps only segments
         ending at or before that moment; ``overlapping`` (with a camera) only
         segments overlapping that [start, end); ``keep_exported=False`` lets
-        segments under an export go too. Uses the partial indexes over
-        unprotected segments, one page at a time.
+        segments under an export go too. ``kind`` keeps only segments of that
+        kind (e.g. ``buffer``); ``keep_recorded`` keeps segments overlapping any
+        labelled recording (manual or event, open or ended). Uses the partial
+        indexes over unprotected segments, one page at a time.
         """
         clauses = ["s.protected = 0", "s.location = 'local'"]
         params: list[Any] = []
@@ -607,6 +611,14 @@ class SegmentIndex:
             clauses.append(
                 "NOT EXISTS (SELECT 1 FROM exports AS e WHERE e.camera = s.camera "
                 "AND e.start_ts < s.end_ts AND e.end_ts > s.start_ts)"
+            )
+        if kind is not None:
+            clauses.append("s.kind = ?")
+            params.append(kind)
+        if keep_recorded:
+            clauses.append(
+                "NOT EXISTS (SELECT 1 FROM recordings AS r WHERE r.camera = s.camera "
+                "AND r.start_ts < s.end_ts AND (r.end_ts IS NULL OR r.end_ts > s.start_ts))"
             )
         if keep_events_since is not None:
             clauses.append(
@@ -642,6 +654,33 @@ class SegmentIndex:
                 "UPDATE recordings SET end_ts = ? WHERE id = ? AND end_ts IS NULL",
                 (end, recording_id),
             )
+
+    def set_recording_end(self, recording_id: int, end: float | None) -> None:
+        """Move the end of a recording range (None reopens it: a retrigger extends it)."""
+        with self._lock:
+            self._conn.execute("UPDATE recordings SET end_ts = ? WHERE id = ?", (end, recording_id))
+
+    def get_recording(self, recording_id: int) -> Recording | None:
+        """Return one labelled range."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT id, camera, kind, label, start_ts, end_ts FROM recordings WHERE id = ?",
+                (recording_id,),
+            ).fetchone()
+        return Recording(*row) if row else None
+
+    def last_recording(
+        self, camera: str, kind: str, label: str | None, ended_after: float
+    ) -> Recording | None:
+        """Return the newest range of a kind and label ending at or after a moment (or open)."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT id, camera, kind, label, start_ts, end_ts FROM recordings "
+                "WHERE camera = ? AND kind = ? AND label IS ? "
+                "AND (end_ts IS NULL OR end_ts >= ?) ORDER BY start_ts DESC LIMIT 1",
+                (camera, kind, label, ended_after),
+            ).fetchone()
+        return Recording(*row) if row else None
 
     def close_open_recordings(self, camera: str, end: float) -> None:
         """Close ranges left open by a crash or restart."""

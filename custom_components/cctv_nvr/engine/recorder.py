@@ -137,6 +137,9 @@ class Recorder:
         self._ingest: asyncio.Queue[tuple[str, float, float, _Run] | None] = asyncio.Queue()
         self._ingest_task: asyncio.Task[None] | None = None
         self._last_failure_logged = False
+        # Kind of a finished segment from its (start, end): "continuous" unless the
+        # owner says otherwise (a rolling pre-roll buffer is stored as "buffer").
+        self.kind_for: Callable[[float, float], str] = lambda _start, _end: "continuous"
 
     # -- public API -------------------------------------------------------
 
@@ -529,6 +532,7 @@ class Recorder:
         if first and info is not None and info.duration and info.duration < end - start:
             start = end - info.duration
         segment = _make_segment(self.config, path, start, end, size, info, run.run_id)
+        segment = replace(segment, kind=self.kind_for(start, end))
         return segment if self._index.add_segment(segment) else None
 
     async def _reconcile(self, since: float, run: _Run | None) -> None:
@@ -587,6 +591,7 @@ class Recorder:
             segment = _make_segment(
                 self.config, path, start, start + info.duration, path.stat().st_size, info, run_id
             )
+            segment = replace(segment, kind=self.kind_for(segment.start, segment.end))
             if self._index.add_segment(segment):
                 found.append(segment)
                 run_ends[run_id or ""] = segment.end

@@ -149,6 +149,22 @@ def delete_range(
     return sweeper.report.deleted_segments, sweeper.report.deleted_bytes
 
 
+def prune_buffer(
+    index: SegmentIndex, root: Path, camera: str, ended_before: float, now: float | None = None
+) -> tuple[int, int]:
+    """Delete a camera's rolling pre-roll buffer that aged out, files then rows.
+
+    Only segments of kind ``buffer`` (recorded while continuous recording was
+    off, so that an event can start with pre-roll) ending at or before
+    ``ended_before`` go, and none that a labelled recording (manual or event),
+    an export or protection covers. Returns (segments deleted, bytes deleted).
+    """
+    sweeper = _Sweeper(index, root, time.time() if now is None else now)
+    sweeper.sweep(camera, "buffer", ended_before=ended_before, kind="buffer", keep_recorded=True)
+    sweeper.remove_empty_dirs()
+    return sweeper.report.deleted_segments, sweeper.report.deleted_bytes
+
+
 class _Sweeper:
     """Deletes pages of candidate segments, files first, and remembers emptied dirs."""
 
@@ -169,6 +185,8 @@ class _Sweeper:
         need_bytes: int | None = None,
         overlapping: tuple[float, float] | None = None,
         keep_exported: bool = True,
+        kind: str | None = None,
+        keep_recorded: bool = False,
     ) -> int:
         """Delete candidates of a camera oldest first; stop once need_bytes (row bytes) went."""
         freed = 0
@@ -181,6 +199,8 @@ class _Sweeper:
                 keep_events_since=keep_events_since,
                 overlapping=overlapping,
                 keep_exported=keep_exported,
+                kind=kind,
+                keep_recorded=keep_recorded,
                 limit=_BATCH,
             )
             if not page:
