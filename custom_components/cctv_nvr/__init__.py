@@ -16,9 +16,11 @@ from .coordinator import CameraCoordinator
 from .data import DATA_NVR, CctvNvrConfigEntry, NvrData
 from .engine.index import SegmentIndex
 from .engine.rebuild import rebuild_index
+from .panel import async_register_panel, async_remove_panel_if_unused, async_setup_panel
 from .retention import RetentionRunner
 from .services import async_setup_services
 from .views import async_register_views
+from .websocket_api import async_setup_websocket_api
 
 PLATFORMS: list[Platform] = [
     Platform.BINARY_SENSOR,
@@ -53,6 +55,8 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     hass.bus.async_listen_once("homeassistant_final_write", _close_index)
     async_setup_services(hass)
     async_register_views(hass)
+    async_setup_websocket_api(hass)
+    await async_setup_panel(hass)
     runner = RetentionRunner(hass)
     hass.data[DATA_NVR].retention = runner
     runner.start()
@@ -83,6 +87,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: CctvNvrConfigEntry) -> b
     entry.runtime_data = coordinator
     await coordinator.async_refresh()
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    await async_register_panel(hass)
 
     async def _stop_recording(_event: Event) -> None:
         await coordinator.recorder.stop()
@@ -95,5 +100,6 @@ async def async_unload_entry(hass: HomeAssistant, entry: CctvNvrConfigEntry) -> 
     """Unload a camera; its recording stops after finishing the open segment."""
     unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
     if unloaded:
+        async_remove_panel_if_unused(hass, entry)
         await entry.runtime_data.async_shutdown()
     return unloaded
