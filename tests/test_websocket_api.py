@@ -13,12 +13,14 @@ import time
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from homeassistant.const import ATTR_ENTITY_ID
 from homeassistant.core import HomeAssistant
 import pytest
 from pytest_homeassistant_custom_component.common import CLIENT_ID, MockGroup, MockUser
 
 from custom_components.cctv_nvr.data import DATA_NVR
 from custom_components.cctv_nvr.engine.index import Segment
+from tests.engine.helpers import wait_for
 from tests.engine.segments_factory import SegmentFactory, shared_factory
 from tests.helpers import camera_entry, setup_camera
 from tests.simulator import CameraSimulator
@@ -385,3 +387,42 @@ async def test_camera_the_user_may_not_view(
     storage = await ws.ok("storage")
     assert [c["id"] for c in storage["cameras"]] == ["garden"]
     assert (await ws.ok("timeline", camera="garden", start=start, end=start + 60))["spans"] == []
+
+
+async def test_live_recording_is_not_a_gap(
+    hass: HomeAssistant, simulator: CameraSimulator, hass_ws_client: Any
+) -> None:
+    """While a camera records, the segment being written is "recording", not a gap."""
+    await setup_camera(hass, camera_entry(simulator))
+    index = hass.data[DATA_NVR].index
+    started = time.time()
+    await hass.services.async_call(
+        "switch",
+        "turn_on",
+        {ATTR_ENTITY_ID: "switch.front_door_continuous_recording"},
+        blocking=True,
+    )
+    await wait_for(lambda: hass.states.get("camera.front_door").state == "recording", timeout=20)
+    await wait_for(lambda: index.last_segment("front_door") is not None, timeout=30)
+    ws = Ws(await hass_ws_client(hass))
+    cameras = await ws.ok("cameras")
+    assert cameras["cameras"][0]["recording"] is True
+    assert cameras["cameras"][0]["continuous"] is True
+    timeline = await ws.ok(
+        "timeline", camera="front_door", start=started - 60, end=time.time() + 60
+    )
+    last_end = timeline["spans"][-1][1]
+    assert timeline["recording"] == [pytest.approx(last_end), pytest.approx(timeline["now"])]
+    assert all(gap[1] <= last_end for gap in timeline["gaps"])
+    await hass.services.async_call(
+        "switch",
+        "turn_off",
+        {ATTR_ENTITY_ID: "switch.front_door_continuous_recording"},
+        blocking=True,
+    )
+    await hass.async_block_till_done()
+    # Not recording any more: the time since the last footage is a gap again.
+    await asyncio.sleep(1.5)
+    timeline = await ws.ok("timeline", camera="front_door", start=started - 60, end=time.time())
+    assert timeline["recording"] is None
+    assert timeline["gaps"][-1][0] == pytest.approx(timeline["spans"][-1][1])

@@ -224,12 +224,24 @@ def ws_cameras(hass: HomeAssistant, connection: ActiveConnection, msg: dict[str,
 # -- timeline --------------------------------------------------------------------------
 
 
-def _timeline(index: SegmentIndex, camera: str, start: float, end: float) -> dict[str, Any]:
-    """Coverage, gaps (up to now) and labelled recordings of [start, end) (executor)."""
+def _timeline(
+    index: SegmentIndex, camera: str, start: float, end: float, open_segment: float | None
+) -> dict[str, Any]:
+    """Coverage, gaps (up to now) and labelled recordings of [start, end) (executor).
+
+    ``open_segment``: while the camera records, the segment being written (up to this many
+    seconds long) is not indexed yet; the time since the last indexed footage is reported as
+    ``recording``, not as a gap, unless it is longer than that.
+    """
     spans = index.coverage(camera, start, end, MAX_GAP)
     recordings = index.recordings(camera, start, end)
     first = index.first_start(camera)
-    until = min(end, time.time())
+    now = time.time()
+    until = min(end, now)
+    recording: list[float] | None = None
+    if open_segment is not None and spans and spans[-1][1] < until <= spans[-1][1] + open_segment:
+        recording = [spans[-1][1], until]
+        until = spans[-1][1]
     gaps: list[list[float]] = []
     cursor = start
     if first is not None:
@@ -243,10 +255,11 @@ def _timeline(index: SegmentIndex, camera: str, start: float, end: float) -> dic
     return {
         "start": start,
         "end": end,
-        "now": time.time(),
+        "now": now,
         "first": first,
         "spans": [[lo, hi] for lo, hi in spans],
         "gaps": gaps,
+        "recording": recording,
         "events": [
             {
                 "id": rec.id,
@@ -275,10 +288,18 @@ async def ws_timeline(
 ) -> None:
     """Return a camera's coverage, gaps and events for a local day or a range."""
     try:
-        _camera(hass, connection, msg[CAMERA])
+        entry = _camera(hass, connection, msg[CAMERA])
     except _WsError as err:
         _send_error(connection, msg["id"], err)
         return
+    coordinator = entry.runtime_data
+    status = coordinator.data
+    # The open segment plus a little for ffmpeg to finish it and the index to take it.
+    open_segment = (
+        coordinator.recorder.config.segment_seconds * 2 + 5
+        if status is not None and status.recording
+        else None
+    )
     if DATE in msg:
         start, end = _local_day(msg[DATE], ZoneInfo(hass.config.time_zone))
     elif START in msg and END in msg:
@@ -286,7 +307,7 @@ async def ws_timeline(
     else:
         raise ServiceValidationError(translation_domain=DOMAIN, translation_key="timeline_when")
     result = await hass.async_add_executor_job(
-        _timeline, hass.data[DATA_NVR].index, msg[CAMERA], start, end
+        _timeline, hass.data[DATA_NVR].index, msg[CAMERA], start, end, open_segment
     )
     connection.send_result(msg["id"], result)
 

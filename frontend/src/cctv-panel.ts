@@ -155,6 +155,8 @@ export class CctvPanel extends LitElement {
   private _drag: { from: number; moved: boolean } | null = null;
   private _cards = new Map<string, HTMLElement>();
   private _cardHelpers?: Promise<any>;
+  private _barWidth = TIMELINE_WIDTH; // the timeline's width in CSS pixels
+  private _resize?: ResizeObserver;
 
   private t(key: StringKey, values: Record<string, string | number> = {}): string {
     return localize(this.hass?.language, key, values);
@@ -171,6 +173,8 @@ export class CctvPanel extends LitElement {
     window.clearInterval(this._refresh);
     window.clearInterval(this._poll);
     window.removeEventListener("keydown", this._onKey);
+    this._resize?.disconnect();
+    this._resize = undefined;
     this._stop();
   }
 
@@ -182,6 +186,20 @@ export class CctvPanel extends LitElement {
   protected updated(changed: PropertyValues): void {
     if (changed.has("hass")) {
       for (const card of this._cards.values()) (card as any).hass = this.hass;
+    }
+    const bar = this.renderRoot.querySelector<HTMLElement>(".timeline");
+    if (bar && !this._resize) {
+      this._resize = new ResizeObserver((entries) => {
+        const width = entries[0]?.contentRect.width;
+        if (width && Math.abs(width - this._barWidth) > 1) {
+          this._barWidth = width;
+          this.requestUpdate();
+        }
+      });
+      this._resize.observe(bar);
+    } else if (!bar && this._resize) {
+      this._resize.disconnect();
+      this._resize = undefined;
     }
   }
 
@@ -672,8 +690,8 @@ export class CctvPanel extends LitElement {
               : this.t("nothing_playing")}
           </span>
           <span class="spacer"></span>
-          <button aria-label=${this.t("previous_event")} @click=${() => this._jumpEvent(-1)}>⏮</button>
-          <button aria-label=${this.t("next_event")} @click=${() => this._jumpEvent(1)}>⏭</button>
+          <button class="prev-event" @click=${() => this._jumpEvent(-1)}>‹ ${this.t("previous_event")}</button>
+          <button class="next-event" @click=${() => this._jumpEvent(1)}>${this.t("next_event")} ›</button>
           <label>${this.t("speed")}
             <select @change=${(ev: Event) => this._setSpeed(Number((ev.target as HTMLSelectElement).value))}>
               ${SPEEDS.map((s) => html`<option value=${s} ?selected=${s === this._speed}>${s}×</option>`)}
@@ -687,11 +705,13 @@ export class CctvPanel extends LitElement {
 
   private _renderTimeline(tl: TimelineData, view: View): TemplateResult {
     const width = TIMELINE_WIDTH;
+    const px = width / Math.max(this._barWidth, 1); // layout units per CSS pixel
     const pct = (x: number): string => `${(x / width) * 100}%`;
-    const spans = layoutRanges(tl.spans, view, width, 0.5);
-    const gaps = layoutRanges(tl.gaps, view, width, 1);
-    const events: EventBox[] = layoutEvents(tl.events, view, width, tl.now);
-    const marks = ticks(view, this._zone, width, 80);
+    const spans = layoutRanges(tl.spans, view, width, 2 * px);
+    const gaps = layoutRanges(tl.gaps, view, width, 2 * px);
+    const live = layoutRanges(tl.recording ? [tl.recording] : [], view, width, 2 * px);
+    const events: EventBox[] = layoutEvents(tl.events, view, width, tl.now, 6 * px);
+    const marks = ticks(view, this._zone, width, 56 * px);
     const selection = this._selection ? layoutRanges([this._selection], view, width, 1) : [];
     const at = (time: number | null) =>
       time !== null && time >= view.start && time <= view.end
@@ -717,6 +737,7 @@ export class CctvPanel extends LitElement {
       <div class="lane coverage">
         ${spans.map((b) => html`<div class="span" style="left:${pct(b.x)};width:${pct(b.width)}"></div>`)}
         ${gaps.map((b) => html`<div class="gap" title=${this.t("gap")} style="left:${pct(b.x)};width:${pct(b.width)}"></div>`)}
+        ${live.map((b) => html`<div class="live" title=${this.t("recording")} style="left:${pct(b.x)};width:${pct(b.width)}"></div>`)}
       </div>
       <div class="lane events">
         ${events.map(
@@ -916,6 +937,7 @@ export class CctvPanel extends LitElement {
     .lane { position: absolute; left: 0; right: 0; }
     .coverage { top: 8px; height: 28px; }
     .span { position: absolute; top: 0; bottom: 0; background: var(--primary-color, #03a9f4); opacity: 0.8; }
+    .live { position: absolute; top: 0; bottom: 0; background: var(--primary-color, #03a9f4); opacity: 0.35; }
     .gap {
       position: absolute; top: 0; bottom: 0;
       background: repeating-linear-gradient(45deg, var(--error-color, #db4437) 0 3px, transparent 3px 6px);

@@ -24,6 +24,7 @@ export interface TimelineData {
   spans: Range[];
   gaps: Range[];
   events: TimelineEvent[];
+  recording?: Range | null; // being recorded now: not indexed yet, not a gap
 }
 
 export interface View {
