@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import closing
+from datetime import datetime
 import json
 from pathlib import Path
 import sqlite3
 import subprocess
 import time
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 
@@ -147,7 +149,7 @@ def _confirm_http_dialog(page: Any) -> None:
 
     dialog = page.locator("dialog-http-pending-config")
     try:
-        dialog.get_by_role("button", name="Confirm").click(timeout=5_000)
+        dialog.get_by_role("button", name="Confirm").click(timeout=10_000)
     except PlaywrightTimeout:
         return  # not shown (non-admin users, or already confirmed)
     dialog.get_by_role("button", name="Confirm").wait_for(state="detached", timeout=10_000)
@@ -215,9 +217,16 @@ def _playback(page: Any, panel: Any, first_segment: tuple[float, float]) -> None
     assert state["rate"] == 4
     assert state["err"] is None
     assert state["w"] == 1920
-    now_playing = panel.locator(".now time").inner_text()
-    assert now_playing.startswith(time.strftime("%Y-"))
+    # "Now playing" is the wall-clock time of the frame, in Home Assistant's zone (Amsterdam).
     video.evaluate("v => v.pause()")
+    page.wait_for_timeout(500)  # the last timeupdate after the pause
+    media = video.evaluate("v => v.currentTime")
+    text = panel.locator(".now time").inner_text()
+    shown = datetime.strptime(text, "%Y-%m-%d %H:%M:%S.%f").replace(
+        tzinfo=ZoneInfo("Europe/Amsterdam")
+    )
+    moment = shown.timestamp()
+    assert first_segment[0] - 1 <= moment - media <= first_segment[0] + 30, (shown, media)
 
 
 def _drag_select(page: Any, panel: Any, pixels: float) -> None:
@@ -241,6 +250,11 @@ def _export(page: Any, panel: Any, target: Path) -> None:
     with page.expect_download() as info:
         link.click()
     info.value.save_as(target)
+    # Admin actions on the same selection: protect, then unprotect.
+    panel.locator("button.protect").click()
+    panel.locator(".message", has_text="segments protected").wait_for()
+    panel.locator("button.unprotect").click()
+    panel.locator(".message", has_text="segments unprotected").wait_for()
     probe = _ffprobe(target)
     video_stream = next(s for s in probe["streams"] if s["codec_type"] == "video")
     assert video_stream["codec_name"] == "h264"
@@ -281,6 +295,13 @@ def _viewer(browser: Any, base: str, tokens: dict[str, Any]) -> None:
     panel.locator("button.export").wait_for()
     assert panel.locator("button.delete").count() == 0
     assert panel.locator("button.protect").count() == 0
+    # Keyboard: focus the timeline, move with the arrow keys, Enter plays.
+    panel.locator(".timeline").focus()
+    for _ in range(3):
+        page.keyboard.press("ArrowRight")
+    panel.locator(".timeline .cursor").wait_for()
+    page.keyboard.press("Enter")
+    panel.locator("video").wait_for(state="visible", timeout=30_000)
     page.screenshot(path=str(ARTIFACTS / "panel-viewer-desktop.png"))
     page.context.close()
 
