@@ -289,6 +289,12 @@ export class CctvPanel extends LitElement {
     return { start: tl.start, end: tl.end };
   }
 
+  /** Where a selection may lie: the day, up to now. */
+  private _selectable(): View {
+    const tl = this._timeline!;
+    return { start: tl.start, end: Math.min(tl.end, Date.now() / 1000) };
+  }
+
   private _zoom(factor: number, center?: number): void {
     if (!this._view || !this._timeline) return;
     this._view = zoomView(this._view, this._bounds(), factor, center ?? this._playing ?? undefined);
@@ -317,7 +323,7 @@ export class CctvPanel extends LitElement {
     const rect = (ev.currentTarget as HTMLElement).getBoundingClientRect();
     const pixels = (Math.abs(now - this._drag.from) / (this._view.end - this._view.start)) * rect.width;
     if (pixels > 4) this._drag.moved = true;
-    if (this._drag.moved) this._selection = normalizeSelection(this._drag.from, now, this._bounds());
+    if (this._drag.moved) this._selection = normalizeSelection(this._drag.from, now, this._selectable());
   }
 
   private _onPointerUp(ev: PointerEvent): void {
@@ -465,8 +471,8 @@ export class CctvPanel extends LitElement {
     if (at === null || !this._timeline) return;
     const [a, b] = this._selection ?? [at, at];
     this._selection = which === 0
-      ? normalizeSelection(at, Math.max(b, at + 1), this._bounds())
-      : normalizeSelection(Math.min(a, at - 1), at, this._bounds());
+      ? normalizeSelection(at, Math.max(b, at + 1), this._selectable())
+      : normalizeSelection(Math.min(a, at - 1), at, this._selectable());
   }
 
   // -- export and admin actions -------------------------------------------------------
@@ -752,7 +758,9 @@ export class CctvPanel extends LitElement {
       ${playing ? html`<div class="playhead" style="left:${playing}"></div>` : nothing}
       ${cursor ? html`<div class="cursor" style="left:${cursor}"></div>` : nothing}
       <div class="ticks">
-        ${marks.map((m) => html`<span style="left:${pct(m.x)}">${m.label}</span>`)}
+        ${marks.map(
+          (m) => html`<span class=${m.x < 24 * px ? "edge" : ""} style="left:${pct(m.x)}">${m.label}</span>`,
+        )}
       </div>
     </div>
     ${tl.spans.length ? nothing : html`<p class="empty">${this.t("no_footage_day")}</p>`}`;
@@ -954,6 +962,7 @@ export class CctvPanel extends LitElement {
     .cursor { background: var(--accent-color, #ff9800); }
     .ticks { position: absolute; bottom: 2px; left: 0; right: 0; height: 16px; font-size: 11px; color: var(--secondary-text-color, #666); }
     .ticks span { position: absolute; transform: translateX(-50%); white-space: nowrap; }
+    .ticks span.edge { transform: none; }
     .player video { width: 100%; max-height: 60vh; background: #000; display: block; }
     .now time { font-variant-numeric: tabular-nums; font-weight: 500; }
     .selection-panel { border-top: 1px solid var(--divider-color, #e0e0e0); }
