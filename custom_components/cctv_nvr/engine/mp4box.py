@@ -404,3 +404,45 @@ def video_duration(path: Path) -> float | None:
         ):
             return _duration(data, mdhd)
     return None
+
+
+# NAL unit types of parameter sets (SPS/PPS; HEVC adds VPS) and of coded slices.
+_H264_PARAMETER_SETS = frozenset({7, 8})
+_HEVC_PARAMETER_SETS = frozenset({32, 33, 34})
+_LEADING_BYTES = 4096  # parameter sets are a few dozen bytes at the start of a keyframe
+
+
+def leading_parameter_sets(path: Path, codec: str) -> bytes:
+    """Return the in-band parameter sets at the start of the first media sample.
+
+    A camera that changes resolution without ending the RTSP session sends a new SPS
+    in-band; with ``-c copy`` the file's header keeps the old one. Comparing these
+    bytes between segments finds such a change by reading a few KiB, without
+    opening a decoder. Reads the first ``mdat`` of the file, whose first sample is
+    the video keyframe (video is the first track ffmpeg writes); NAL units are
+    4-byte length-prefixed (the avcC/hvcC layout ffmpeg uses).
+    """
+    hevc = codec in ("hevc", "h265")
+    wanted = _HEVC_PARAMETER_SETS if hevc else _H264_PARAMETER_SETS
+    mdat = next((box for box in top_level_boxes(path) if box.kind == b"mdat"), None)
+    if mdat is None:
+        return b""
+    with path.open("rb") as handle:
+        handle.seek(mdat.body)
+        data = handle.read(min(_LEADING_BYTES, mdat.end - mdat.body))
+    found = bytearray()
+    offset = 0
+    while offset + 5 <= len(data):
+        length = int.from_bytes(data[offset : offset + 4], "big")
+        if length == 0 or offset + 4 + length > len(data):
+            break
+        first = data[offset + 4]
+        nal_type = (first >> 1) & 0x3F if hevc else first & 0x1F
+        if nal_type not in wanted:
+            if found:
+                break  # the slice data begins: the parameter sets are complete
+            offset += 4 + length  # access unit delimiter, SEI, ...
+            continue
+        found += data[offset : offset + 4 + length]
+        offset += 4 + length
+    return bytes(found)

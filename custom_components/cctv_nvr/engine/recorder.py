@@ -39,6 +39,8 @@ from .layout import (
     segment_template,
 )
 from .media import ProbeError, StreamInfo, probe_file
+from .mp4box import leading_parameter_sets
+from .retention import disk_free_bytes
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -96,6 +98,10 @@ class RecorderConfig:
     max_backoff: float = 2.0
     auth_retry: float = 15.0
     describe_timeout: float = 3.0
+    # Room a run needs on the recordings filesystem: below it no ffmpeg is started (no
+    # crash loop on a full disk); the recorder waits, checking every disk_full_retry s.
+    min_free_bytes: int = 16 * 2**20
+    disk_full_retry: float = 5.0
 
 
 @dataclass(slots=True)
@@ -109,6 +115,7 @@ class _Run:
     stderr: deque[str] = field(default_factory=lambda: deque(maxlen=_STDERR_LINES))
     segments: int = 0
     info: StreamInfo | None = None
+    parameter_sets: bytes | None = None  # in-band SPS/PPS of the last probed segment
 
 
 class Recorder:
@@ -229,7 +236,11 @@ class Recorder:
         backoff = 0.5
         cfg = self.config
         while self._wanted:
-            if self._status.state not in (RecorderState.OFFLINE, RecorderState.AUTH_FAILED):
+            if self._status.state not in (
+                RecorderState.OFFLINE,
+                RecorderState.AUTH_FAILED,
+                RecorderState.ERROR,  # stays an error (e.g. disk full) until a run starts
+            ):
                 self._set_status(RecorderState.CONNECTING, None)
             try:
                 described = await rtsp.describe(
@@ -246,6 +257,10 @@ class Recorder:
                 continue
             if self._stopping():
                 break
+            if await self._disk_full():
+                self._failed(RecorderState.ERROR, "disk_full")
+                await self._sleep(cfg.disk_full_retry)
+                continue
             started = time.monotonic()
             reason = await self._run(described)
             if self._stopping():
@@ -254,12 +269,24 @@ class Recorder:
                 self._failed(RecorderState.ERROR, reason)
                 await self._sleep(30)
                 continue
+            if reason == "disk_full":
+                self._failed(RecorderState.ERROR, reason)
+                await self._sleep(cfg.disk_full_retry)
+                continue
             self._failed(RecorderState.OFFLINE, reason)
             self._set_status(self._status.state, reason, restarts=self._status.restarts + 1)
             if time.monotonic() - started > 30:  # noqa: PLR2004
                 backoff = 0.5
             await self._sleep(backoff)
             backoff = min(backoff * 2, cfg.max_backoff)
+
+    async def _disk_full(self) -> bool:
+        """Return True when the recordings filesystem has less room than a run needs."""
+        try:
+            free: int = await self._run_blocking(disk_free_bytes, self.config.root)
+        except OSError:
+            return False  # a missing root is created (or reported) by the run itself
+        return free < self.config.min_free_bytes
 
     def _stopping(self) -> bool:
         """Return True once stop() was called (read afresh: it changes while we await)."""
@@ -399,6 +426,8 @@ class Recorder:
         finally:
             await asyncio.gather(*readers, return_exceptions=True)
             self._proc = None
+        if any("No space left on device" in line for line in run.stderr):
+            reason = "disk_full"
         if proc.returncode not in (0, 255, -signal.SIGTERM) and run.stderr:
             _LOGGER.debug(
                 "Camera %s: ffmpeg exited with %s: %s",
@@ -511,9 +540,10 @@ class Recorder:
         A run's first segment is probed and measured: ffmpeg's segment list counts
         the packets it dropped before the first keyframe, so that segment's real start
         is its end minus the duration of what the file holds. Later segments are placed
-        by the list alone and only their codec parameters are read (about 1 ms): a
-        camera may switch resolution in-band without ending the RTSP session, and the
-        container header alone does not show that.
+        by the list alone; the in-band parameter sets at their start (a few KiB) are
+        compared with the run's, and the file is probed again only when they changed:
+        a camera may switch resolution in-band without ending the RTSP session, and
+        the container header alone does not show that.
         """
         self._prepare_dirs()
         directory = segment_dir_for_name(self.config.root, self.config.camera, Path(name).name)
@@ -521,15 +551,28 @@ class Recorder:
             return None
         path = directory / Path(name).name
         try:
+            # A failed write (disk full) can end a listed segment mid-fragment: cut
+            # it back to its last whole fragment (reads box headers only).
+            trimmed = trim_incomplete_tail(path)
             size = path.stat().st_size
         except FileNotFoundError:
             _LOGGER.warning("Camera %s: segment %s vanished", self.config.camera, name)
             return None
         first = run.info is None
-        with contextlib.suppress(ProbeError):  # unreadable: keep the run's last parameters
-            run.info = probe_file(path, measure=first)
+        try:
+            parameter_sets: bytes | None = leading_parameter_sets(
+                path, run.info.video_codec if run.info else ""
+            )
+        except OSError:
+            parameter_sets = None
+        if first or trimmed or parameter_sets != run.parameter_sets:
+            run.parameter_sets = parameter_sets
+            with contextlib.suppress(ProbeError):  # unreadable: keep the run's last parameters
+                run.info = probe_file(path, measure=first or trimmed > 0)
         info = run.info
-        if first and info is not None and info.duration and info.duration < end - start:
+        if trimmed and info is not None and info.duration:
+            end = start + info.duration
+        elif first and info is not None and info.duration and info.duration < end - start:
             start = end - info.duration
         segment = _make_segment(self.config, path, start, end, size, info, run.run_id)
         segment = replace(segment, kind=self.kind_for(start, end))
