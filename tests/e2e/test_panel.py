@@ -131,8 +131,14 @@ def _create_viewer(base: str, admin_token: str) -> None:
     assert answer["success"], answer
 
 
-def _open_panel(browser: Any, base: str, tokens: dict[str, Any], viewport: dict[str, int]) -> Any:
-    context = browser.new_context(viewport=viewport)
+def _open_panel(
+    browser: Any,
+    base: str,
+    tokens: dict[str, Any],
+    viewport: dict[str, int],
+    color_scheme: str = "light",
+) -> Any:
+    context = browser.new_context(viewport=viewport, color_scheme=color_scheme)
     context.add_init_script(
         f"window.localStorage.setItem('hassTokens', {json.dumps(json.dumps(tokens))});"
     )
@@ -183,9 +189,8 @@ def _grid(page: Any, panel: Any) -> None:
     panel.locator(".overlay").wait_for(state="detached")
 
 
-def _playback(page: Any, panel: Any, first_segment: tuple[float, float]) -> None:
-    """Open the timeline, zoom in with the wheel, click the footage: it plays past a boundary."""
-    panel.locator("section.tile[data-camera=driveway] button.open").click()
+def _zoom_to_footage(page: Any, panel: Any) -> dict[str, float]:
+    """Zoom in with the mouse wheel around the start of the footage; return its bar's box."""
     span = panel.locator(".timeline .span").first
     span.wait_for()
     box = span.bounding_box()
@@ -196,6 +201,13 @@ def _playback(page: Any, panel: Any, first_segment: tuple[float, float]) -> None
     page.wait_for_timeout(300)
     box = span.bounding_box()
     assert box is not None
+    return dict(box)
+
+
+def _playback(page: Any, panel: Any, first_segment: tuple[float, float]) -> None:
+    """Open the timeline, zoom in with the wheel, click the footage: it plays past a boundary."""
+    panel.locator("section.tile[data-camera=driveway] button.open").click()
+    box = _zoom_to_footage(page, panel)
     panel.locator("select").select_option("4")
     page.mouse.click(box["x"] + 2, box["y"] + box["height"] / 2)
     video = panel.locator("video")
@@ -267,9 +279,14 @@ def _export(page: Any, panel: Any, target: Path) -> None:
 
 
 def _phone(browser: Any, base: str, tokens: dict[str, Any]) -> None:
-    """Phone width: one column of tiles, and the timeline opens."""
-    phone = _open_panel(browser, base, tokens, {"width": 390, "height": 844})
+    """Phone width, dark theme: one column of tiles, and the timeline opens."""
+    # In dark mode: Home Assistant's default theme follows the device, and so does the panel.
+    phone = _open_panel(browser, base, tokens, {"width": 390, "height": 844}, "dark")
     panel = phone.locator("cctv-panel")
+    background = panel.evaluate(
+        "el => getComputedStyle(el).backgroundColor.match(/[0-9.]+/g).slice(0, 3).map(Number)"
+    )
+    assert sum(background) / 3 < 100, background  # a dark background
     boxes = [t.bounding_box() for t in panel.locator("section.tile").all()]
     assert len(boxes) == 2
     assert boxes[0] is not None
@@ -290,7 +307,7 @@ def _viewer(browser: Any, base: str, tokens: dict[str, Any]) -> None:
     assert panel.locator("section.tile").count() == 2
     assert panel.locator("a.settings").count() == 0
     panel.locator("section.tile[data-camera=driveway] button.open").click()
-    panel.locator(".timeline .span").first.wait_for()
+    _zoom_to_footage(page, panel)
     _drag_select(page, panel, 200)
     panel.locator("button.export").wait_for()
     assert panel.locator("button.delete").count() == 0
