@@ -570,7 +570,11 @@ class Recorder:
             with contextlib.suppress(ProbeError):  # unreadable: keep the run's last parameters
                 run.info = probe_file(path, measure=first or trimmed > 0)
         info = run.info
-        if trimmed and info is not None and info.duration:
+        if trimmed:
+            if info is None or not info.duration or info.duration < _MIN_SEGMENT_SECONDS:
+                # Cut before its first whole fragment (disk full): no frame to keep.
+                self._discard_unplayable(path, relative(self.config.root, path))
+                return None
             end = start + info.duration
         elif first and info is not None and info.duration and info.duration < end - start:
             start = end - info.duration
