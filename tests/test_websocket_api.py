@@ -20,6 +20,7 @@ from pytest_homeassistant_custom_component.common import CLIENT_ID, MockGroup, M
 
 from custom_components.cctv_nvr.data import DATA_NVR
 from custom_components.cctv_nvr.engine.index import Segment
+from custom_components.cctv_nvr.websocket_api import DATA_JOBS, JOB_KEEP_SECONDS
 from tests.engine.helpers import wait_for
 from tests.engine.segments_factory import SegmentFactory, shared_factory
 from tests.helpers import camera_entry, setup_camera
@@ -255,6 +256,11 @@ async def test_export_progress_list_download_and_delete(
     assert error["code"] == "unauthorized"
     assert (await ws.ok("delete_export", export_id=export["id"])) == {"deleted": export["id"]}
     assert not any(e["id"] == export["id"] for e in (await ws.ok("exports"))["exports"])
+    # Finished jobs are listed for an hour, then forgotten.
+    jobs = hass.data[DATA_JOBS]
+    jobs[job["id"]].finished = time.time() - JOB_KEEP_SECONDS - 1
+    assert (await ws.ok("exports"))["jobs"] == []
+    assert job["id"] not in jobs
 
 
 async def test_failed_export_job_reports_the_reason(
