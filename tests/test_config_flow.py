@@ -324,6 +324,8 @@ async def test_options_flow(hass: HomeAssistant, simulator: CameraSimulator) -> 
         "max_size_gb": 0,
         "min_free_gb": 2.0,
         "offline_repair_minutes": 30,
+        "event_retention_days": 30,
+        "notify_link_hours": 168,
     }
     assert entry.runtime_data.recorder.config.segment_seconds == 30
     assert entry.runtime_data.recorder.config.record_audio is False

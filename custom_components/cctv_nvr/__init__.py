@@ -25,6 +25,7 @@ from .websocket_api import async_setup_websocket_api
 PLATFORMS: list[Platform] = [
     Platform.BINARY_SENSOR,
     Platform.CAMERA,
+    Platform.SELECT,
     Platform.SENSOR,
     Platform.SWITCH,
 ]

@@ -32,10 +32,12 @@ from homeassistant.util import slugify
 import probatio as vol
 
 from .const import (
+    CONF_EVENT_RETENTION_DAYS,
     CONF_LIVE_STREAM,
     CONF_MAIN_URL,
     CONF_MAX_SIZE_GB,
     CONF_MIN_FREE_GB,
+    CONF_NOTIFY_LINK_HOURS,
     CONF_OFFLINE_REPAIR_MINUTES,
     CONF_RECORD_AUDIO,
     CONF_RETENTION_DAYS,
@@ -44,7 +46,9 @@ from .const import (
     CONF_STREAM_INFO,
     CONF_SUB_URL,
     CONF_TRANSPORT,
+    DEFAULT_EVENT_RETENTION_DAYS,
     DEFAULT_MIN_FREE_GB,
+    DEFAULT_NOTIFY_LINK_HOURS,
     DEFAULT_OFFLINE_MINUTES,
     DEFAULT_RETENTION_DAYS,
     DEFAULT_SEGMENT_SECONDS,
@@ -351,6 +355,14 @@ class CctvNvrOptionsFlow(OptionsFlowWithReload):
                     CONF_OFFLINE_REPAIR_MINUTES,
                     default=options.get(CONF_OFFLINE_REPAIR_MINUTES, DEFAULT_OFFLINE_MINUTES),
                 ): _number(1, 10080, 1, "min"),
+                vol.Required(
+                    CONF_EVENT_RETENTION_DAYS,
+                    default=options.get(CONF_EVENT_RETENTION_DAYS, DEFAULT_EVENT_RETENTION_DAYS),
+                ): _number(1, 3650, 1, "d"),
+                vol.Required(
+                    CONF_NOTIFY_LINK_HOURS,
+                    default=options.get(CONF_NOTIFY_LINK_HOURS, DEFAULT_NOTIFY_LINK_HOURS),
+                ): _number(1, 8760, 1, "h"),
                 vol.Required(
                     CONF_LIVE_STREAM,
                     default=options.get(CONF_LIVE_STREAM, STREAM_MAIN)

@@ -54,3 +54,14 @@ CONF_OFFLINE_REPAIR_MINUTES: Final = "offline_repair_minutes"
 DEFAULT_OFFLINE_MINUTES: Final = 30
 ATTR_EXPORT_ID: Final = "export_id"
 SERVICE_DELETE_EXPORT: Final = "delete_export"
+
+# Event recordings, recording mode, notification links (issue 4).
+ATTR_LABEL: Final = "label"
+ATTR_PRE_ROLL: Final = "pre_roll"
+ATTR_POST_ROLL: Final = "post_roll"
+MAX_PRE_ROLL: Final = 60
+MAX_POST_ROLL: Final = 3600
+CONF_EVENT_RETENTION_DAYS: Final = "event_retention_days"
+DEFAULT_EVENT_RETENTION_DAYS: Final = 30
+CONF_NOTIFY_LINK_HOURS: Final = "notify_link_hours"
+DEFAULT_NOTIFY_LINK_HOURS: Final = 168

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 import logging
 from pathlib import Path
@@ -40,19 +40,52 @@ from .const import (
     DEFAULT_RETENTION_DAYS,
     DEFAULT_SEGMENT_SECONDS,
     DOMAIN,
+    MAX_PRE_ROLL,
 )
 from .data import CctvNvrConfigEntry, NvrData
 from .engine import rtsp
 from .engine.export import ExportError, export_range
-from .engine.index import Segment, SegmentIndex
+from .engine.index import Recording, Segment, SegmentIndex
 from .engine.recorder import Recorder, RecorderConfig, RecorderState, RecorderStatus
-from .engine.retention import delete_range, disk_free_bytes
+from .engine.retention import delete_range, disk_free_bytes, prune_buffer
+from .events import (
+    EVENT_CAMERA_OFFLINE,
+    EVENT_CAMERA_ONLINE,
+    EVENT_EVENT_SAVED,
+    EVENT_RECORDING_STARTED,
+    EVENT_RECORDING_STOPPED,
+    camera_event_data,
+    recording_event_data,
+    saved_event_data,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
 UPDATE_INTERVAL = timedelta(seconds=30)
 STORAGE_REFRESH_SECONDS = 60
 GB = 1024**3
+
+MODE_OFF = "off"
+MODE_CONTINUOUS = "continuous"
+MODE_EVENTS = "events"
+RECORDING_MODES = [MODE_OFF, MODE_CONTINUOUS, MODE_EVENTS]
+KIND_MANUAL = "manual"
+KIND_EVENT = "event"
+# The rolling buffer kept while continuous recording is off: the longest pre-roll.
+BUFFER_SECONDS = float(MAX_PRE_ROLL)
+
+
+@dataclass(slots=True)
+class RunningRecording:
+    """A manual or event recording in progress (its row in the index has no end yet)."""
+
+    id: int
+    kind: str
+    label: str | None
+    start: float
+    post_roll: float = 0.0
+    ends_at: float | None = None  # planned end (duration or post-roll); None: until stopped
+    timer: CALLBACK_TYPE | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,55 +174,185 @@ class CameraCoordinator(DataUpdateCoordinator[CameraStatus]):
             on_status=self._recorder_status,
             on_segment=self._recorder_segment,
         )
-        self.continuous = False
+        self.mode = MODE_OFF
         self.storage: StorageStats | None = None
         self._storage_checked = 0.0
-        self._manual_id: int | None = None
-        self._manual_timer: CALLBACK_TYPE | None = None
+        self.running: dict[tuple[str, str | None], RunningRecording] = {}
+        self._continuous_until = 0.0  # segments starting before this were continuous
+        self._prune_from: float | None = None  # buffer pruning looks no further back
+        self._prune_busy = False
+        self._was_online: bool | None = None
+        self._stale_closed = False
+        self.recorder.kind_for = self._segment_kind
 
     # -- recording control ---------------------------------------------------
 
     @property
+    def continuous(self) -> bool:
+        """Return True while 24/7 recording is wanted."""
+        return self.mode == MODE_CONTINUOUS
+
+    @property
     def manual_active(self) -> bool:
         """Return True while a manual recording runs."""
-        return self._manual_id is not None
+        return (KIND_MANUAL, None) in self.running
 
     async def async_set_continuous(self, enabled: bool) -> None:
-        """Turn continuous recording on or off."""
-        self.continuous = enabled
+        """Turn continuous recording on or off (off: no recording unless asked)."""
+        await self.async_set_mode(MODE_CONTINUOUS if enabled else MODE_OFF)
+
+    async def async_set_mode(self, mode: str) -> None:
+        """Set the recording mode: off, continuous, or events only (rolling pre-roll buffer)."""
+        if mode not in RECORDING_MODES:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="invalid_mode",
+                translation_placeholders={"mode": mode},
+            )
+        if self.mode == MODE_CONTINUOUS and mode != MODE_CONTINUOUS:
+            self._continuous_until = time.time()
+        self.mode = mode
         await self._async_apply()
+
+    def _segment_kind(self, start: float, _end: float) -> str:
+        """Return continuous, or buffer: deleted as it ages unless a recording covers it.
+
+        Called from the executor (it only reads two attributes).
+        """
+        if self.mode == MODE_CONTINUOUS or start < self._continuous_until:
+            return "continuous"
+        return "buffer"
 
     async def async_start_manual(self, duration: float | None) -> None:
         """Start (or extend) a manual recording, optionally for a duration."""
-        if self._manual_timer is not None:
-            self._manual_timer()
-            self._manual_timer = None
-        if self._manual_id is None:
-            self._manual_id = await self.hass.async_add_executor_job(
-                self.nvr.index.start_recording, self.camera_key, "manual", None, time.time()
-            )
-        if duration is not None:
-            self._manual_timer = async_call_later(self.hass, duration, self._manual_expired)
-        await self._async_apply()
+        await self.async_start_recording(KIND_MANUAL, None, duration=duration)
 
     async def async_stop_manual(self) -> None:
         """End the manual recording, if any."""
-        if self._manual_timer is not None:
-            self._manual_timer()
-            self._manual_timer = None
-        if self._manual_id is not None:
-            manual_id, self._manual_id = self._manual_id, None
-            await self.hass.async_add_executor_job(
-                self.nvr.index.end_recording, manual_id, time.time()
+        manual = self.running.get((KIND_MANUAL, None))
+        if manual is not None:
+            await self._async_finish(manual, time.time())
+        else:
+            await self._async_apply()
+
+    async def async_start_recording(
+        self,
+        kind: str,
+        label: str | None,
+        *,
+        pre_roll: float = 0.0,
+        duration: float | None = None,
+        post_roll: float = 0.0,
+    ) -> RunningRecording:
+        """Start a manual or event recording, or extend the running one of that label.
+
+        The range starts ``pre_roll`` seconds ago (footage of the continuous
+        recording or of the rolling buffer). A retrigger while it runs, or within
+        the pre-roll after it ended, extends it instead of adding another range.
+        """
+        now = time.time()
+        key = (kind, label)
+        running = self.running.get(key)
+        new = running is None
+        if running is None:
+            index = self.nvr.index
+            start = now - pre_roll
+            previous = await self.hass.async_add_executor_job(
+                index.last_recording, self.camera_key, kind, label, start
+            )
+            if previous is not None and previous.end is not None:
+                await self.hass.async_add_executor_job(index.set_recording_end, previous.id, None)
+                running = RunningRecording(previous.id, kind, label, previous.start, post_roll)
+            else:
+                recording_id = await self.hass.async_add_executor_job(
+                    index.start_recording, self.camera_key, kind, label, start
+                )
+                running = RunningRecording(recording_id, kind, label, start, post_roll)
+            self.running[key] = running
+        else:
+            running.post_roll = max(running.post_roll, post_roll)
+        if duration is None:
+            self._cancel_timer(running)
+            running.ends_at = None
+        elif new or running.ends_at is not None:
+            self._schedule_end(running, max(now + duration, running.ends_at or 0.0))
+        if new:
+            self._fire(
+                EVENT_RECORDING_STARTED,
+                recording_event_data(
+                    self.hass, self.config_entry, self._recording_of(running, None)
+                ),
             )
         await self._async_apply()
+        return running
 
-    async def _manual_expired(self, _now: object) -> None:
-        self._manual_timer = None
-        await self.async_stop_manual()
+    async def async_stop_recording(
+        self, label: str | None = None, post_roll: float | None = None
+    ) -> bool:
+        """End running recordings (all, or the events of one label) after their post-roll.
+
+        Return False when nothing matched.
+        """
+        now = time.time()
+        matched = [
+            running
+            for running in list(self.running.values())
+            if label is None or (running.kind == KIND_EVENT and running.label == label)
+        ]
+        for running in matched:
+            roll = running.post_roll if post_roll is None else post_roll
+            if roll > 0:
+                self._schedule_end(running, now + roll)
+            else:
+                await self._async_finish(running, now, apply=False)
+        if matched:
+            await self._async_apply()
+        return bool(matched)
+
+    def _cancel_timer(self, running: RunningRecording) -> None:
+        if running.timer is not None:
+            running.timer()
+            running.timer = None
+
+    def _schedule_end(self, running: RunningRecording, end: float) -> None:
+        self._cancel_timer(running)
+        running.ends_at = end
+
+        async def _end(_now: object) -> None:
+            running.timer = None
+            await self._async_finish(running, end)
+
+        running.timer = async_call_later(self.hass, max(0.0, end - time.time()), _end)
+
+    def _recording_of(self, running: RunningRecording, end: float | None) -> Recording:
+        return Recording(
+            running.id, self.camera_key, running.kind, running.label, running.start, end
+        )
+
+    async def _async_finish(
+        self, running: RunningRecording, end: float, *, apply: bool = True
+    ) -> None:
+        """Close a recording's range and tell automations (event saved for events)."""
+        self._cancel_timer(running)
+        if self.running.get((running.kind, running.label)) is not running:
+            return
+        del self.running[(running.kind, running.label)]
+        await self.hass.async_add_executor_job(self.nvr.index.set_recording_end, running.id, end)
+        recording = self._recording_of(running, end)
+        self._fire(
+            EVENT_RECORDING_STOPPED, recording_event_data(self.hass, self.config_entry, recording)
+        )
+        if running.kind == KIND_EVENT:
+            self._fire(EVENT_EVENT_SAVED, saved_event_data(self.hass, self.config_entry, recording))
+        if apply:
+            await self._async_apply()
+
+    @callback
+    def _fire(self, event_type: str, data: dict[str, Any]) -> None:
+        self.hass.bus.async_fire(event_type, data)
 
     async def _async_apply(self) -> None:
-        if self.continuous or self.manual_active:
+        if self.mode != MODE_OFF or self.running:
             await self.recorder.start()
         else:
             await self.recorder.stop()
@@ -197,14 +360,9 @@ class CameraCoordinator(DataUpdateCoordinator[CameraStatus]):
 
     async def async_shutdown(self) -> None:
         """Stop recording (the open segment is finished) and the coordinator."""
-        if self._manual_timer is not None:
-            self._manual_timer()
-            self._manual_timer = None
-        if self._manual_id is not None:
-            await self.hass.async_add_executor_job(
-                self.nvr.index.end_recording, self._manual_id, time.time()
-            )
-            self._manual_id = None
+        now = time.time()
+        for running in list(self.running.values()):
+            await self._async_finish(running, now, apply=False)
         await self.recorder.stop()
         await super().async_shutdown()
 
@@ -276,6 +434,42 @@ class CameraCoordinator(DataUpdateCoordinator[CameraStatus]):
     @callback
     def _recorder_segment(self, segment: Segment) -> None:
         _LOGGER.debug("Camera %s: segment %s indexed", self.camera_key, segment.path)
+        if not self._prune_busy:
+            self._prune_busy = True
+            self.hass.async_create_background_task(
+                self._async_prune_buffer(), f"{DOMAIN} prune buffer {self.camera_key}"
+            )
+
+    async def _async_prune_buffer(self) -> None:
+        """Delete the rolling buffer that aged out (what no recording covers)."""
+        try:
+            cutoff = time.time() - BUFFER_SECONDS
+            deleted, _size = await self.hass.async_add_executor_job(
+                prune_buffer,
+                self.nvr.index,
+                self.nvr.root,
+                self.camera_key,
+                cutoff,
+                None,
+                self._prune_from,
+            )
+            self._prune_from = cutoff - 2 * BUFFER_SECONDS - 300
+            if deleted:
+                _LOGGER.debug("Camera %s: %d buffer segments aged out", self.camera_key, deleted)
+        finally:
+            self._prune_busy = False
+
+    @callback
+    def async_update_listeners(self) -> None:
+        """Tell entities, and fire camera offline/online events on a change."""
+        super().async_update_listeners()
+        online = self.last_update_success and self.data is not None and self.data.online
+        previous, self._was_online = self._was_online, online
+        if previous is not None and previous != online:
+            self._fire(
+                EVENT_CAMERA_ONLINE if online else EVENT_CAMERA_OFFLINE,
+                camera_event_data(self.hass, self.config_entry),
+            )
 
     async def _async_check_camera(self) -> None:
         """DESCRIBE the main stream; one quick retry rides over a busy moment (RTSP 503)."""
@@ -352,7 +546,16 @@ class CameraCoordinator(DataUpdateCoordinator[CameraStatus]):
         else:
             ir.async_delete_issue(self.hass, DOMAIN, offline_id)
 
+    def _close_stale_recordings(self) -> None:
+        """Close ranges a crash left open, at the end of the camera's footage (executor)."""
+        index = self.nvr.index
+        last = index.last_segment(self.camera_key)
+        index.close_open_recordings(self.camera_key, last.end if last else 0.0)
+
     async def _async_update_data(self) -> CameraStatus:
+        if not self._stale_closed:
+            self._stale_closed = True
+            await self.hass.async_add_executor_job(self._close_stale_recordings)
         await self._async_refresh_storage()
         self._async_update_issues()
         status = self.recorder.status

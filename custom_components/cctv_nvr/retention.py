@@ -15,9 +15,11 @@ from homeassistant.helpers.event import async_track_time_interval
 
 from .access import loaded_cameras
 from .const import (
+    CONF_EVENT_RETENTION_DAYS,
     CONF_MAX_SIZE_GB,
     CONF_MIN_FREE_GB,
     CONF_RETENTION_DAYS,
+    DEFAULT_EVENT_RETENTION_DAYS,
     DEFAULT_MIN_FREE_GB,
     DEFAULT_RETENTION_DAYS,
     DOMAIN,
@@ -51,6 +53,9 @@ def current_policy(hass: HomeAssistant) -> RetentionPolicy:
         cameras[key] = CameraRetention(
             max_age_days=float(options.get(CONF_RETENTION_DAYS, DEFAULT_RETENTION_DAYS)),
             max_bytes=int(max_gb * GB) if max_gb > 0 else None,
+            event_max_age_days=float(
+                options.get(CONF_EVENT_RETENTION_DAYS, DEFAULT_EVENT_RETENTION_DAYS)
+            ),
         )
         min_free = max(min_free, float(options.get(CONF_MIN_FREE_GB, DEFAULT_MIN_FREE_GB)))
     return RetentionPolicy(cameras=cameras, min_free_bytes=int(min_free * GB) or None)

@@ -1,4 +1,4 @@
-"""Services: start and stop recordings of cameras."""
+"""Services: start and stop recordings (manual or event, with pre/post-roll), footage actions."""
 
 from __future__ import annotations
 
@@ -28,10 +28,15 @@ from .const import (
     ATTR_DURATION,
     ATTR_END,
     ATTR_EXPORT_ID,
+    ATTR_LABEL,
+    ATTR_POST_ROLL,
+    ATTR_PRE_ROLL,
     ATTR_START,
     DOMAIN,
     MAX_EXPORT_SECONDS,
     MAX_MANUAL_RECORDING,
+    MAX_POST_ROLL,
+    MAX_PRE_ROLL,
     SERVICE_DELETE_EXPORT,
     SERVICE_DELETE_RECORDINGS,
     SERVICE_EXPORT,
@@ -40,17 +45,38 @@ from .const import (
     SERVICE_STOP_RECORDING,
     SERVICE_UNPROTECT,
 )
+from .coordinator import KIND_EVENT
 from .data import DATA_NVR
 from .engine.index import SegmentIndex
 
 if TYPE_CHECKING:
     from .coordinator import CameraCoordinator
 
-_TARGET = cv.make_entity_service_schema({})
+_SECONDS = vol.All(cv.time_period, lambda value: value.total_seconds())
+_LABEL = vol.All(cv.string, vol.Strip, vol.Length(min=1, max=64))
 START_SCHEMA = cv.make_entity_service_schema(
-    {vol.Optional(ATTR_DURATION): vol.All(cv.time_period, lambda value: value.total_seconds())}
+    {
+        vol.Optional(ATTR_DURATION): _SECONDS,
+        vol.Optional(ATTR_LABEL): _LABEL,
+        vol.Optional(ATTR_PRE_ROLL): _SECONDS,
+        vol.Optional(ATTR_POST_ROLL): _SECONDS,
+    }
 )
-STOP_SCHEMA = _TARGET
+STOP_SCHEMA = cv.make_entity_service_schema(
+    {vol.Optional(ATTR_LABEL): _LABEL, vol.Optional(ATTR_POST_ROLL): _SECONDS}
+)
+
+
+def _checked_roll(call: ServiceCall, key: str, maximum: float) -> float | None:
+    """Return a pre/post-roll in seconds; refuse negative or too long values."""
+    value: float | None = call.data.get(key)
+    if value is not None and not 0 <= value <= maximum:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key=f"invalid_{key}",
+            translation_placeholders={"max": str(maximum)},
+        )
+    return value
 
 
 @callback
@@ -102,12 +128,32 @@ def async_setup_services(hass: HomeAssistant) -> None:
                 translation_key="invalid_duration",
                 translation_placeholders={"max": str(MAX_MANUAL_RECORDING)},
             )
+        pre_roll = _checked_roll(call, ATTR_PRE_ROLL, MAX_PRE_ROLL)
+        post_roll = _checked_roll(call, ATTR_POST_ROLL, MAX_POST_ROLL)
+        label: str | None = call.data.get(ATTR_LABEL)
+        # A label or a pre/post-roll makes it an event recording; otherwise it is manual.
+        is_event = label is not None or pre_roll is not None or post_roll is not None
         for coordinator in async_target_cameras(hass, call):
-            await coordinator.async_start_manual(duration)
+            if is_event:
+                await coordinator.async_start_recording(
+                    KIND_EVENT,
+                    label,
+                    pre_roll=pre_roll or 0.0,
+                    duration=duration,
+                    post_roll=post_roll or 0.0,
+                )
+            else:
+                await coordinator.async_start_manual(duration)
 
     async def stop_recording(call: ServiceCall) -> None:
         cameras = async_target_cameras(hass, call)
-        if not any(coordinator.manual_active for coordinator in cameras):
+        label: str | None = call.data.get(ATTR_LABEL)
+        post_roll = _checked_roll(call, ATTR_POST_ROLL, MAX_POST_ROLL)
+        if not any(
+            running.label == label or label is None
+            for coordinator in cameras
+            for running in coordinator.running.values()
+        ):
             raise ServiceValidationError(
                 translation_domain=DOMAIN,
                 translation_key="not_recording",
@@ -116,7 +162,7 @@ def async_setup_services(hass: HomeAssistant) -> None:
                 },
             )
         for coordinator in cameras:
-            await coordinator.async_stop_manual()
+            await coordinator.async_stop_recording(label, post_roll)
 
     hass.services.async_register(DOMAIN, SERVICE_START_RECORDING, start_recording, START_SCHEMA)
     hass.services.async_register(DOMAIN, SERVICE_STOP_RECORDING, stop_recording, STOP_SCHEMA)

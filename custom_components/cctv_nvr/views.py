@@ -21,7 +21,8 @@ from .access import can_view, loaded_cameras
 from .const import DOMAIN
 from .data import DATA_NVR, CctvNvrConfigEntry
 from .engine import hls
-from .engine.index import Segment, SegmentIndex
+from .engine.export import ExportError, export_range
+from .engine.index import Recording, Segment, SegmentIndex
 from .engine.media import ProbeError, last_keyframe_jpeg
 
 _LOGGER = logging.getLogger(__name__)
@@ -50,7 +51,16 @@ def thumbnail_path(camera: str, moment: int) -> str:
 @callback
 def async_register_views(hass: HomeAssistant) -> None:
     """Register the integration's HTTP views."""
-    for view in (PlaylistView, InitView, MediaView, SegmentView, ExportView, ThumbnailView):
+    for view in (
+        PlaylistView,
+        InitView,
+        MediaView,
+        SegmentView,
+        ExportView,
+        ThumbnailView,
+        EventClipView,
+        EventSnapshotView,
+    ):
         hass.http.register_view(view(hass))
 
 
@@ -241,6 +251,107 @@ def _thumbnail(
     for segment in segments[:3]:
         try:
             data = last_keyframe_jpeg(_inside(root, segment.path), width=320)
+        except ProbeError, OSError, web.HTTPNotFound:
+            continue
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_bytes(data)
+        return data
+    return None
+
+
+# -- saved events: clip and snapshot for notifications ---------------------------------
+#
+# Links to these are signed for the integration's read-only content user with the
+# camera's notification link lifetime (see events.notification_links): a companion
+# app fetches them without a session, and each signature is valid for its path only.
+
+
+class _EventView(_NvrView):
+    async def _event(self, request: web.Request, recording_id: str) -> Recording:
+        nvr = self.hass.data[DATA_NVR]
+        recording = await self.hass.async_add_executor_job(
+            nvr.index.get_recording, int(recording_id)
+        )
+        if recording is None or recording.end is None:
+            raise web.HTTPNotFound
+        self._camera(request, recording.camera)
+        return recording
+
+
+class EventClipView(_EventView):
+    """An event's range as one MP4 (remuxed once from the stored segments, then cached)."""
+
+    url = URL_BASE + "/event/{recording_id:\\d+}/clip.mp4"
+    name = f"api:{DOMAIN}:event_clip"
+
+    async def get(self, request: web.Request, recording_id: str) -> web.StreamResponse:
+        """Serve the clip; Range requests are answered with 206."""
+        recording = await self._event(request, recording_id)
+        assert recording.end is not None  # noqa: S101
+        nvr = self.hass.data[DATA_NVR]
+        segments = await self.hass.async_add_executor_job(
+            nvr.index.segments, recording.camera, recording.start, recording.end
+        )
+        if not segments:
+            raise web.HTTPNotFound
+        # The name holds the footage's end: a clip cut before the last segment was
+        # indexed is built again once it is.
+        covered = min(segments[-1].end, recording.end)
+        cache = (
+            nvr.thumbnails
+            / "events"
+            / recording.camera
+            / f"{recording.id}-{round(recording.start * 1000)}-{round(covered * 1000)}.mp4"
+        )
+        entry = loaded_cameras(self.hass)[recording.camera]
+        if not await self.hass.async_add_executor_job(cache.is_file):
+            try:
+                await export_range(
+                    segments,
+                    nvr.root,
+                    recording.start,
+                    covered,
+                    cache,
+                    ffmpeg=entry.runtime_data.recorder.config.ffmpeg,
+                )
+            except ExportError as err:
+                _LOGGER.warning("Cannot build the clip of event %s: %s", recording.id, err)
+                raise web.HTTPNotFound from err
+        return web.FileResponse(cache, headers={"Content-Type": "video/mp4"})
+
+
+class EventSnapshotView(_EventView):
+    """A JPEG of an event: the last keyframe of the segment at the middle of its range."""
+
+    url = URL_BASE + "/event/{recording_id:\\d+}/snapshot.jpg"
+    name = f"api:{DOMAIN}:event_snapshot"
+
+    async def get(self, request: web.Request, recording_id: str) -> web.Response:
+        """Return the snapshot (cached after the first request)."""
+        recording = await self._event(request, recording_id)
+        assert recording.end is not None  # noqa: S101
+        nvr = self.hass.data[DATA_NVR]
+        cache = nvr.thumbnails / "events" / recording.camera / f"{recording.id}.jpg"
+        data = await self.hass.async_add_executor_job(
+            _event_snapshot, nvr.index, nvr.root, cache, recording
+        )
+        if data is None:
+            raise web.HTTPNotFound
+        return web.Response(body=data, content_type="image/jpeg")
+
+
+def _event_snapshot(
+    index: SegmentIndex, root: Path, cache: Path, recording: Recording
+) -> bytes | None:
+    if cache.is_file():
+        return cache.read_bytes()
+    assert recording.end is not None  # noqa: S101
+    middle = (recording.start + recording.end) / 2
+    segments = index.segments(recording.camera, recording.start, recording.end)
+    segments.sort(key=lambda seg: abs((seg.start + seg.end) / 2 - middle))
+    for segment in segments[:3]:
+        try:
+            data = last_keyframe_jpeg(_inside(root, segment.path))
         except ProbeError, OSError, web.HTTPNotFound:
             continue
         cache.parent.mkdir(parents=True, exist_ok=True)

@@ -144,6 +144,7 @@ class Recorder:
         self._ingest: asyncio.Queue[tuple[str, float, float, _Run] | None] = asyncio.Queue()
         self._ingest_task: asyncio.Task[None] | None = None
         self._last_failure_logged = False
+        self._control = asyncio.Lock()
         # Kind of a finished segment from its (start, end): "continuous" unless the
         # owner says otherwise (a rolling pre-roll buffer is stored as "buffer").
         self.kind_for: Callable[[float, float], str] = lambda _start, _end: "continuous"
@@ -167,6 +168,12 @@ class Recorder:
 
     async def start(self) -> None:
         """Start recording (idempotent)."""
+        # Serialised with stop(): a start while a stop still finishes the last segment
+        # must not end up with a supervisor whose ingest loop that stop then ends.
+        async with self._control:
+            await self._start()
+
+    async def _start(self) -> None:
         if self._wanted:
             return
         self._wanted = True
@@ -184,6 +191,13 @@ class Recorder:
 
     async def stop(self) -> None:
         """Stop recording; the open segment is finished and indexed."""
+        self._wanted = False
+        self._wake.set()
+        self._terminate()
+        async with self._control:
+            await self._stop()
+
+    async def _stop(self) -> None:
         self._wanted = False
         self._wake.set()
         self._terminate()
@@ -520,7 +534,12 @@ class Recorder:
         self._ingest.put_nowait((name, wall_start, wall_end, run))
 
     async def _ingest_loop(self) -> None:
-        while (item := await self._ingest.get()) is not None:
+        while True:
+            item = await self._ingest.get()
+            if item is None:
+                # The stop sentinel counts too: a later run's join() must not wait for it.
+                self._ingest.task_done()
+                return
             name, start, end, run = item
             try:
                 segment = await self._run_blocking(self._index_segment, name, start, end, run)

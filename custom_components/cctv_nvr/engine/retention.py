@@ -150,17 +150,31 @@ def delete_range(
 
 
 def prune_buffer(
-    index: SegmentIndex, root: Path, camera: str, ended_before: float, now: float | None = None
+    index: SegmentIndex,
+    root: Path,
+    camera: str,
+    ended_before: float,
+    now: float | None = None,
+    since: float | None = None,
 ) -> tuple[int, int]:
     """Delete a camera's rolling pre-roll buffer that aged out, files then rows.
 
     Only segments of kind ``buffer`` (recorded while continuous recording was
     off, so that an event can start with pre-roll) ending at or before
     ``ended_before`` go, and none that a labelled recording (manual or event),
-    an export or protection covers. Returns (segments deleted, bytes deleted).
+    an export or protection covers. ``since`` skips segments starting before it
+    (the caller prunes often: only the newest part of the index is looked at).
+    Returns (segments deleted, bytes deleted).
     """
     sweeper = _Sweeper(index, root, time.time() if now is None else now)
-    sweeper.sweep(camera, "buffer", ended_before=ended_before, kind="buffer", keep_recorded=True)
+    sweeper.sweep(
+        camera,
+        "buffer",
+        ended_before=ended_before,
+        kind="buffer",
+        keep_recorded=True,
+        after=None if since is None else (since, 0),
+    )
     sweeper.remove_empty_dirs()
     return sweeper.report.deleted_segments, sweeper.report.deleted_bytes
 
@@ -187,10 +201,10 @@ class _Sweeper:
         keep_exported: bool = True,
         kind: str | None = None,
         keep_recorded: bool = False,
+        after: tuple[float, int] | None = None,
     ) -> int:
         """Delete candidates of a camera oldest first; stop once need_bytes (row bytes) went."""
         freed = 0
-        after: tuple[float, int] | None = None
         while need_bytes is None or freed < need_bytes:
             page = self.index.deletion_candidates(
                 camera,

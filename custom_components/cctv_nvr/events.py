@@ -1,0 +1,129 @@
+"""Bus events of the integration and the signed notification links of saved events.
+
+Every event carries the camera's entity id, device id and name; recording events add
+the recording's id, kind, label and range. ``cctv_nvr_event_saved`` adds what a
+notification needs: the media-source id of the clip (plays in the media browser) and
+signed, expiring URLs of the event's snapshot (JPEG) and clip (MP4). A signed URL is
+valid for its one path only and needs no session (the signature is the credential).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+import math
+from typing import TYPE_CHECKING, Any, Final
+
+from homeassistant.components.http.auth import async_sign_path
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import device_registry as dr
+
+from .access import camera_entity_id
+from .const import CONF_NOTIFY_LINK_HOURS, DEFAULT_NOTIFY_LINK_HOURS, DOMAIN
+from .engine.index import Recording
+
+if TYPE_CHECKING:
+    from .data import CctvNvrConfigEntry
+
+EVENT_RECORDING_STARTED: Final = f"{DOMAIN}_recording_started"
+EVENT_RECORDING_STOPPED: Final = f"{DOMAIN}_recording_stopped"
+EVENT_EVENT_SAVED: Final = f"{DOMAIN}_event_saved"
+EVENT_CAMERA_OFFLINE: Final = f"{DOMAIN}_camera_offline"
+EVENT_CAMERA_ONLINE: Final = f"{DOMAIN}_camera_online"
+
+# Device trigger type -> bus event.
+TRIGGER_EVENTS: Final = {
+    "recording_started": EVENT_RECORDING_STARTED,
+    "recording_stopped": EVENT_RECORDING_STOPPED,
+    "event_saved": EVENT_EVENT_SAVED,
+    "camera_offline": EVENT_CAMERA_OFFLINE,
+    "camera_online": EVENT_CAMERA_ONLINE,
+}
+
+ATTR_DEVICE_ID: Final = "device_id"
+ATTR_CAMERA_NAME: Final = "camera"
+
+
+def event_clip_path(recording_id: int) -> str:
+    """Return the (unsigned) path of an event's MP4 clip."""
+    return f"/api/{DOMAIN}/event/{recording_id}/clip.mp4"
+
+
+def event_snapshot_path(recording_id: int) -> str:
+    """Return the (unsigned) path of an event's JPEG snapshot."""
+    return f"/api/{DOMAIN}/event/{recording_id}/snapshot.jpg"
+
+
+def event_media_id(recording: Recording) -> str:
+    """Return the media-source id playing a recording's range."""
+    end = recording.end if recording.end is not None else recording.start + 1
+    return (
+        f"media-source://{DOMAIN}/play/{recording.camera}/"
+        f"{math.floor(recording.start)}/{math.ceil(end)}"
+    )
+
+
+@callback
+def notification_links(
+    hass: HomeAssistant, recording_id: int, expiration: timedelta
+) -> dict[str, str]:
+    """Return signed, expiring URLs of an event's snapshot and clip (valid for that file only)."""
+    return {
+        "snapshot_url": async_sign_path(
+            hass, event_snapshot_path(recording_id), expiration, use_content_user=True
+        ),
+        "clip_url": async_sign_path(
+            hass, event_clip_path(recording_id), expiration, use_content_user=True
+        ),
+    }
+
+
+@callback
+def link_lifetime(entry: CctvNvrConfigEntry) -> timedelta:
+    """Return how long notification links of a camera stay valid (option, hours)."""
+    hours = float(entry.options.get(CONF_NOTIFY_LINK_HOURS, DEFAULT_NOTIFY_LINK_HOURS))
+    return timedelta(hours=hours)
+
+
+@callback
+def camera_event_data(hass: HomeAssistant, entry: CctvNvrConfigEntry) -> dict[str, Any]:
+    """Return the fields naming a camera in every event."""
+    device = dr.async_get(hass).async_get_device_by_identifier(
+        (DOMAIN, entry.entry_id), entry.entry_id
+    )
+    return {
+        "entity_id": camera_entity_id(hass, entry),
+        ATTR_DEVICE_ID: device.id if device else None,
+        ATTR_CAMERA_NAME: entry.title,
+    }
+
+
+def _iso(moment: float | None) -> str | None:
+    return None if moment is None else datetime.fromtimestamp(moment, UTC).isoformat()
+
+
+@callback
+def recording_event_data(
+    hass: HomeAssistant, entry: CctvNvrConfigEntry, recording: Recording
+) -> dict[str, Any]:
+    """Return the data of a recording started/stopped event."""
+    return {
+        **camera_event_data(hass, entry),
+        "recording_id": recording.id,
+        "kind": recording.kind,
+        "label": recording.label,
+        "start": _iso(recording.start),
+        "end": _iso(recording.end),
+    }
+
+
+@callback
+def saved_event_data(
+    hass: HomeAssistant, entry: CctvNvrConfigEntry, recording: Recording
+) -> dict[str, Any]:
+    """Return the data of an event-saved event: the range, media id and signed links."""
+    return {
+        **recording_event_data(hass, entry, recording),
+        "duration": None if recording.end is None else round(recording.end - recording.start, 3),
+        "media_id": event_media_id(recording),
+        **notification_links(hass, recording.id, link_lifetime(entry)),
+    }
