@@ -9,9 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime
-import os
 from pathlib import Path
-import subprocess
 import time
 
 from homeassistant.core import HomeAssistant
@@ -21,8 +19,7 @@ import pytest
 from custom_components.cctv_nvr.const import CONF_MIN_FREE_GB, DOMAIN, STORAGE_DIR
 from custom_components.cctv_nvr.data import DATA_NVR
 from custom_components.cctv_nvr.engine.recorder import RecorderState
-from custom_components.cctv_nvr.engine.retention import disk_free_bytes
-from tests.engine.helpers import inspect_file, wait_for
+from tests.engine.helpers import fill_disk, inspect_file, mounted_tmpfs, wait_for
 from tests.helpers import camera_entry, setup_camera
 from tests.simulator import CameraSimulator
 
@@ -34,28 +31,8 @@ def small_recordings_fs(hass_config_dir: str) -> Iterator[Path]:
     """Mount a 24 MiB tmpfs where the integration keeps its recordings."""
     mount = Path(hass_config_dir) / STORAGE_DIR / "recordings"
     mount.mkdir(parents=True)
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root (run the tests in the dev root or CI)")
-    result = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={24 * MIB}", "tmpfs", str(mount)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        pytest.skip(f"mounting a tmpfs is not permitted here: {result.stderr.strip()}")
-    try:
+    with mounted_tmpfs(mount, 24 * MIB):
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
-
-
-def _fill(path: Path, leave: int) -> None:
-    size = max(0, disk_free_bytes(path.parent) - leave)
-    with path.open("wb") as handle:
-        while size > 0:
-            handle.write(b"\0" * min(size, MIB))
-            size -= MIB
 
 
 def _iso(moment: float) -> str:
@@ -101,7 +78,7 @@ async def test_disk_full_in_home_assistant(
     kept = {s.path: (nvr.root / s.path).read_bytes() for s in first}
 
     # Something fills the disk: ffmpeg hits ENOSPC and the recorder stops cleanly.
-    await hass.async_add_executor_job(_fill, small_recordings_fs / "filler.bin", MIB // 2)
+    await hass.async_add_executor_job(fill_disk, small_recordings_fs / "filler.bin", MIB // 2)
     await wait_for(lambda: recorder.status.reason == "disk_full", timeout=30)
     await coordinator.async_refresh()
     await hass.async_block_till_done()
@@ -123,7 +100,7 @@ async def test_disk_full_in_home_assistant(
         assert inspect_file(nvr.root / segment.path).first_is_keyframe, segment.path
 
     # Nothing left to free: a repair issue says so; recording waits without a restart loop.
-    await hass.async_add_executor_job(_fill, small_recordings_fs / "filler2.bin", MIB // 2)
+    await hass.async_add_executor_job(fill_disk, small_recordings_fs / "filler2.bin", MIB // 2)
     await wait_for(lambda: recorder.status.reason == "disk_full", timeout=30)
     await hass.services.async_call(
         DOMAIN,

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 import json
+import os
 from pathlib import Path
+import shutil
 import subprocess
 import time
 
 import av
+import pytest
 
 
 @dataclass
@@ -82,3 +86,37 @@ async def wait_for(predicate: Callable[[], object], timeout: float, interval: fl
             raise AssertionError(f"condition not met within {timeout} s")
         await asyncio.sleep(interval)
     return time.monotonic() - start
+
+
+@contextmanager
+def mounted_tmpfs(mount: Path, size: int) -> Iterator[Path]:
+    """Mount a tmpfs of `size` bytes at `mount` (an existing empty folder) for a test.
+
+    A full disk made for real: mounting needs root (the dev root and CI run as root);
+    elsewhere the test is skipped and says why.
+    """
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root (run the tests in the dev root or CI)")
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        pytest.skip(f"mounting a tmpfs is not permitted here: {result.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def fill_disk(path: Path, leave: int) -> None:
+    """Write a filler file at path so that only about `leave` bytes stay free."""
+    free = shutil.disk_usage(path.parent).free
+    size = max(0, free - leave)
+    chunk = b"\0" * 2**20
+    with path.open("wb") as handle:
+        while size > 0:
+            handle.write(chunk[: min(size, len(chunk))])
+            size -= len(chunk)

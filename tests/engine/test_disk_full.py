@@ -11,9 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterator
 from functools import partial
-import os
 from pathlib import Path
-import subprocess
 import time
 
 import pytest
@@ -31,7 +29,7 @@ from custom_components.cctv_nvr.engine.retention import (
     disk_free_bytes,
     enforce,
 )
-from tests.engine.helpers import inspect_file, wait_for
+from tests.engine.helpers import fill_disk, inspect_file, mounted_tmpfs, wait_for
 from tests.simulator import CameraSimulator
 
 MIB = 2**20
@@ -45,20 +43,8 @@ def small_fs(tmp_path: Path) -> Iterator[Path]:
     """A 24 MiB tmpfs (unmounted afterwards)."""
     mount = tmp_path / "small"
     mount.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root (run the tests in the dev root or CI)")
-    result = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={FS_SIZE}", "tmpfs", str(mount)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        pytest.skip(f"mounting a tmpfs is not permitted here: {result.stderr.strip()}")
-    try:
+    with mounted_tmpfs(mount, FS_SIZE):
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 @pytest.fixture
@@ -66,16 +52,6 @@ async def index(tmp_path: Path) -> AsyncIterator[SegmentIndex]:
     idx = SegmentIndex(tmp_path / "index.db")  # the index lives on the big disk
     yield idx
     idx.close()
-
-
-def _fill(path: Path, leave: int) -> None:
-    """Write a filler file so that only about `leave` bytes stay free."""
-    size = max(0, disk_free_bytes(path.parent) - leave)
-    with path.open("wb") as handle:
-        chunk = b"\0" * MIB
-        while size > 0:
-            handle.write(chunk[: min(size, MIB)])
-            size -= MIB
 
 
 async def test_disk_full_cleanup_and_no_restart_loop(
@@ -107,7 +83,7 @@ async def test_disk_full_cleanup_and_no_restart_loop(
         kept = {s.path: (root / s.path).read_bytes() for s in protected}
 
         # The disk fills up (something else wrote to it): ffmpeg gets ENOSPC.
-        await asyncio.to_thread(_fill, small_fs / "filler.bin", MIB)
+        await asyncio.to_thread(fill_disk, small_fs / "filler.bin", MIB)
         await wait_for(lambda: recorder.status.reason == "disk_full", timeout=30)
         assert recorder.status.state == RecorderState.ERROR
         # While full, no ffmpeg is started: no restart loop.
@@ -137,7 +113,7 @@ async def test_disk_full_cleanup_and_no_restart_loop(
             assert inspect_file(root / segment.path).first_is_keyframe, segment.path
 
         # Nothing left to free (everything protected): the recorder stops cleanly and waits.
-        await asyncio.to_thread(_fill, small_fs / "filler2.bin", MIB // 2)
+        await asyncio.to_thread(fill_disk, small_fs / "filler2.bin", MIB // 2)
         await wait_for(lambda: recorder.status.reason == "disk_full", timeout=30)
         index.protect("cam", 0, time.time() + 60)
         report = await asyncio.to_thread(
