@@ -24,6 +24,7 @@ import pytest
 from custom_components.cctv_nvr import coordinator as coordinator_module
 from custom_components.cctv_nvr.const import DOMAIN
 from custom_components.cctv_nvr.data import DATA_NVR
+from custom_components.cctv_nvr.engine.index import SegmentIndex
 from custom_components.cctv_nvr.engine.layout import parse_segment_name
 from custom_components.cctv_nvr.events import (
     EVENT_EVENT_SAVED,
@@ -32,6 +33,7 @@ from custom_components.cctv_nvr.events import (
     notification_links,
 )
 from custom_components.cctv_nvr.logbook import async_describe_events, describe
+from custom_components.cctv_nvr.retention import current_policy
 from tests.engine.helpers import wait_for
 from tests.helpers import camera_entry, setup_camera
 from tests.simulator import CameraSimulator
@@ -278,3 +280,43 @@ async def test_retrigger_within_pre_roll_reopens_and_bad_input(
     assert recordings[0].end == pytest.approx(time.time(), abs=1)
     await hass.async_block_till_done()
     assert not coordinator.recorder.running
+
+
+async def test_event_retention_option_and_stale_ranges(
+    hass: HomeAssistant, simulator: CameraSimulator
+) -> None:
+    """The event retention option reaches the retention policy; a crash's open range is closed."""
+    db = Path(hass.config.path("cctv_nvr", "index.db"))
+
+    def leave_open_range() -> int:
+        index = SegmentIndex(db)
+        try:
+            return index.start_recording(KEY, "event", "motion", time.time() - 100)
+        finally:
+            index.close()
+
+    stale = await hass.async_add_executor_job(leave_open_range)
+    entry = camera_entry(simulator)
+    entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        entry, options={**entry.options, "event_retention_days": 45}
+    )
+    await setup_camera(hass, entry)
+    policy = current_policy(hass)
+    assert policy.cameras[KEY].event_max_age_days == 45
+    assert policy.cameras[KEY].max_age_days == 14
+    index = hass.data[DATA_NVR].index
+    recording = await hass.async_add_executor_job(index.get_recording, stale)
+    assert recording is not None
+    assert recording.end is not None  # closed (at the end of the footage: none, so its start)
+    assert recording.end == recording.start
+    # Unloading the camera ends a running event (and its recorder) cleanly.
+    stopped = _collect(hass, EVENT_RECORDING_STOPPED)
+    await hass.services.async_call(
+        DOMAIN, "start_recording", {ATTR_ENTITY_ID: CAMERA, "label": "gate"}, blocking=True
+    )
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    assert [e.data["label"] for e in stopped] == ["gate"]
+    gate = await hass.async_add_executor_job(index.get_recording, stopped[0].data["recording_id"])
+    assert gate is not None
+    assert gate.end is not None

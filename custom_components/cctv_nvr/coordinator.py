@@ -179,7 +179,8 @@ class CameraCoordinator(DataUpdateCoordinator[CameraStatus]):
         self._storage_checked = 0.0
         self.running: dict[tuple[str, str | None], RunningRecording] = {}
         self._continuous_until = 0.0  # segments starting before this were continuous
-        self._prune_from: float | None = None  # buffer pruning looks no further back
+        # Buffer pruning looks no further back (older leftovers go by age with retention).
+        self._prune_from = time.time() - 86400.0
         self._prune_busy = False
         self._was_online: bool | None = None
         self._stale_closed = False
