@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from homeassistant.components.device_automation import DeviceAutomationType
 from homeassistant.const import ATTR_ENTITY_ID
-from homeassistant.core import Event, HomeAssistant
+from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import async_get_device_automations
@@ -33,7 +33,12 @@ async def test_triggers_listed_and_outage_fires_automations(
     assert await async_get_triggers(hass, "not-a-device") == []
 
     fired: list[Event] = []
-    hass.bus.async_listen("test_fired", fired.append)
+
+    @callback
+    def _fired(event: Event) -> None:  # a callback: in order, in the event loop
+        fired.append(event)
+
+    hass.bus.async_listen("test_fired", _fired)
     assert await async_setup_component(
         hass,
         "automation",

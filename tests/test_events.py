@@ -16,7 +16,7 @@ from typing import Any
 
 import av
 from homeassistant.const import ATTR_ENTITY_ID
-from homeassistant.core import Event, HomeAssistant
+from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import device_registry as dr
 import pytest
@@ -46,8 +46,13 @@ KEY = "front_door"
 
 def _collect(hass: HomeAssistant, *event_types: str) -> list[Event]:
     events: list[Event] = []
+
+    @callback
+    def _add(event: Event) -> None:  # a callback: in order, in the event loop
+        events.append(event)
+
     for event_type in event_types:
-        hass.bus.async_listen(event_type, events.append)
+        hass.bus.async_listen(event_type, _add)
     return events
 
 
@@ -310,11 +315,18 @@ async def test_event_retention_option_and_stale_ranges(
     assert recording is not None
     assert recording.end is not None  # closed (at the end of the footage: none, so its start)
     assert recording.end == recording.start
-    # Unloading the camera ends a running event (and its recorder) cleanly.
+    # Two triggers at the same moment make one range; unloading the camera ends it cleanly.
     stopped = _collect(hass, EVENT_RECORDING_STOPPED)
-    await hass.services.async_call(
-        DOMAIN, "start_recording", {ATTR_ENTITY_ID: CAMERA, "label": "gate"}, blocking=True
+    started = _collect(hass, EVENT_RECORDING_STARTED)
+    await asyncio.gather(
+        *(
+            hass.services.async_call(
+                DOMAIN, "start_recording", {ATTR_ENTITY_ID: CAMERA, "label": "gate"}, blocking=True
+            )
+            for _ in range(2)
+        )
     )
+    assert len(started) == 1
     assert await hass.config_entries.async_unload(entry.entry_id)
     assert [e.data["label"] for e in stopped] == ["gate"]
     gate = await hass.async_add_executor_job(index.get_recording, stopped[0].data["recording_id"])

@@ -183,6 +183,7 @@ class CameraCoordinator(DataUpdateCoordinator[CameraStatus]):
         self._prune_from = time.time() - 86400.0
         self._prune_busy = False
         self._was_online: bool | None = None
+        self._ranges = asyncio.Lock()
         self._stale_closed = False
         self.recorder.kind_for = self._segment_kind
 
@@ -251,32 +252,35 @@ class CameraCoordinator(DataUpdateCoordinator[CameraStatus]):
         recording or of the rolling buffer). A retrigger while it runs, or within
         the pre-roll after it ended, extends it instead of adding another range.
         """
-        now = time.time()
-        key = (kind, label)
-        running = self.running.get(key)
-        new = running is None
-        if running is None:
-            index = self.nvr.index
-            start = now - pre_roll
-            previous = await self.hass.async_add_executor_job(
-                index.last_recording, self.camera_key, kind, label, start
-            )
-            if previous is not None and previous.end is not None:
-                await self.hass.async_add_executor_job(index.set_recording_end, previous.id, None)
-                running = RunningRecording(previous.id, kind, label, previous.start, post_roll)
-            else:
-                recording_id = await self.hass.async_add_executor_job(
-                    index.start_recording, self.camera_key, kind, label, start
+        async with self._ranges:  # one lookup-or-create at a time: no duplicate ranges
+            now = time.time()
+            key = (kind, label)
+            running = self.running.get(key)
+            new = running is None
+            if running is None:
+                index = self.nvr.index
+                start = now - pre_roll
+                previous = await self.hass.async_add_executor_job(
+                    index.last_recording, self.camera_key, kind, label, start
                 )
-                running = RunningRecording(recording_id, kind, label, start, post_roll)
-            self.running[key] = running
-        else:
-            running.post_roll = max(running.post_roll, post_roll)
-        if duration is None:
-            self._cancel_timer(running)
-            running.ends_at = None
-        elif new or running.ends_at is not None:
-            self._schedule_end(running, max(now + duration, running.ends_at or 0.0))
+                if previous is not None and previous.end is not None:
+                    await self.hass.async_add_executor_job(
+                        index.set_recording_end, previous.id, None
+                    )
+                    running = RunningRecording(previous.id, kind, label, previous.start, post_roll)
+                else:
+                    recording_id = await self.hass.async_add_executor_job(
+                        index.start_recording, self.camera_key, kind, label, start
+                    )
+                    running = RunningRecording(recording_id, kind, label, start, post_roll)
+                self.running[key] = running
+            else:
+                running.post_roll = max(running.post_roll, post_roll)
+            if duration is None:
+                self._cancel_timer(running)
+                running.ends_at = None
+            elif new or running.ends_at is not None:
+                self._schedule_end(running, max(now + duration, running.ends_at or 0.0))
         if new:
             self._fire(
                 EVENT_RECORDING_STARTED,
@@ -334,11 +338,14 @@ class CameraCoordinator(DataUpdateCoordinator[CameraStatus]):
         self, running: RunningRecording, end: float, *, apply: bool = True
     ) -> None:
         """Close a recording's range and tell automations (event saved for events)."""
-        self._cancel_timer(running)
-        if self.running.get((running.kind, running.label)) is not running:
-            return
-        del self.running[(running.kind, running.label)]
-        await self.hass.async_add_executor_job(self.nvr.index.set_recording_end, running.id, end)
+        async with self._ranges:
+            self._cancel_timer(running)
+            if self.running.get((running.kind, running.label)) is not running:
+                return
+            del self.running[(running.kind, running.label)]
+            await self.hass.async_add_executor_job(
+                self.nvr.index.set_recording_end, running.id, end
+            )
         recording = self._recording_of(running, end)
         self._fire(
             EVENT_RECORDING_STOPPED, recording_event_data(self.hass, self.config_entry, recording)
