@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 import io
+import os
 from pathlib import Path
 import time
 from typing import Any
@@ -315,6 +316,22 @@ async def test_event_retention_option_and_stale_ranges(
     assert recording is not None
     assert recording.end is not None  # closed (at the end of the footage: none, so its start)
     assert recording.end == recording.start
+    # Retention drops cached event clips older than the longest event retention.
+    cache = hass.data[DATA_NVR].thumbnails / "events" / KEY
+
+    def make_cache() -> None:
+        cache.mkdir(parents=True)
+        for name, age in (("1-old.mp4", 46), ("2.jpg", 44)):
+            (cache / name).write_bytes(b"x")
+            moment = time.time() - age * 86400
+            os.utime(cache / name, (moment, moment))
+
+    await hass.async_add_executor_job(make_cache)
+    runner = hass.data[DATA_NVR].retention
+    assert runner is not None
+    await runner.async_run()
+    assert sorted(p.name for p in cache.iterdir()) == ["2.jpg"]
+
     # Two triggers at the same moment make one range; unloading the camera ends it cleanly.
     stopped = _collect(hass, EVENT_RECORDING_STOPPED)
     started = _collect(hass, EVENT_RECORDING_STARTED)

@@ -8,6 +8,7 @@ from datetime import timedelta
 from functools import partial
 import logging
 from pathlib import Path
+import time
 
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
@@ -33,6 +34,7 @@ from .engine.retention import (
     RetentionReport,
     disk_free_bytes,
     enforce,
+    prune_cache,
 )
 
 _LOGGER = logging.getLogger(__name__)
@@ -126,6 +128,15 @@ class RetentionRunner:
                 )
             )
         self.last_report = report
+        # Event clips and snapshots (a cache) go once no event could still need them.
+        longest = max(
+            (limits.event_max_age_days or 0.0 for limits in policy.cameras.values()),
+            default=0.0,
+        )
+        if longest:
+            await self.hass.async_add_executor_job(
+                prune_cache, nvr.thumbnails / "events", time.time() - longest * 86400
+            )
         if report.still_short:
             ir.async_create_issue(
                 self.hass,

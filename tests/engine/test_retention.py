@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
+import os
 from pathlib import Path
 
 import pytest
@@ -280,3 +281,21 @@ def test_prune_buffer_keeps_what_recordings_cover(
     assert_in_step(root, index)
     # Nothing younger than the cut-off goes.
     assert retention.prune_buffer(index, root, "cam", ended_before=buffer[0].end) == (0, 0)
+
+
+def test_prune_cache(tmp_path: Path) -> None:
+    """Cached clips and snapshots older than the cut-off go, with their emptied folders."""
+    cache = tmp_path / "events"
+    old = cache / "cam" / "1.mp4"
+    old.parent.mkdir(parents=True)
+    old.write_bytes(b"old")
+    os.utime(old, (NOW - 40 * DAY, NOW - 40 * DAY))
+    fresh = cache / "other" / "2.jpg"
+    fresh.parent.mkdir(parents=True)
+    fresh.write_bytes(b"new")
+    os.utime(fresh, (NOW, NOW))
+    assert retention.prune_cache(cache, NOW - 30 * DAY) == 1
+    assert not old.exists()
+    assert not old.parent.exists()
+    assert fresh.exists()
+    assert retention.prune_cache(tmp_path / "missing", NOW) == 0

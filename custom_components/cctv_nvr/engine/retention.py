@@ -179,6 +179,27 @@ def prune_buffer(
     return sweeper.report.deleted_segments, sweeper.report.deleted_bytes
 
 
+def prune_cache(directory: Path, older_than: float) -> int:
+    """Delete cached files (event clips and snapshots) last written before a moment.
+
+    Caches are rebuilt on demand, so this only bounds their size. Returns how
+    many files went; emptied sub-directories are removed.
+    """
+    removed = 0
+    if not directory.is_dir():
+        return removed
+    for path in sorted(directory.rglob("*"), reverse=True):
+        try:
+            if path.is_dir():
+                path.rmdir()  # only when empty
+            elif path.stat().st_mtime < older_than:
+                path.unlink()
+                removed += 1
+        except OSError:
+            continue
+    return removed
+
+
 class _Sweeper:
     """Deletes pages of candidate segments, files first, and remembers emptied dirs."""
 
