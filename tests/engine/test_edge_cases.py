@@ -1,0 +1,153 @@
+"""Error paths of the box reader, the media probe and deletion: odd files, unsafe rows.
+
+No mocks: real bytes on disk (some made by real ffmpeg), a real SQLite index, real
+file-system errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+import io
+from pathlib import Path
+import struct
+import subprocess
+
+import av
+import pytest
+
+from custom_components.cctv_nvr.engine.index import Segment, SegmentIndex
+from custom_components.cctv_nvr.engine.media import ProbeError, last_keyframe_jpeg, probe_file
+from custom_components.cctv_nvr.engine.mp4box import (
+    iter_boxes,
+    leading_parameter_sets,
+    top_level_boxes,
+)
+from custom_components.cctv_nvr.engine.retention import delete_range
+
+
+def box(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I4s", 8 + len(body), kind) + body
+
+
+def large_box(kind: bytes, body: bytes) -> bytes:
+    """A box with a 64-bit size (size field 1)."""
+    return struct.pack(">I4sQ", 1, kind, 16 + len(body)) + body
+
+
+def test_iter_boxes_large_to_end_and_broken() -> None:
+    """64-bit sizes are read, size 0 runs to the end, a broken box ends the list."""
+    data = box(b"ftyp", b"isom") + large_box(b"mdat", b"x" * 20) + box(b"free", b"")
+    kinds = [(b.kind, b.size, b.header) for b in iter_boxes(data)]
+    assert kinds == [(b"ftyp", 12, 8), (b"mdat", 36, 16), (b"free", 8, 8)]
+    to_end = box(b"ftyp", b"isom") + struct.pack(">I4s", 0, b"mdat") + b"y" * 10
+    assert [(b.kind, b.size) for b in iter_boxes(to_end)] == [(b"ftyp", 12), (b"mdat", 18)]
+    # A declared size beyond the data, a size smaller than its header, a cut 64-bit header.
+    assert [b.kind for b in iter_boxes(box(b"ftyp", b"") + struct.pack(">I4s", 99, b"moof"))] == [
+        b"ftyp"
+    ]
+    assert iter_boxes(struct.pack(">I4s", 4, b"moof") + b"zzzz") == []
+    assert iter_boxes(struct.pack(">I4s", 1, b"mdat") + b"\0\0") == []
+
+
+def test_top_level_boxes_of_odd_files(tmp_path: Path) -> None:
+    """The header reader copes with 64-bit sizes, size 0 and files cut mid-header."""
+    path = tmp_path / "a.mp4"
+    path.write_bytes(box(b"ftyp", b"isom") + large_box(b"mdat", b"x" * 100))
+    assert [(b.kind, b.end) for b in top_level_boxes(path)] == [(b"ftyp", 12), (b"mdat", 128)]
+    path.write_bytes(box(b"ftyp", b"isom") + struct.pack(">I4s", 0, b"mdat") + b"y" * 5)
+    assert [(b.kind, b.size) for b in top_level_boxes(path)] == [(b"ftyp", 12), (b"mdat", 13)]
+    path.write_bytes(box(b"ftyp", b"isom") + struct.pack(">I4s", 1, b"mdat") + b"\0\0")
+    assert [b.kind for b in top_level_boxes(path)] == [b"ftyp"]
+    path.write_bytes(box(b"ftyp", b"isom") + struct.pack(">I4s", 3, b"mdat"))
+    assert [b.kind for b in top_level_boxes(path)] == [b"ftyp"]
+    path.write_bytes(box(b"ftyp", b"isom") + b"\0\0\0")
+    assert [b.kind for b in top_level_boxes(path)] == [b"ftyp"]
+
+
+def test_leading_parameter_sets(tmp_path: Path) -> None:
+    """SPS/PPS before the first slice are returned; AUD/SEI skipped; no mdat -> empty."""
+
+    def nal(payload: bytes) -> bytes:
+        return len(payload).to_bytes(4, "big") + payload
+
+    aud, sps, pps, idr = b"\x09\xf0", b"\x67\x42\x00\x1f", b"\x68\xce\x3c\x80", b"\x65\x88\x84"
+    path = tmp_path / "s.mp4"
+    path.write_bytes(
+        box(b"ftyp", b"isom") + box(b"mdat", nal(aud) + nal(sps) + nal(pps) + nal(idr))
+    )
+    assert leading_parameter_sets(path, "h264") == nal(sps) + nal(pps)
+    vps, hsps = b"\x40\x01\x0c", b"\x42\x01\x01"
+    hslice = b"\x26\x01\xaf"
+    path.write_bytes(box(b"ftyp", b"isom") + box(b"mdat", nal(vps) + nal(hsps) + nal(hslice)))
+    assert leading_parameter_sets(path, "hevc") == nal(vps) + nal(hsps)
+    path.write_bytes(box(b"ftyp", b"isom") + box(b"mdat", nal(sps) + b"\0\0\0\x50\x65"))
+    assert leading_parameter_sets(path, "h264") == nal(sps)  # a cut NAL ends the scan
+    path.write_bytes(box(b"ftyp", b"isom"))
+    assert leading_parameter_sets(path, "h264") == b""
+
+
+@pytest.fixture
+def index(tmp_path: Path) -> Iterator[SegmentIndex]:
+    idx = SegmentIndex(tmp_path / "index.db")
+    yield idx
+    idx.close()
+
+
+def _segment(path: str, start: float) -> Segment:
+    return Segment(camera="cam", path=path, start=start, end=start + 4, bytes=100)
+
+
+def test_delete_refuses_rows_outside_the_root_and_keeps_undeletable_files(
+    tmp_path: Path, index: SegmentIndex
+) -> None:
+    """A row pointing outside the root is never followed; a file that cannot be removed
+    keeps its row; a file already gone drops its row."""
+    root = tmp_path / "rec"
+    (root / "cam" / "2026-01-01" / "00").mkdir(parents=True)
+    outside = tmp_path / "outside.mp4"
+    outside.write_bytes(b"keep me")
+    stuck = root / "cam" / "2026-01-01" / "00" / "stuck.mp4"
+    stuck.mkdir()  # a directory where a file should be: unlink fails
+    (stuck / "x").write_bytes(b"x")
+    index.add_segments(
+        [
+            _segment("../outside.mp4", 1000),
+            _segment("/etc/passwd", 1004),
+            _segment("cam/2026-01-01/00/stuck.mp4", 1008),
+            _segment("cam/2026-01-01/00/gone.mp4", 1012),
+        ]
+    )
+    deleted, size = delete_range(index, root, "cam", 0, 2000)
+    assert (deleted, size) == (1, 100)  # only the row of the file already gone
+    assert outside.read_bytes() == b"keep me"
+    assert stuck.is_dir()
+    left = {s.path for s in index.segments("cam", 0, 2000)}
+    assert left == {"../outside.mp4", "/etc/passwd", "cam/2026-01-01/00/stuck.mp4"}
+
+
+def _ffmpeg(*args: str) -> None:
+    subprocess.run(["ffmpeg", "-v", "error", "-y", *args], check=True)
+
+
+def test_media_errors_and_snapshot_scaling(tmp_path: Path) -> None:
+    """Audio-only and garbage files get ProbeErrors; snapshots scale by width or height."""
+    audio = tmp_path / "audio.mp4"
+    _ffmpeg("-f", "lavfi", "-i", "sine=duration=1", "-c:a", "aac", str(audio))
+    with pytest.raises(ProbeError) as err:
+        probe_file(audio)
+    assert err.value.reason == "not_video"
+    with pytest.raises(ProbeError) as err:
+        last_keyframe_jpeg(audio)
+    assert err.value.reason == "not_video"
+    garbage = tmp_path / "garbage.mp4"
+    garbage.write_bytes(b"\0" * 1000)
+    with pytest.raises(ProbeError) as err:
+        probe_file(garbage)
+    assert err.value.reason == "unreadable"
+    video = tmp_path / "video.mp4"
+    _ffmpeg("-f", "lavfi", "-i", "testsrc2=size=640x360:rate=5", "-t", "1", str(video))
+    for width, height, size in ((320, None, (320, 180)), (None, 90, (160, 90))):
+        jpeg = last_keyframe_jpeg(video, width, height)
+        with av.open(io.BytesIO(jpeg)) as container:
+            frame = next(container.decode(video=0))
+            assert (frame.width, frame.height) == size
