@@ -9,20 +9,28 @@ from __future__ import annotations
 from collections.abc import Iterator
 import io
 from pathlib import Path
+import socket
 import struct
 import subprocess
+import time
 
 import av
 import pytest
 
 from custom_components.cctv_nvr.engine.index import Segment, SegmentIndex
-from custom_components.cctv_nvr.engine.media import ProbeError, last_keyframe_jpeg, probe_file
+from custom_components.cctv_nvr.engine.media import (
+    ProbeError,
+    last_keyframe_jpeg,
+    probe_file,
+    probe_url,
+)
 from custom_components.cctv_nvr.engine.mp4box import (
     iter_boxes,
     leading_parameter_sets,
     top_level_boxes,
 )
 from custom_components.cctv_nvr.engine.retention import delete_range
+from tests.simulator import CameraSimulator
 
 
 def box(kind: bytes, body: bytes) -> bytes:
@@ -151,3 +159,65 @@ def test_media_errors_and_snapshot_scaling(tmp_path: Path) -> None:
         with av.open(io.BytesIO(jpeg)) as container:
             frame = next(container.decode(video=0))
             assert (frame.width, frame.height) == size
+
+
+def test_probe_url_failures(auth_simulator: CameraSimulator) -> None:
+    """A live probe maps refusal, a closed port and a silent server to reasons (no secrets)."""
+    bad = auth_simulator.url("main").replace("rtsp://", "rtsp://admin:wrong-pw@")
+    with pytest.raises(ProbeError) as err:
+        probe_url(bad, timeout=5)
+    assert err.value.reason == "invalid_auth"
+    assert "wrong-pw" not in str(err.value)
+    with pytest.raises(ProbeError) as err:
+        probe_url(auth_simulator.url("no-such-mount"), timeout=5)
+    assert err.value.reason in {"invalid_auth", "cannot_connect"}
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    with pytest.raises(ProbeError) as err:
+        probe_url(f"rtsp://user:pw-secret@127.0.0.1:{closed}/x", timeout=3)
+    assert err.value.reason == "cannot_connect"
+    assert "pw-secret" not in str(err.value)
+    # A server that accepts and never answers: the socket timeout ends the probe (the
+    # config flow's own RTSP DESCRIBE reports this case as "timeout" before probing).
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        started = time.monotonic()
+        with pytest.raises(ProbeError) as err:
+            probe_url(f"rtsp://127.0.0.1:{port}/x", timeout=2)
+        assert time.monotonic() - started < 10
+    assert err.value.reason in {"timeout", "cannot_connect"}
+
+
+def test_truncated_and_empty_fragmented_files(tmp_path: Path) -> None:
+    """A cut fragment is measured up to what is whole; an init-only file has no keyframe."""
+    whole = tmp_path / "whole.mp4"
+    _ffmpeg(
+        "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=10", "-t", "4",
+        "-c:v", "libx264", "-g", "10", "-movflags", "frag_keyframe+empty_moov+default_base_moof",
+        str(whole),
+    )  # fmt: skip
+    data = whole.read_bytes()
+    full = probe_file(whole, measure=True).duration
+    assert full is not None
+    assert abs(full - 4.0) < 0.2
+    boxes = top_level_boxes(whole)
+    init_end = next(b.offset for b in boxes if b.kind == b"moof")
+    init_only = tmp_path / "init.mp4"
+    init_only.write_bytes(data[:init_end])
+    with pytest.raises(ProbeError) as err:
+        last_keyframe_jpeg(init_only)
+    assert err.value.reason == "no_keyframe"
+    # Cut inside the last fragment's mdat: the whole fragments before it still count.
+    last_mdat = [b for b in boxes if b.kind == b"mdat"][-1]
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: last_mdat.offset + last_mdat.size // 2])
+    measured = probe_file(cut, measure=True).duration
+    assert measured is not None
+    assert 2.5 <= measured <= full
+    jpeg = last_keyframe_jpeg(cut, 160, 100)
+    with av.open(io.BytesIO(jpeg)) as container:
+        frame = next(container.decode(video=0))
+        assert (frame.width, frame.height) == (160, 100)
