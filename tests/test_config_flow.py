@@ -209,7 +209,7 @@ async def test_user_flow_wrong_credentials(
             auth_simulator, username=SIM_USER, password=SIM_PASSWORD, **{CONF_SUB_URL: None}
         ),
     )
-    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["type"] is FlowResultType.CREATE_ENTRY, result.get("errors")
     await hass.async_block_till_done()
 
 

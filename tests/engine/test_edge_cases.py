@@ -6,12 +6,15 @@ file-system errors.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
+import contextlib
 import io
 from pathlib import Path
 import socket
 import struct
 import subprocess
+import threading
 import time
 
 import av
@@ -30,6 +33,7 @@ from custom_components.cctv_nvr.engine.mp4box import (
     top_level_boxes,
 )
 from custom_components.cctv_nvr.engine.retention import delete_range
+from custom_components.cctv_nvr.engine.rtsp import RtspBusyError, describe
 from tests.simulator import CameraSimulator
 
 
@@ -189,6 +193,97 @@ def test_probe_url_failures(auth_simulator: CameraSimulator) -> None:
             probe_url(f"rtsp://127.0.0.1:{port}/x", timeout=2)
         assert time.monotonic() - started < 10
     assert err.value.reason in {"timeout", "cannot_connect"}
+
+
+class _BusyFront:
+    """A real TCP front for the simulator that answers the first ``busy`` RTSP
+    connections with 503 (what cameras say while a stream is torn down) and
+    forwards every later connection to the simulator byte for byte."""
+
+    def __init__(self, target_port: int, busy: int) -> None:
+        self.target_port = target_port
+        self.busy = busy
+        self.refused = 0
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.server.getsockname()[1])
+        self.sockets: list[socket.socket] = []
+        self.threads = [threading.Thread(target=self._accept, daemon=True)]
+        self.threads[0].start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            if self.refused < self.busy:
+                self.refused += 1
+                request = client.recv(4096).decode("latin-1")
+                cseq = next(
+                    (line.split(":", 1)[1].strip() for line in request.split("\r\n")
+                     if line.lower().startswith("cseq:")),
+                    "1",
+                )  # fmt: skip
+                client.sendall(f"RTSP/1.0 503 Service Unavailable\r\nCSeq: {cseq}\r\n\r\n".encode())
+                client.close()
+                continue
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            self.sockets += [client, upstream]
+            for src, dst in ((client, upstream), (upstream, client)):
+                thread = threading.Thread(target=self._pipe, args=(src, dst), daemon=True)
+                self.threads.append(thread)
+                thread.start()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (src, dst):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    def url(self, credentials: str = "") -> str:
+        return f"rtsp://{credentials}127.0.0.1:{self.port}/main"
+
+    def close(self) -> None:
+        for sock in (self.server, *self.sockets):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        for thread in self.threads:
+            thread.join(5)
+        for sock in (self.server, *self.sockets):
+            sock.close()
+
+
+async def test_busy_camera_is_asked_again(auth_simulator: CameraSimulator) -> None:
+    """RTSP 503 is transient: the check and the probe ask again; a camera that
+    stays busy is reported as cannot_connect within the timeout (no secrets)."""
+    front = _BusyFront(auth_simulator.rtsp_port, busy=2)
+    try:
+        result = await describe(front.url(), "admin", "s3cret-pw", timeout=5)
+        assert result.video_codec == "h264"
+        assert front.refused == 2
+        front.refused = 0
+        info = await asyncio.to_thread(probe_url, front.url("admin:s3cret-pw@"), "tcp", 5)
+        assert (info.video_codec, info.width, info.height) == ("h264", 1920, 1080)
+        assert front.refused == 2
+        # Busy for good: the answer is cannot_connect, not a hang and not "timeout".
+        front.busy = 10_000
+        started = time.monotonic()
+        with pytest.raises(RtspBusyError) as busy:
+            await describe(front.url(), "admin", "s3cret-pw", timeout=1.5)
+        assert busy.value.reason == "cannot_connect"
+        with pytest.raises(ProbeError) as err:
+            await asyncio.to_thread(probe_url, front.url("admin:pw-secret@"), "tcp", 1.5)
+        assert err.value.reason == "cannot_connect"
+        assert "pw-secret" not in str(err.value)
+        assert time.monotonic() - started < 8
+    finally:
+        front.close()
 
 
 def test_truncated_and_empty_fragmented_files(tmp_path: Path) -> None:

@@ -9,11 +9,12 @@ from dataclasses import dataclass
 from fractions import Fraction
 import logging
 from pathlib import Path
+import time
 from typing import Any
 
 import av
 
-from .rtsp import redact_text
+from .rtsp import BUSY_RETRY_DELAY, redact_text
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -25,6 +26,10 @@ class ProbeError(Exception):
         """Store the reason key next to a (credential-free) message."""
         super().__init__(message)
         self.reason = reason
+
+
+class _CameraBusyError(Exception):
+    """The camera answered RTSP 5xx; worth asking again shortly."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +71,18 @@ def _info(container: Any, duration: float | None = None) -> StreamInfo:
 
 def probe_url(url: str, transport: str = "tcp", timeout: float = 10.0) -> StreamInfo:
     """Open a live stream and return its codec parameters (hard timeout)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return _probe_once(url, transport, max(1.0, deadline - time.monotonic()))
+        except _CameraBusyError as err:
+            # A busy camera (RTSP 5xx) is asked again while time is left.
+            if time.monotonic() + BUSY_RETRY_DELAY >= deadline:
+                raise ProbeError("cannot_connect", str(err)) from err
+        time.sleep(BUSY_RETRY_DELAY)
+
+
+def _probe_once(url: str, transport: str, timeout: float) -> StreamInfo:
     options = {"rtsp_transport": transport, "timeout": str(int(timeout * 1_000_000))}
     try:
         with av.open(url, options=options, timeout=(timeout, timeout)) as container:
@@ -76,6 +93,8 @@ def probe_url(url: str, transport: str = "tcp", timeout: float = 10.0) -> Stream
         raise ProbeError("invalid_auth", "the camera refused the credentials") from err
     except av.error.ExitError as err:
         raise ProbeError("timeout", "the camera did not answer in time") from err
+    except av.error.HTTPServerError as err:
+        raise _CameraBusyError(redact_text(str(err))) from err
     except av.error.FFmpegError as err:
         raise ProbeError("cannot_connect", redact_text(str(err))) from err
 

@@ -18,6 +18,9 @@ import secrets
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 DEFAULT_RTSP_PORT = 554
+# Cameras answer 503 while a stream is being torn down or too many clients are
+# connected; that is often over within a second, so a check asks again.
+BUSY_RETRY_DELAY = 0.5
 _MAX_HEADER_BYTES = 64 * 1024
 _MAX_BODY_BYTES = 256 * 1024
 
@@ -38,6 +41,10 @@ class RtspConnectError(RtspError):
     """The host could not be reached or refused the connection."""
 
     reason = "cannot_connect"
+
+
+class RtspBusyError(RtspConnectError):
+    """The camera answered 5xx (busy, or its stream is being torn down)."""
 
 
 class RtspTimeoutError(RtspError):
@@ -317,10 +324,18 @@ async def describe(
     parsed = parse_rtsp_url(url)
     user = username if username is not None else parsed.username
     secret = password if password is not None else parsed.password
+    busy: RtspBusyError | None = None
     try:
         async with asyncio.timeout(timeout):
-            return await _describe(parsed, user, secret)
+            while True:
+                try:
+                    return await _describe(parsed, user, secret)
+                except RtspBusyError as err:
+                    busy = err  # asked again until the timeout
+                    await asyncio.sleep(BUSY_RETRY_DELAY)
     except TimeoutError as err:
+        if busy is not None:
+            raise RtspBusyError(str(busy)) from err
         raise RtspTimeoutError("the camera did not answer in time") from err
 
 
@@ -349,7 +364,7 @@ async def _describe(parsed: RtspUrl, user: str | None, secret: str | None) -> De
         if status == HTTPStatus.NOT_FOUND:
             raise RtspNotFoundError("the camera has no stream at this path (404)")
         if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
-            raise RtspConnectError(f"camera unavailable (RTSP {status})")
+            raise RtspBusyError(f"camera unavailable (RTSP {status})")
         if status != HTTPStatus.OK:
             raise RtspProtocolError(f"unexpected RTSP status {status}")
         result = parse_sdp(body.decode("utf-8", "replace"))
