@@ -68,20 +68,24 @@ def decode_cleanly(path: Path) -> tuple[bool, set[tuple[int, int]], str]:
         first_key: bool | None = None
         packets = frames = 0
         sizes: set[tuple[int, int]] = set()
+        table: list[str] = []  # per packet: pts, keyframe, size, frames out
         for packet in container.demux(video):
             if packet.pts is None:
                 continue
             if first_key is None:
                 first_key = bool(packet.is_keyframe)
             packets += 1
+            out = 0
             for frame in packet.decode():
-                frames += 1
+                out += 1
                 sizes.add((frame.width, frame.height))
+            frames += out
+            table.append(f"{packet.pts}:{'K' if packet.is_keyframe else '-'}:{packet.size}:{out}")
         for frame in video.codec_context.decode(None):
             frames += 1
             sizes.add((frame.width, frame.height))
         assert packets > 0, path
-        assert frames == packets, (path, frames, packets)
+        assert frames == packets, (path, frames, packets, sizes, " ".join(table))
         return bool(first_key), sizes, video.codec_context.name
 
 

@@ -483,6 +483,9 @@ class Camera:
 
         self.server = GstRtspServer.RTSPServer()
         self.server.set_address(self.bind)
+        # Lossless unless told otherwise: a client that reads slowly (a loaded
+        # test machine) gets its data late, never with RTP packets left out.
+        self.server.connect("client-connected", self._on_client_connected)
         mounts = self.server.get_mount_points()
         permissions = GstRtspServer.RTSPPermissions()
         permissions.add_role_from_structure(Gst.Structure.from_string(
@@ -534,12 +537,17 @@ class Camera:
             src.set_property("format", Gst.Format.TIME)
             src.set_property("is-live", True)
             src.set_property("do-timestamp", False)
-            src.set_property("max-buffers", 64)
+            # 30 s of units before the oldest are dropped (only a stuck pipeline).
+            src.set_property("max-buffers", 30 * 50)
             src.set_property("leaky-type", 2)  # downstream: drop old if blocked
             feeds.append(TrackFeed(track, src, mount, self.faults))
         media.connect("unprepared", self._on_media_unprepared)
         _LOGGER.info("new media for /%s", mount)
         self.feeder.add(MediaFeed(mount, media, feeds))
+
+    @staticmethod
+    def _on_client_connected(_server, client):
+        client.set_property("drop-backlog", False)
 
     def _on_media_unprepared(self, media):
         _LOGGER.info("media unprepared")
