@@ -270,6 +270,10 @@ async def test_reconfigure_flow(hass: HomeAssistant, simulator: CameraSimulator)
     result = await entry.start_reconfigure_flow(hass)
     assert result["step_id"] == "reconfigure"
     result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_MAIN_URL: "http://not-a-camera/x", "rtsp_transport": "tcp"}
+    )
+    assert result["errors"] == {CONF_MAIN_URL: "invalid_url"}
+    result = await hass.config_entries.flow.async_configure(
         result["flow_id"],
         {CONF_MAIN_URL: "rtsp://127.0.0.1:1/x", "rtsp_transport": "tcp"},
     )

@@ -5,7 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from homeassistant.components.media_source import async_browse_media
+from homeassistant.components.media_player import BrowseError
+from homeassistant.components.media_source import (
+    Unresolvable,
+    async_browse_media,
+    async_resolve_media,
+)
 from homeassistant.core import HomeAssistant
 import pytest
 
@@ -71,3 +76,43 @@ async def test_dst_days(
     # An hour opens to a playable item covering its footage.
     hour = await async_browse_media(hass, browsed.children[5].media_content_id)
     assert hour.children[0].can_play
+
+
+async def test_hour_items_and_unknown_identifiers(
+    hass: HomeAssistant, simulator: CameraSimulator
+) -> None:
+    """An hour lists its footage and its labelled recordings; bad identifiers are refused."""
+    await setup_camera(hass, camera_entry(simulator))
+    index = hass.data[DATA_NVR].index
+    # A camera without footage has no days (and nothing to browse into).
+    camera = await async_browse_media(hass, f"media-source://{DOMAIN}/camera/front_door")
+    assert camera.children == []
+    start = datetime(2026, 6, 1, 10, tzinfo=ZoneInfo("UTC")).timestamp()
+    for n in range(3):
+        await hass.async_add_executor_job(
+            index.add_segment,
+            Segment(
+                camera="front_door",
+                path=f"front_door/h/{n}.mp4",
+                start=start + 60 * n,
+                end=start + 60 * (n + 1),
+                bytes=1000,
+            ),
+        )
+    recording = await hass.async_add_executor_job(
+        index.start_recording, "front_door", "event", "doorbell", start + 30
+    )
+    await hass.async_add_executor_job(index.end_recording, recording, start + 90)
+    hour = await async_browse_media(hass, f"media-source://{DOMAIN}/hour/front_door/{int(start)}")
+    titles = [child.title for child in hour.children]
+    assert len(titles) == 2, titles
+    assert "3 min recorded" in titles[0]
+    assert "doorbell" in titles[1]
+    resolved = await async_resolve_media(hass, hour.children[1].media_content_id, None)
+    assert resolved.url.startswith(f"/api/{DOMAIN}/playlist/front_door/{int(start) + 30}-")
+    for identifier in ("camera/nope", "hour/front_door/soon", "day/front_door/not-a-day", "x"):
+        with pytest.raises(BrowseError):
+            await async_browse_media(hass, f"media-source://{DOMAIN}/{identifier}")
+    for identifier in ("play/nope/1/2", "play/front_door/a/b", "export/x", "export/999", "y"):
+        with pytest.raises(Unresolvable):
+            await async_resolve_media(hass, f"media-source://{DOMAIN}/{identifier}", None)

@@ -3,11 +3,17 @@ with the last one."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from homeassistant.components.frontend import DATA_PANELS
 from homeassistant.core import HomeAssistant
 
+from custom_components.cctv_nvr.panel import (
+    DATA_PANEL_VERSION,
+    _bundle_hash,
+    async_setup_panel,
+)
 from tests.helpers import camera_entry, setup_camera
 from tests.simulator import CameraSimulator
 
@@ -48,3 +54,16 @@ async def test_panel_registered_served_and_removed(
     assert await hass.config_entries.async_setup(garden.entry_id)
     await hass.async_block_till_done()
     assert "cctv" in hass.data[DATA_PANELS]
+
+
+async def test_panel_version_is_set_once_and_missing_bundle_is_named(
+    hass: HomeAssistant, simulator: CameraSimulator, tmp_path: Path
+) -> None:
+    """A second set-up keeps the served version; an unbuilt bundle hashes to "missing"."""
+    await setup_camera(hass, camera_entry(simulator))
+    version = hass.data[DATA_PANEL_VERSION]
+    await async_setup_panel(hass)
+    assert hass.data[DATA_PANEL_VERSION] == version
+    assert _bundle_hash(tmp_path / "cctv-panel.js") == "missing"
+    (tmp_path / "cctv-panel.js").write_text("x")
+    assert _bundle_hash(tmp_path / "cctv-panel.js") == "2d711642b7"
