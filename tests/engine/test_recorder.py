@@ -287,3 +287,69 @@ async def test_crash_of_home_assistant_loses_at_most_two_seconds(
     for segment in segments:
         ffprobe(root / segment.path)
         assert inspect_file(root / segment.path).first_is_keyframe
+
+
+async def test_wrong_password_is_auth_failed(
+    auth_simulator: CameraSimulator, index: SegmentIndex, tmp_path: Path
+) -> None:
+    """A camera answering 401 puts the recorder in auth_failed; no ffmpeg, no files."""
+    statuses: list[RecorderStatus] = []
+    recorder = make_recorder(
+        tmp_path, index, auth_simulator.url("main"), statuses, username="admin", password="nope"
+    )
+    assert recorder.camera_dir == tmp_path / "rec" / "cam"
+    await recorder.start()
+    await wait_for(lambda: recorder.status.state is RecorderState.AUTH_FAILED, timeout=10)
+    assert recorder.status.reason == "invalid_auth"
+    assert recorder.running  # still wanted: it asks again later
+    await recorder.stop()
+    assert not list((tmp_path / "rec").rglob("*.mp4"))
+    assert all("nope" not in repr(status) for status in statuses)
+
+
+async def test_recordings_root_that_cannot_exist_is_reported(
+    simulator: CameraSimulator, index: SegmentIndex, tmp_path: Path
+) -> None:
+    """A root below a regular file: free space is unknown, folders fail → storage_unwritable."""
+    (tmp_path / "file").write_text("not a folder")
+    recorder = Recorder(
+        RecorderConfig(camera="cam", root=tmp_path / "file" / "rec", url=simulator.url("main")),
+        index,
+    )
+    _RECORDERS.append(recorder)
+    await recorder.start()
+    await wait_for(lambda: recorder.status.reason == "storage_unwritable", timeout=15)
+    assert recorder.status.state is RecorderState.ERROR
+    await recorder.stop()
+    assert (tmp_path / "file").read_text() == "not a folder"
+
+
+async def test_odd_and_vanished_segment_files(index: SegmentIndex, tmp_path: Path) -> None:
+    """Names that are not ours, vanished files, old files and unreadable files are left alone."""
+    from datetime import UTC, datetime
+
+    from custom_components.cctv_nvr.engine.layout import STRFTIME_NAME, hour_dir
+    from custom_components.cctv_nvr.engine.recorder import _Run
+
+    recorder = make_recorder(tmp_path, index, "rtsp://127.0.0.1:1/x")
+    root = tmp_path / "rec"
+    run = _Run(run_id="abcd", started=time.time())
+    assert recorder._index_segment("holiday.mp4", 1.0, 2.0, run) is None
+    now = time.time()
+    name = f"{datetime.fromtimestamp(now, UTC):{STRFTIME_NAME}}-abcd.mp4"
+    assert recorder._index_segment(name, now, now + 4, run) is None  # announced, then gone
+    # An unreadable file bigger than an empty one stays on disk (never deleted blindly).
+    junk = root / "cam" / "junk.mp4"
+    junk.write_bytes(b"\x00" * 10_000)
+    recorder._discard_unplayable(junk, "cam/junk.mp4")
+    assert junk.exists()
+    recorder._discard_unplayable(root / "cam" / "missing.mp4", "cam/missing.mp4")
+    # Reconcile skips files that started before the window it was asked about.
+    hour_start = now - now % 3600
+    old = hour_dir(root, "cam", datetime.fromtimestamp(hour_start, UTC))
+    old.mkdir(parents=True, exist_ok=True)
+    stale = old / f"{datetime.fromtimestamp(hour_start, UTC):{STRFTIME_NAME}}-abcd.mp4"
+    stale.write_bytes(b"\x00" * 10_000)
+    assert await asyncio.to_thread(recorder._reconcile_blocking, hour_start + 600, None) == []
+    assert stale.exists()
+    assert index.segments("cam", 0, now + 3600) == []
