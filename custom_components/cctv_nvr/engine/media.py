@@ -14,7 +14,7 @@ from typing import Any
 
 import av
 
-from .rtsp import BUSY_RETRY_DELAY, redact_text
+from .rtsp import BUSY_RETRY_DELAY, RtspBusyError, redact_text
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -26,10 +26,6 @@ class ProbeError(Exception):
         """Store the reason key next to a (credential-free) message."""
         super().__init__(message)
         self.reason = reason
-
-
-class _CameraBusyError(Exception):
-    """The camera answered RTSP 5xx; worth asking again shortly."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +71,7 @@ def probe_url(url: str, transport: str = "tcp", timeout: float = 10.0) -> Stream
     while True:
         try:
             return _probe_once(url, transport, max(1.0, deadline - time.monotonic()))
-        except _CameraBusyError as err:
+        except RtspBusyError as err:
             # A busy camera (RTSP 5xx) is asked again while time is left.
             if time.monotonic() + BUSY_RETRY_DELAY >= deadline:
                 raise ProbeError("cannot_connect", str(err)) from err
@@ -94,7 +90,7 @@ def _probe_once(url: str, transport: str, timeout: float) -> StreamInfo:
     except av.error.ExitError as err:
         raise ProbeError("timeout", "the camera did not answer in time") from err
     except av.error.HTTPServerError as err:
-        raise _CameraBusyError(redact_text(str(err))) from err
+        raise RtspBusyError(redact_text(str(err))) from err
     except av.error.FFmpegError as err:
         raise ProbeError("cannot_connect", redact_text(str(err))) from err
 

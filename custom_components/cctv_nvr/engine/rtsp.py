@@ -335,7 +335,7 @@ async def describe(
                     await asyncio.sleep(BUSY_RETRY_DELAY)
     except TimeoutError as err:
         if busy is not None:
-            raise RtspBusyError(str(busy)) from err
+            raise busy from err
         raise RtspTimeoutError("the camera did not answer in time") from err
 
 
