@@ -10,11 +10,27 @@ import json
 import os
 from pathlib import Path
 import shutil
+import struct
 import subprocess
 import time
 
 import av
 import pytest
+
+
+def run_ffmpeg(*args: str) -> None:
+    """Run the ffmpeg CLI quietly (overwriting outputs); fail the test on an error."""
+    subprocess.run(["ffmpeg", "-v", "error", "-y", *args], check=True, timeout=60)
+
+
+def box(kind: bytes, body: bytes) -> bytes:
+    """An ISO BMFF box with a 32-bit size."""
+    return struct.pack(">I4s", 8 + len(body), kind) + body
+
+
+def large_box(kind: bytes, body: bytes) -> bytes:
+    """A box with a 64-bit size (size field 1)."""
+    return struct.pack(">I4sQ", 1, kind, 16 + len(body)) + body
 
 
 @dataclass

@@ -13,7 +13,6 @@ import io
 from pathlib import Path
 import socket
 import struct
-import subprocess
 import threading
 import time
 
@@ -34,16 +33,8 @@ from custom_components.cctv_nvr.engine.mp4box import (
 )
 from custom_components.cctv_nvr.engine.retention import delete_range
 from custom_components.cctv_nvr.engine.rtsp import RtspBusyError, describe
+from tests.engine.helpers import box, large_box, run_ffmpeg
 from tests.simulator import CameraSimulator
-
-
-def box(kind: bytes, body: bytes) -> bytes:
-    return struct.pack(">I4s", 8 + len(body), kind) + body
-
-
-def large_box(kind: bytes, body: bytes) -> bytes:
-    """A box with a 64-bit size (size field 1)."""
-    return struct.pack(">I4sQ", 1, kind, 16 + len(body)) + body
 
 
 def test_iter_boxes_large_to_end_and_broken() -> None:
@@ -137,14 +128,10 @@ def test_delete_refuses_rows_outside_the_root_and_keeps_undeletable_files(
     assert left == {"../outside.mp4", "/etc/passwd", "cam/2026-01-01/00/stuck.mp4"}
 
 
-def _ffmpeg(*args: str) -> None:
-    subprocess.run(["ffmpeg", "-v", "error", "-y", *args], check=True)
-
-
 def test_media_errors_and_snapshot_scaling(tmp_path: Path) -> None:
     """Audio-only and garbage files get ProbeErrors; snapshots scale by width or height."""
     audio = tmp_path / "audio.mp4"
-    _ffmpeg("-f", "lavfi", "-i", "sine=duration=1", "-c:a", "aac", str(audio))
+    run_ffmpeg("-f", "lavfi", "-i", "sine=duration=1", "-c:a", "aac", str(audio))
     with pytest.raises(ProbeError) as err:
         probe_file(audio)
     assert err.value.reason == "not_video"
@@ -157,7 +144,7 @@ def test_media_errors_and_snapshot_scaling(tmp_path: Path) -> None:
         probe_file(garbage)
     assert err.value.reason == "unreadable"
     video = tmp_path / "video.mp4"
-    _ffmpeg("-f", "lavfi", "-i", "testsrc2=size=640x360:rate=5", "-t", "1", str(video))
+    run_ffmpeg("-f", "lavfi", "-i", "testsrc2=size=640x360:rate=5", "-t", "1", str(video))
     for width, height, size in ((320, None, (320, 180)), (None, 90, (160, 90))):
         jpeg = last_keyframe_jpeg(video, width, height)
         with av.open(io.BytesIO(jpeg)) as container:
@@ -289,7 +276,7 @@ async def test_busy_camera_is_asked_again(auth_simulator: CameraSimulator) -> No
 def test_truncated_and_empty_fragmented_files(tmp_path: Path) -> None:
     """A cut fragment is measured up to what is whole; an init-only file has no keyframe."""
     whole = tmp_path / "whole.mp4"
-    _ffmpeg(
+    run_ffmpeg(
         "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=10", "-t", "4",
         "-c:v", "libx264", "-g", "10", "-movflags", "frag_keyframe+empty_moov+default_base_moof",
         str(whole),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 import shutil
-import subprocess
 
 import av
 import pytest
@@ -17,6 +16,7 @@ from custom_components.cctv_nvr.engine.export import (
     plan_parts,
 )
 from custom_components.cctv_nvr.engine.index import Segment
+from tests.engine.helpers import inspect_file, run_ffmpeg
 from tests.engine.segments_factory import FPS, SegmentFactory, shared_factory
 
 T0 = 1_700_002_800.0
@@ -44,18 +44,6 @@ def _keyframes(path: Path) -> list[float]:
             for p in container.demux(stream)
             if p.pts is not None and p.is_keyframe
         )
-
-
-def _video_seconds(path: Path) -> float:
-    """Return the span of the video packets of a file (first pts to last pts + duration)."""
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        times = [
-            (float(p.pts * p.time_base), float((p.duration or 0) * p.time_base))
-            for p in container.demux(stream)
-            if p.pts is not None
-        ]
-    return max(t + d for t, d in times) - min(t for t, _ in times)
 
 
 def _pids_mentioning(text: str) -> list[int]:
@@ -118,21 +106,16 @@ async def test_export_from_last_gop(segment_factory: SegmentFactory, tmp_path: P
     assert out.is_file()
     expected = segment.duration - last_keyframe
     assert result.duration == pytest.approx(expected, abs=FRAME)
-    assert _video_seconds(out) == pytest.approx(expected, abs=FRAME)
+    assert inspect_file(out, decode=False).duration == pytest.approx(expected, abs=FRAME)
 
 
 def _audio_only_segment(root: Path) -> Segment:
     """Encode a real fragmented MP4 holding an AAC track and no video at all."""
     path = root / "front" / "audio-only.mp4"
     path.parent.mkdir(parents=True)
-    subprocess.run(
-        [
-            *("ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "sine=frequency=440"),
-            *("-t", "2", "-c:a", "aac"),
-            *("-movflags", "+frag_keyframe+empty_moov+default_base_moof", str(path)),
-        ],
-        check=True,
-        timeout=60,
+    run_ffmpeg(
+        *("-f", "lavfi", "-i", "sine=frequency=440", "-t", "2", "-c:a", "aac"),
+        *("-movflags", "+frag_keyframe+empty_moov+default_base_moof", str(path)),
     )
     return Segment(
         camera="front",

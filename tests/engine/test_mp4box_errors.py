@@ -12,14 +12,13 @@ from collections.abc import Callable
 from pathlib import Path
 import re
 import struct
-import subprocess
 
 import av
 import pytest
 
 from custom_components.cctv_nvr.engine import mp4box
 from custom_components.cctv_nvr.engine.mp4box import Box, Mp4Error, iter_boxes
-from tests.engine.helpers import ffprobe
+from tests.engine.helpers import box, ffprobe, large_box, run_ffmpeg
 
 _TIMESCALE = 10240  # what ffmpeg picks for a 10 fps video track
 _FRAMES = 20
@@ -27,14 +26,10 @@ _BIG_SHIFT = 1_000_000.0  # seconds: pushes a 32-bit tfdt past 2**32 ticks
 _CONTAINERS = frozenset({b"moov", b"trak", b"mdia", b"minf", b"stbl", b"edts", b"moof", b"traf"})
 
 
-def _ffmpeg(*args: str) -> None:
-    subprocess.run(["ffmpeg", "-v", "error", "-y", *args], check=True, timeout=60)
-
-
 def _fragmented(tmp_path: Path, name: str, movflags: str) -> Path:
     """A 2 s, 10 fps H.264 fragmented file: one fragment per second (keyframe)."""
     path = tmp_path / name
-    _ffmpeg(
+    run_ffmpeg(
         "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10", "-t", "2",
         "-c:v", "libx264", "-g", "10", "-movflags", movflags, str(path),
     )  # fmt: skip
@@ -44,40 +39,31 @@ def _fragmented(tmp_path: Path, name: str, movflags: str) -> Path:
 def _flat(tmp_path: Path, name: str, *maps: str) -> Path:
     """A 1 s plain (moov at the end) file with an AAC track and an H.264 track."""
     path = tmp_path / name
-    _ffmpeg(
+    run_ffmpeg(
         "-f", "lavfi", "-i", "sine=duration=1", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10",
         *maps, "-t", "1", "-c:v", "libx264", "-c:a", "aac", str(path),
     )  # fmt: skip
     return path
 
 
-def _box(kind: bytes, body: bytes) -> bytes:
-    return struct.pack(">I4s", 8 + len(body), kind) + body
-
-
-def _large_box(kind: bytes, body: bytes) -> bytes:
-    """A box with a 64-bit size (size field 1)."""
-    return struct.pack(">I4sQ", 1, kind, 16 + len(body)) + body
-
-
-def _rebuild(data: bytes, box: Box, edit: Callable[[bytes, bytes], bytes | None]) -> bytes:
+def _rebuild(data: bytes, node: Box, edit: Callable[[bytes, bytes], bytes | None]) -> bytes:
     """Copy a box tree, letting ``edit(kind, whole_box)`` replace any box; resize parents."""
-    if box.kind not in _CONTAINERS:
-        raw = data[box.offset : box.end]
-        return edit(box.kind, raw) or raw
-    body = b"".join(_rebuild(data, child, edit) for child in iter_boxes(data, box.body, box.end))
-    rebuilt = _box(box.kind, body)
-    return edit(box.kind, rebuilt) or rebuilt
+    if node.kind not in _CONTAINERS:
+        raw = data[node.offset : node.end]
+        return edit(node.kind, raw) or raw
+    body = b"".join(_rebuild(data, child, edit) for child in iter_boxes(data, node.body, node.end))
+    rebuilt = box(node.kind, body)
+    return edit(node.kind, rebuilt) or rebuilt
 
 
 def _find_all(data: bytes, kind: bytes, start: int = 0, end: int | None = None) -> list[Box]:
     """Every box of ``kind`` in a tree, depth first."""
     found = []
-    for box in iter_boxes(data, start, end):
-        if box.kind == kind:
-            found.append(box)
-        if box.kind in _CONTAINERS:
-            found.extend(_find_all(data, kind, box.body, box.end))
+    for node in iter_boxes(data, start, end):
+        if node.kind == kind:
+            found.append(node)
+        if node.kind in _CONTAINERS:
+            found.extend(_find_all(data, kind, node.body, node.end))
     return found
 
 
@@ -88,7 +74,7 @@ def _to_version_1(raw: bytes) -> bytes:
     created, modified, timescale, duration = struct.unpack_from(">IIII", raw, header + 4)
     rest = raw[header + 20 :]
     body = struct.pack(">B3sQQIQ", 1, flags, created, modified, timescale, duration) + rest
-    return _box(raw[4:8], body)
+    return box(raw[4:8], body)
 
 
 def _rewrite_moov(path: Path, out: Path, edit: Callable[[bytes, bytes], bytes | None]) -> None:
@@ -129,15 +115,15 @@ def _craft_fragments(
                     if part.kind == b"tfdt" and tfdt_v0:
                         assert piece[8] == 1  # ffmpeg writes a version-1 tfdt
                         value = struct.unpack_from(">Q", piece, 12)[0]
-                        piece = _box(b"tfdt", b"\0\0\0\0" + struct.pack(">I", value))
+                        piece = box(b"tfdt", b"\0\0\0\0" + struct.pack(">I", value))
                     elif part.kind == b"tfhd" and drop_tfhd:
-                        piece = _box(b"free", piece[8:])
+                        piece = box(b"free", piece[8:])
                     traf_parts.append(piece)
                 body = b"".join(traf_parts)
-                raw = _large_box(b"traf", body) if large_traf else _box(b"traf", body)
+                raw = large_box(b"traf", body) if large_traf else box(b"traf", body)
             parts.append(raw)
         body = b"".join(parts)
-        moof = bytearray(_large_box(b"moof", body) if large_moof else _box(b"moof", body))
+        moof = bytearray(large_box(b"moof", body) if large_moof else box(b"moof", body))
         growth = len(moof) - top.size
         for trun in _find_all(bytes(moof), b"trun"):
             assert moof[trun.body + 3] & 0x01  # data offset present, relative to the moof
@@ -260,7 +246,7 @@ def test_unusable_or_missing_durations(tmp_path: Path) -> None:
     assert mp4box.video_duration(headless) is None
 
     audio = tmp_path / "audio.mp4"
-    _ffmpeg("-f", "lavfi", "-i", "sine=duration=1", "-c:a", "aac", str(audio))
+    run_ffmpeg("-f", "lavfi", "-i", "sine=duration=1", "-c:a", "aac", str(audio))
     assert mp4box.movie_duration(audio) == pytest.approx(1.0, abs=0.05)
     assert mp4box.video_duration(audio) is None
 

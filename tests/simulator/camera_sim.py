@@ -537,7 +537,8 @@ class Camera:
             src.set_property("format", Gst.Format.TIME)
             src.set_property("is-live", True)
             src.set_property("do-timestamp", False)
-            # 30 s of units before the oldest are dropped (only a stuck pipeline).
+            # 30 s of the busiest track (PCMU, 50 units/s) before the oldest
+            # are dropped: only a stuck pipeline ever reaches it.
             src.set_property("max-buffers", 30 * 50)
             src.set_property("leaky-type", 2)  # downstream: drop old if blocked
             feeds.append(TrackFeed(track, src, mount, self.faults))
