@@ -88,17 +88,19 @@ async def test_hour_items_and_unknown_identifiers(
     camera = await async_browse_media(hass, f"media-source://{DOMAIN}/camera/front_door")
     assert camera.children == []
     start = datetime(2026, 6, 1, 10, tzinfo=ZoneInfo("UTC")).timestamp()
-    for n in range(3):
-        await hass.async_add_executor_job(
-            index.add_segment,
+    await hass.async_add_executor_job(
+        index.add_segments,
+        [
             Segment(
                 camera="front_door",
                 path=f"front_door/h/{n}.mp4",
                 start=start + 60 * n,
                 end=start + 60 * (n + 1),
                 bytes=1000,
-            ),
-        )
+            )
+            for n in range(3)
+        ],
+    )
     recording = await hass.async_add_executor_job(
         index.start_recording, "front_door", "event", "doorbell", start + 30
     )

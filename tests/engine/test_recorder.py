@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 import os
 from pathlib import Path
 import signal
@@ -12,11 +13,13 @@ import time
 import pytest
 
 from custom_components.cctv_nvr.engine.index import Segment, SegmentIndex
+from custom_components.cctv_nvr.engine.layout import STRFTIME_NAME, hour_dir
 from custom_components.cctv_nvr.engine.recorder import (
     Recorder,
     RecorderConfig,
     RecorderState,
     RecorderStatus,
+    _Run,
 )
 from tests.engine.helpers import ffprobe, inspect_file, wait_for
 from tests.simulator import CameraSimulator
@@ -326,11 +329,6 @@ async def test_recordings_root_that_cannot_exist_is_reported(
 
 async def test_odd_and_vanished_segment_files(index: SegmentIndex, tmp_path: Path) -> None:
     """Names that are not ours, vanished files, old files and unreadable files are left alone."""
-    from datetime import UTC, datetime
-
-    from custom_components.cctv_nvr.engine.layout import STRFTIME_NAME, hour_dir
-    from custom_components.cctv_nvr.engine.recorder import _Run
-
     recorder = make_recorder(tmp_path, index, "rtsp://127.0.0.1:1/x")
     root = tmp_path / "rec"
     run = _Run(run_id="abcd", started=time.time())
