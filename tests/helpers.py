@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from homeassistant.const import CONF_NAME, CONF_PASSWORD, CONF_USERNAME
 from homeassistant.core import HomeAssistant
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from homeassistant.util import dt as dt_util
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
 from custom_components.cctv_nvr.const import (
     CONF_LIVE_STREAM,
@@ -18,6 +20,8 @@ from custom_components.cctv_nvr.const import (
     CONF_SUB_URL,
     CONF_TRANSPORT,
     DOMAIN,
+    FREE_SPACE_CHECK_SECONDS,
+    RETENTION_INTERVAL_SECONDS,
 )
 from tests.simulator import CameraSimulator
 
@@ -32,6 +36,7 @@ def camera_entry(
     password: str | None = None,
     segment_seconds: int = 4,
     live: str = "sub",
+    entry_id: str | None = None,
 ) -> MockConfigEntry:
     """Return a config entry for a simulated camera (as the config flow would create it)."""
     return MockConfigEntry(
@@ -62,6 +67,7 @@ def camera_entry(
         },
         version=1,
         minor_version=1,
+        **({"entry_id": entry_id} if entry_id else {}),
     )
 
 
@@ -83,3 +89,14 @@ def user_input(sim: CameraSimulator, **overrides: Any) -> dict[str, Any]:
     }
     data.update(overrides)
     return {key: value for key, value in data.items() if value is not None}
+
+
+async def run_retention(hass: HomeAssistant, *, free_space_only: bool = False) -> None:
+    """Let the retention timers fire now and wait for the run they start.
+
+    The periodic run comes every 10 minutes; the free-space watch (``free_space_only``)
+    every 30 s and runs retention only while the disk is below its floor.
+    """
+    seconds = FREE_SPACE_CHECK_SECONDS if free_space_only else RETENTION_INTERVAL_SECONDS
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=seconds + 1))
+    await hass.async_block_till_done(wait_background_tasks=True)

@@ -29,13 +29,12 @@ import pytest
 from custom_components.cctv_nvr.const import DOMAIN
 from custom_components.cctv_nvr.data import DATA_NVR
 from custom_components.cctv_nvr.engine.layout import parse_segment_name
+from tests.const import CAMERA, KEY
 from tests.engine.helpers import wait_for
 from tests.helpers import camera_entry, setup_camera
 from tests.simulator import CameraSimulator
 
 BLUEPRINTS = Path(__file__).parent.parent / "blueprints" / "automation" / "cctv_nvr"
-CAMERA = "camera.front_door"
-KEY = "front_door"
 
 
 def _install_blueprints(hass: HomeAssistant) -> None:
@@ -54,7 +53,9 @@ def _use(name: str, **inputs: Any) -> dict[str, Any]:
 
 async def _recordings(hass: HomeAssistant, since: float) -> list[Any]:
     index = hass.data[DATA_NVR].index
-    return await hass.async_add_executor_job(index.recordings, KEY, since, time.time() + 60)
+    return await hass.async_add_executor_job(
+        index.recordings.overlapping, KEY, since, time.time() + 60
+    )
 
 
 def test_every_blueprint_is_documented() -> None:
@@ -261,7 +262,7 @@ async def test_schedule_and_one_time_blueprints(
     await wait_for(lambda: hass.states.get("schedule.recording").state == "on", timeout=10)
     await wait_for(lambda: entry.runtime_data.recorder.running, timeout=5)
     await wait_for(lambda: hass.states.get("schedule.recording").state == "off", timeout=15)
-    await wait_for(lambda: not entry.runtime_data.running, timeout=10)
+    await wait_for(lambda: not entry.runtime_data.recordings.running, timeout=10)
     await hass.async_block_till_done()
     assert not entry.runtime_data.recorder.running
 

@@ -11,12 +11,10 @@ from homeassistant.helpers import device_registry as dr
 from PIL import Image
 
 from custom_components.cctv_nvr.const import DOMAIN
-from tests.conftest import SIM_PASSWORD, SIM_USER
+from tests.const import CAMERA, SIM_PASSWORD, SIM_USER
 from tests.engine.helpers import wait_for
 from tests.helpers import camera_entry, setup_camera
 from tests.simulator import CameraSimulator
-
-CAMERA = "camera.front_door"
 
 
 async def test_stream_source_and_device(

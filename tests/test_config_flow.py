@@ -20,7 +20,7 @@ from custom_components.cctv_nvr.const import (
     CONF_SUB_URL,
     DOMAIN,
 )
-from tests.conftest import SIM_PASSWORD, SIM_USER
+from tests.const import SIM_PASSWORD, SIM_USER
 from tests.helpers import camera_entry, setup_camera, user_input
 from tests.simulator import CameraSimulator
 

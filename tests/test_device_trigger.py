@@ -9,9 +9,8 @@ from homeassistant.helpers import device_registry as dr
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import async_get_device_automations
 
-from custom_components.cctv_nvr.const import DOMAIN
+from custom_components.cctv_nvr.const import DOMAIN, TRIGGER_EVENTS
 from custom_components.cctv_nvr.device_trigger import async_get_triggers
-from custom_components.cctv_nvr.events import TRIGGER_EVENTS
 from tests.engine.helpers import wait_for
 from tests.helpers import camera_entry, setup_camera
 from tests.simulator import CameraSimulator

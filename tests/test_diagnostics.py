@@ -7,7 +7,7 @@ import json
 from homeassistant.core import HomeAssistant
 
 from custom_components.cctv_nvr.diagnostics import async_get_config_entry_diagnostics
-from tests.conftest import SIM_PASSWORD, SIM_USER
+from tests.const import SIM_PASSWORD, SIM_USER
 from tests.helpers import camera_entry
 from tests.simulator import CameraSimulator
 

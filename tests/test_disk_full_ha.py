@@ -7,32 +7,21 @@ says why (tests/test_storage.py covers the same flow with a patched free-space p
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 import time
 
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
-import pytest
 
-from custom_components.cctv_nvr.const import CONF_MIN_FREE_GB, DOMAIN, STORAGE_DIR
+from custom_components.cctv_nvr.const import CONF_MIN_FREE_GB, DOMAIN
 from custom_components.cctv_nvr.data import DATA_NVR
 from custom_components.cctv_nvr.engine.recorder import RecorderState
-from tests.engine.helpers import fill_disk, inspect_file, mounted_tmpfs, wait_for
-from tests.helpers import camera_entry, setup_camera
+from tests.engine.helpers import fill_disk, inspect_file, wait_for
+from tests.helpers import camera_entry, run_retention, setup_camera
 from tests.simulator import CameraSimulator
 
 MIB = 2**20
-
-
-@pytest.fixture
-def small_recordings_fs(hass_config_dir: str) -> Iterator[Path]:
-    """Mount a 24 MiB tmpfs where the integration keeps its recordings."""
-    mount = Path(hass_config_dir) / STORAGE_DIR / "recordings"
-    mount.mkdir(parents=True)
-    with mounted_tmpfs(mount, 24 * MIB):
-        yield mount
 
 
 def _iso(moment: float) -> str:
@@ -84,12 +73,10 @@ async def test_disk_full_in_home_assistant(
     await hass.async_block_till_done()
     assert hass.states.get("binary_sensor.front_door_recording_problem").state == "on"
 
-    # The free-space watch (every 30 s; called here directly) cleans up at once.
-    await nvr.retention.async_check_free_space()
-    report = nvr.retention.last_report
-    assert report is not None
-    assert report.deleted_segments > 0
-    assert not report.still_short
+    # The free-space watch (every 30 s) cleans up at once.
+    before = {s.path for s in segments()}
+    await run_retention(hass, free_space_only=True)
+    assert before - {s.path for s in segments()}, "nothing was deleted"
     assert ir.async_get(hass).async_get_issue(DOMAIN, "disk_full") is None
     resumed = time.time()
     await wait_for(lambda: recorder.status.state == RecorderState.RECORDING, timeout=15)
@@ -108,11 +95,9 @@ async def test_disk_full_in_home_assistant(
         {"entity_id": "camera.front_door", "start": _iso(0), "end": _iso(time.time())},
         blocking=True,
     )
-    await nvr.retention.async_check_free_space()
-    report = nvr.retention.last_report
-    assert report is not None
-    assert report.still_short
-    assert report.deleted_segments == 0
+    before = {s.path for s in segments()}
+    await run_retention(hass, free_space_only=True)
+    assert before <= {s.path for s in segments()}, "protected footage was deleted"
     issue = ir.async_get(hass).async_get_issue(DOMAIN, "disk_full")
     assert issue is not None
     assert issue.translation_key == "disk_full"

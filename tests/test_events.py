@@ -22,27 +22,23 @@ from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import device_registry as dr
 import pytest
 
-from custom_components.cctv_nvr import coordinator as coordinator_module
-from custom_components.cctv_nvr.const import DOMAIN
-from custom_components.cctv_nvr.data import DATA_NVR
-from custom_components.cctv_nvr.engine.index import SegmentIndex
-from custom_components.cctv_nvr.engine.layout import parse_segment_name
-from custom_components.cctv_nvr.events import (
+from custom_components.cctv_nvr import recordings as recordings_module
+from custom_components.cctv_nvr.const import (
+    DOMAIN,
     EVENT_EVENT_SAVED,
     EVENT_RECORDING_STARTED,
     EVENT_RECORDING_STOPPED,
-    notification_links,
 )
+from custom_components.cctv_nvr.data import DATA_NVR
+from custom_components.cctv_nvr.engine.index import SegmentIndex
+from custom_components.cctv_nvr.engine.layout import parse_segment_name
+from custom_components.cctv_nvr.events import notification_links
 from custom_components.cctv_nvr.logbook import async_describe_events, describe
 from custom_components.cctv_nvr.retention import current_policy
+from tests.const import CAMERA, KEY, MODE, SWITCH
 from tests.engine.helpers import wait_for
-from tests.helpers import camera_entry, setup_camera
+from tests.helpers import camera_entry, run_retention, setup_camera
 from tests.simulator import CameraSimulator
-
-CAMERA = "camera.front_door"
-MODE = "select.front_door_recording_mode"
-SWITCH = "switch.front_door_continuous_recording"
-KEY = "front_door"
 
 
 def _collect(hass: HomeAssistant, *event_types: str) -> list[Event]:
@@ -72,7 +68,7 @@ async def test_event_with_pre_roll_retrigger_post_roll_and_links(  # noqa: PLR09
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Events only mode keeps a rolling buffer; an event starts in it and is saved with links."""
-    monkeypatch.setattr(coordinator_module, "BUFFER_SECONDS", 6.0)
+    monkeypatch.setattr(recordings_module, "BUFFER_SECONDS", 6.0)
     entry = await setup_camera(hass, camera_entry(simulator, segment_seconds=2))
     coordinator = entry.runtime_data
     index = hass.data[DATA_NVR].index
@@ -115,7 +111,7 @@ async def test_event_with_pre_roll_retrigger_post_roll_and_links(  # noqa: PLR09
         {ATTR_ENTITY_ID: CAMERA, "label": "motion", "post_roll": 2},
         blocking=True,
     )
-    assert coordinator.running  # still recording its post-roll
+    assert coordinator.recordings.running  # still recording its post-roll
     await wait_for(lambda: any(e.event_type == EVENT_EVENT_SAVED for e in events), timeout=10)
 
     assert [e.event_type for e in events] == [
@@ -124,7 +120,7 @@ async def test_event_with_pre_roll_retrigger_post_roll_and_links(  # noqa: PLR09
         EVENT_EVENT_SAVED,
     ]
     recordings = await hass.async_add_executor_job(
-        index.recordings, KEY, trigger - 60, time.time() + 60
+        index.recordings.overlapping, KEY, trigger - 60, time.time() + 60
     )
     assert len(recordings) == 1
     event = recordings[0]
@@ -251,7 +247,7 @@ async def test_retrigger_within_pre_roll_reopens_and_bad_input(
                 DOMAIN, "start_recording", {ATTR_ENTITY_ID: CAMERA, **data}, blocking=True
             )
         assert err.value.translation_key == key
-    assert not coordinator.running
+    assert not coordinator.recordings.running
     assert not coordinator.recorder.running
 
     started = time.time()
@@ -278,7 +274,7 @@ async def test_retrigger_within_pre_roll_reopens_and_bad_input(
     )
     await wait_for(lambda: len(saved) == 2, timeout=5)
     recordings = await hass.async_add_executor_job(
-        index.recordings, KEY, started - 10, time.time() + 10
+        index.recordings.overlapping, KEY, started - 10, time.time() + 10
     )
     assert len(recordings) == 1
     assert recordings[0].start == pytest.approx(started, abs=0.3)
@@ -297,7 +293,7 @@ async def test_event_retention_option_and_stale_ranges(
     def leave_open_range() -> int:
         index = SegmentIndex(db)
         try:
-            return index.start_recording(KEY, "event", "motion", time.time() - 100)
+            return index.recordings.start(KEY, "event", "motion", time.time() - 100)
         finally:
             index.close()
 
@@ -312,7 +308,7 @@ async def test_event_retention_option_and_stale_ranges(
     assert policy.cameras[KEY].event_max_age_days == 45
     assert policy.cameras[KEY].max_age_days == 14
     index = hass.data[DATA_NVR].index
-    recording = await hass.async_add_executor_job(index.get_recording, stale)
+    recording = await hass.async_add_executor_job(index.recordings.get, stale)
     assert recording is not None
     assert recording.end is not None  # closed (at the end of the footage: none, so its start)
     assert recording.end == recording.start
@@ -327,9 +323,7 @@ async def test_event_retention_option_and_stale_ranges(
             os.utime(cache / name, (moment, moment))
 
     await hass.async_add_executor_job(make_cache)
-    runner = hass.data[DATA_NVR].retention
-    assert runner is not None
-    await runner.async_run()
+    await run_retention(hass)
     assert sorted(p.name for p in cache.iterdir()) == ["2.jpg"]
 
     # Two triggers at the same moment make one range; unloading the camera ends it cleanly.
@@ -346,6 +340,6 @@ async def test_event_retention_option_and_stale_ranges(
     assert len(started) == 1
     assert await hass.config_entries.async_unload(entry.entry_id)
     assert [e.data["label"] for e in stopped] == ["gate"]
-    gate = await hass.async_add_executor_job(index.get_recording, stopped[0].data["recording_id"])
+    gate = await hass.async_add_executor_job(index.recordings.get, stopped[0].data["recording_id"])
     assert gate is not None
     assert gate.end is not None

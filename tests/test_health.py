@@ -13,12 +13,10 @@ from homeassistant.helpers import issue_registry as ir
 from custom_components.cctv_nvr.const import DOMAIN
 from custom_components.cctv_nvr.data import DATA_NVR
 from custom_components.cctv_nvr.engine.recorder import RecorderState
+from tests.const import PROBLEM, SWITCH
 from tests.engine.helpers import wait_for
 from tests.helpers import camera_entry, setup_camera
 from tests.simulator import CameraSimulator
-
-SWITCH = "switch.front_door_continuous_recording"
-PROBLEM = "binary_sensor.front_door_recording_problem"
 
 
 async def _turn_on(hass: HomeAssistant) -> None:

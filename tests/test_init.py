@@ -13,12 +13,11 @@ from pytest_homeassistant_custom_component.common import mock_restore_cache
 
 from custom_components.cctv_nvr.data import DATA_NVR
 from custom_components.cctv_nvr.engine.recorder import RecorderState
+from tests.const import CAMERA, SWITCH
 from tests.engine.helpers import inspect_file, wait_for
 from tests.helpers import camera_entry, setup_camera
 from tests.simulator import CameraSimulator
 
-SWITCH = "switch.front_door_continuous_recording"
-CAMERA = "camera.front_door"
 FRAME = 1 / 15
 
 

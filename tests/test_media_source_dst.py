@@ -102,9 +102,9 @@ async def test_hour_items_and_unknown_identifiers(
         ],
     )
     recording = await hass.async_add_executor_job(
-        index.start_recording, "front_door", "event", "doorbell", start + 30
+        index.recordings.start, "front_door", "event", "doorbell", start + 30
     )
-    await hass.async_add_executor_job(index.end_recording, recording, start + 90)
+    await hass.async_add_executor_job(index.recordings.set_end, recording, start + 90)
     hour = await async_browse_media(hass, f"media-source://{DOMAIN}/hour/front_door/{int(start)}")
     titles = [child.title for child in hour.children]
     assert len(titles) == 2, titles

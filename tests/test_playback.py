@@ -25,12 +25,10 @@ import pytest
 
 from custom_components.cctv_nvr.const import DOMAIN
 from custom_components.cctv_nvr.data import DATA_NVR
+from tests.const import CAMERA, SWITCH
 from tests.engine.helpers import ffprobe, wait_for
 from tests.helpers import camera_entry, setup_camera
 from tests.simulator import CameraSimulator
-
-CAMERA = "camera.front_door"
-SWITCH = "switch.front_door_continuous_recording"
 
 
 async def _record(hass: HomeAssistant, sim: CameraSimulator, seconds: float) -> Any:

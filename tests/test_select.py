@@ -8,12 +8,10 @@ from homeassistant.exceptions import ServiceValidationError
 import pytest
 from pytest_homeassistant_custom_component.common import mock_restore_cache
 
-from custom_components.cctv_nvr.coordinator import RECORDING_MODES
+from custom_components.cctv_nvr.const import RECORDING_MODES
+from tests.const import MODE, SWITCH
 from tests.helpers import camera_entry, setup_camera
 from tests.simulator import CameraSimulator
-
-MODE = "select.front_door_recording_mode"
-SWITCH = "switch.front_door_continuous_recording"
 
 
 async def _select(hass: HomeAssistant, option: str) -> None:
@@ -48,7 +46,7 @@ async def test_mode_select_and_switch_agree(
     assert hass.states.get(MODE).state == "continuous"
 
     with pytest.raises(ServiceValidationError) as err:
-        await coordinator.async_set_mode("sometimes")
+        await coordinator.recordings.async_set_mode("sometimes")
     assert err.value.translation_key == "invalid_mode"
     with pytest.raises(ServiceValidationError):
         await _select(hass, "sometimes")

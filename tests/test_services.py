@@ -11,11 +11,10 @@ import pytest
 
 from custom_components.cctv_nvr.const import DOMAIN
 from custom_components.cctv_nvr.data import DATA_NVR
+from tests.const import CAMERA
 from tests.engine.helpers import wait_for
 from tests.helpers import camera_entry, setup_camera
 from tests.simulator import CameraSimulator
-
-CAMERA = "camera.front_door"
 
 
 async def test_start_with_duration_records_and_stops(
@@ -27,14 +26,14 @@ async def test_start_with_duration_records_and_stops(
     await hass.services.async_call(
         DOMAIN, "start_recording", {ATTR_ENTITY_ID: CAMERA, "duration": 6}, blocking=True
     )
-    assert entry.runtime_data.manual_active
+    assert entry.runtime_data.recordings.manual_active
     await wait_for(lambda: hass.states.get(CAMERA).state == "recording", timeout=20)
-    await wait_for(lambda: not entry.runtime_data.manual_active, timeout=15)
+    await wait_for(lambda: not entry.runtime_data.recordings.manual_active, timeout=15)
     await hass.async_block_till_done()
     assert hass.states.get(CAMERA).state == "idle"
     index = hass.data[DATA_NVR].index
     recordings = await hass.async_add_executor_job(
-        index.recordings, "front_door", started - 1, time.time() + 1
+        index.recordings.overlapping, "front_door", started - 1, time.time() + 1
     )
     assert len(recordings) == 1
     assert recordings[0].kind == "manual"
@@ -57,7 +56,7 @@ async def test_start_until_stop(hass: HomeAssistant, simulator: CameraSimulator)
         DOMAIN, "stop_recording", {ATTR_ENTITY_ID: CAMERA}, blocking=True
     )
     await hass.async_block_till_done()
-    assert not entry.runtime_data.manual_active
+    assert not entry.runtime_data.recordings.manual_active
     assert not entry.runtime_data.recorder.running
 
 

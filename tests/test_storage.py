@@ -10,18 +10,16 @@ from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
 import pytest
 
-from custom_components.cctv_nvr.const import DOMAIN
+from custom_components.cctv_nvr.const import CONF_MIN_FREE_GB, DOMAIN
 from custom_components.cctv_nvr.data import DATA_NVR
-from tests.engine.segments_factory import SegmentFactory, files_on_disk, shared_factory
-from tests.helpers import camera_entry, setup_camera
+from custom_components.cctv_nvr.engine.retention import disk_free_bytes
+from tests.engine.helpers import fill_disk
+from tests.engine.segments_factory import SegmentFactory, files_on_disk
+from tests.helpers import camera_entry, run_retention, setup_camera
 from tests.simulator import CameraSimulator
 
 DAY = 86400.0
-
-
-@pytest.fixture(scope="session")
-def segment_factory(tmp_path_factory: pytest.TempPathFactory) -> SegmentFactory:
-    return shared_factory(tmp_path_factory)
+MIB = 2**20
 
 
 async def test_sensors(
@@ -73,9 +71,7 @@ async def test_retention_by_age_keeps_protected(
         "r2",
     )
     await hass.async_add_executor_job(nvr.index.protect, "front_door", old[0].start, old[0].end)
-    report = await nvr.retention.async_run()
-    assert report is not None
-    assert report.deleted_segments == len(old) - 1
+    await run_retention(hass)
     remaining = await hass.async_add_executor_job(nvr.index.segments, "front_door", 0, time.time())
     assert [s.path for s in remaining] == [old[0].path] + [s.path for s in new]
     assert await hass.async_add_executor_job(files_on_disk, nvr.root) == {s.path for s in remaining}
@@ -85,25 +81,27 @@ async def test_low_disk_triggers_cleanup(
     hass: HomeAssistant,
     simulator: CameraSimulator,
     segment_factory: SegmentFactory,
+    small_recordings_fs: Path,
 ) -> None:
-    """Below the free-space floor the oldest footage goes at once (free space probe patched:
-    a real full disk cannot be made here without root-only loop mounts)."""
-    await setup_camera(hass, camera_entry(simulator))
+    """Below the free-space floor the oldest footage goes at once (a real 24 MiB tmpfs)."""
+    entry = camera_entry(simulator)
+    entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        entry, options={**entry.options, CONF_MIN_FREE_GB: 3 * MIB / 1024**3}
+    )
+    await setup_camera(hass, entry)
     nvr = hass.data[DATA_NVR]
     made = await hass.async_add_executor_job(
         segment_factory.make_history, nvr.root, nvr.index, "front_door", time.time() - 3600, 5, 4
     )
-    floor = 2 * 1024**3
-    oldest = nvr.root / made[0].path
-
-    def fake_free(_path: Path) -> int:
-        # Short of the floor until the oldest segment is gone (deleting it "frees enough").
-        return floor - 1 if oldest.exists() else floor * 10
-
-    nvr.retention.free_bytes = fake_free
-    await nvr.retention.async_check_free_space()
+    # Leave less than the floor free, short by less than the oldest segment's size.
+    await hass.async_add_executor_job(
+        fill_disk, small_recordings_fs / "filler.bin", 3 * MIB - made[0].bytes // 2
+    )
+    await run_retention(hass, free_space_only=True)
     remaining = await hass.async_add_executor_job(nvr.index.segments, "front_door", 0, time.time())
     assert [s.path for s in remaining] == [s.path for s in made[1:]]
+    assert await hass.async_add_executor_job(disk_free_bytes, nvr.root) >= 3 * MIB
 
 
 async def test_index_rebuilt_from_disk_at_startup(

@@ -17,13 +17,11 @@ from homeassistant.core import HomeAssistant
 
 from custom_components.cctv_nvr.const import DOMAIN
 from custom_components.cctv_nvr.data import DATA_NVR
+from tests.const import CAMERA, KEY, SWITCH
 from tests.engine.helpers import wait_for
 from tests.helpers import camera_entry, setup_camera
 from tests.simulator import CameraSimulator
 
-CAMERA = "camera.front_door"
-SWITCH = "switch.front_door_continuous_recording"
-KEY = "front_door"
 API = f"/api/{DOMAIN}"
 JPEG = b"\xff\xd8\xff"
 
@@ -77,22 +75,22 @@ async def test_views_with_missing_cached_and_foreign_footage(  # noqa: PLR0915
 
     # A saved event over the footage: snapshot made once and cached; an open one is 404.
     event_id = await hass.async_add_executor_job(
-        index.start_recording, KEY, "event", "motion", first.start
+        index.recordings.start, KEY, "event", "motion", first.start
     )
-    await hass.async_add_executor_job(index.end_recording, event_id, last.end)
+    await hass.async_add_executor_job(index.recordings.set_end, event_id, last.end)
     status, snapshot = await _status(client, f"{API}/event/{event_id}/snapshot.jpg")
     assert status == 200
     assert snapshot.startswith(JPEG)
     open_id = await hass.async_add_executor_job(
-        index.start_recording, KEY, "event", "open", time.time()
+        index.recordings.start, KEY, "event", "open", time.time()
     )
     assert (await _status(client, f"{API}/event/{open_id}/clip.mp4"))[0] == 404
     assert (await _status(client, f"{API}/event/{open_id}/snapshot.jpg"))[0] == 404
     # An event over a range without footage has neither clip nor snapshot.
     empty_id = await hass.async_add_executor_job(
-        index.start_recording, KEY, "event", "empty", 1000.0
+        index.recordings.start, KEY, "event", "empty", 1000.0
     )
-    await hass.async_add_executor_job(index.end_recording, empty_id, 1010.0)
+    await hass.async_add_executor_job(index.recordings.set_end, empty_id, 1010.0)
     assert (await _status(client, f"{API}/event/{empty_id}/clip.mp4"))[0] == 404
     assert (await _status(client, f"{API}/event/{empty_id}/snapshot.jpg"))[0] == 404
 
@@ -100,14 +98,14 @@ async def test_views_with_missing_cached_and_foreign_footage(  # noqa: PLR0915
     # longer set up is still the admin's to download, but nobody else's.
     exports: Path = nvr.exports
     missing_id = await hass.async_add_executor_job(
-        index.add_export, KEY, "gone", first.start, last.end, "gone.mp4", 10, 1.0
+        index.exports.add, KEY, "gone", first.start, last.end, "gone.mp4", 10, 1.0
     )
     assert (await _status(client, f"{API}/export/{missing_id}.mp4"))[0] == 404
     foreign = exports / "old_camera.mp4"
     await hass.async_add_executor_job(lambda: exports.mkdir(parents=True, exist_ok=True))
     await hass.async_add_executor_job(foreign.write_bytes, (root / first.path).read_bytes())
     foreign_id = await hass.async_add_executor_job(
-        index.add_export, "old_camera", "old", 1.0, 5.0, foreign.name, foreign.stat().st_size, 4.0
+        index.exports.add, "old_camera", "old", 1.0, 5.0, foreign.name, foreign.stat().st_size, 4.0
     )
     status, body = await _status(client, f"{API}/export/{foreign_id}.mp4")
     assert status == 200
@@ -136,9 +134,9 @@ async def test_views_with_missing_cached_and_foreign_footage(  # noqa: PLR0915
     assert (await _status(client, f"{API}/event/{event_id}/snapshot.jpg")) == (200, snapshot)
     # A new event over the removed footage has no snapshot to make.
     later_id = await hass.async_add_executor_job(
-        index.start_recording, KEY, "event", "later", first.start
+        index.recordings.start, KEY, "event", "later", first.start
     )
-    await hass.async_add_executor_job(index.end_recording, later_id, last.end)
+    await hass.async_add_executor_job(index.recordings.set_end, later_id, last.end)
     assert (await _status(client, f"{API}/event/{later_id}/snapshot.jpg"))[0] == 404
     # The index still lists the rows (nothing deleted by a view).
     left = await hass.async_add_executor_job(index.segments, KEY, 0, time.time() + 60)

@@ -18,20 +18,16 @@ from homeassistant.core import HomeAssistant
 import pytest
 from pytest_homeassistant_custom_component.common import CLIENT_ID, MockGroup, MockUser
 
+from custom_components.cctv_nvr.const import EXPORT_JOB_KEEP_SECONDS
 from custom_components.cctv_nvr.data import DATA_NVR
 from custom_components.cctv_nvr.engine.index import Segment
-from custom_components.cctv_nvr.websocket_api import DATA_JOBS, JOB_KEEP_SECONDS
+from custom_components.cctv_nvr.footage import DATA_EXPORT_JOBS
 from tests.engine.helpers import wait_for
-from tests.engine.segments_factory import SegmentFactory, shared_factory
+from tests.engine.segments_factory import SegmentFactory
 from tests.helpers import camera_entry, setup_camera
 from tests.simulator import CameraSimulator
 
 ZONE = "Europe/Amsterdam"
-
-
-@pytest.fixture(scope="session")
-def segment_factory(tmp_path_factory: pytest.TempPathFactory) -> SegmentFactory:
-    return shared_factory(tmp_path_factory)
 
 
 class Ws:
@@ -76,9 +72,9 @@ async def _cameras_with_footage(
         factory.make_history, nvr.root, nvr.index, "front_door", first[-1].end + 60, 3, 4, "r2"
     )
     manual = await hass.async_add_executor_job(
-        nvr.index.start_recording, "front_door", "manual", "Delivery", first[1].start
+        nvr.index.recordings.start, "front_door", "manual", "Delivery", first[1].start
     )
-    await hass.async_add_executor_job(nvr.index.end_recording, manual, first[2].end)
+    await hass.async_add_executor_job(nvr.index.recordings.set_end, manual, first[2].end)
     return first, second, start
 
 
@@ -257,8 +253,8 @@ async def test_export_progress_list_download_and_delete(
     assert (await ws.ok("delete_export", export_id=export["id"])) == {"deleted": export["id"]}
     assert not any(e["id"] == export["id"] for e in (await ws.ok("exports"))["exports"])
     # Finished jobs are listed for an hour, then forgotten.
-    jobs = hass.data[DATA_JOBS]
-    jobs[job["id"]].finished = time.time() - JOB_KEEP_SECONDS - 1
+    jobs = hass.data[DATA_EXPORT_JOBS]._jobs
+    jobs[job["id"]].finished = time.time() - EXPORT_JOB_KEEP_SECONDS - 1
     assert (await ws.ok("exports"))["jobs"] == []
     assert job["id"] not in jobs
 
@@ -366,7 +362,7 @@ async def test_camera_the_user_may_not_view(
     _first, _second, start = await _cameras_with_footage(hass, simulator, segment_factory)
     nvr = hass.data[DATA_NVR]
     await hass.async_add_executor_job(
-        nvr.index.add_export, "front_door", "Secret", start, start + 4, "x/secret.mp4", 10, 4.0
+        nvr.index.exports.add, "front_door", "Secret", start, start + 4, "x/secret.mp4", 10, 4.0
     )
     group = MockGroup(name="garden only")
     group.policy = {"entities": {"entity_ids": {"camera.garden": True}}}

@@ -12,10 +12,11 @@ from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.typing import ConfigType
 
 from .const import DOMAIN, STORAGE_DIR
-from .coordinator import CameraCoordinator
-from .data import DATA_NVR, CctvNvrConfigEntry, NvrData
+from .coordinator import CameraCoordinator, CctvNvrConfigEntry
+from .data import DATA_NVR, NvrData
 from .engine.index import SegmentIndex
 from .engine.rebuild import rebuild_index
+from .footage import DATA_EXPORT_JOBS, ExportJobs
 from .panel import async_register_panel, async_remove_panel_if_unused, async_setup_panel
 from .retention import RetentionRunner
 from .services import async_setup_services
@@ -43,12 +44,13 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     index, recovered = await hass.async_add_executor_job(SegmentIndex.open_or_recover, db_path)
     if recovered:
         _LOGGER.warning("The recordings index was corrupt; it was set aside and is being rebuilt")
-    hass.data[DATA_NVR] = NvrData(
+    nvr = hass.data[DATA_NVR] = NvrData(
         root=base / "recordings",
         exports=base / "exports",
         thumbnails=base / "thumbnails",
         index=index,
     )
+    hass.data[DATA_EXPORT_JOBS] = ExportJobs(hass)
 
     async def _close_index(_event: Event) -> None:
         await hass.async_add_executor_job(index.close)
@@ -58,9 +60,7 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     async_register_views(hass)
     async_setup_websocket_api(hass)
     await async_setup_panel(hass)
-    runner = RetentionRunner(hass)
-    hass.data[DATA_NVR].retention = runner
-    runner.start()
+    RetentionRunner(hass, nvr).start()
     if fresh or recovered:
         # Missing or corrupt index: rebuild it from the files on disk, in the background.
         hass.async_create_background_task(

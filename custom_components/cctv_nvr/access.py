@@ -1,32 +1,16 @@
-"""Which cameras exist and who may see them (Home Assistant users and entity permissions)."""
+"""Who may see which camera: Home Assistant users and entity permissions.
+
+Every door (HTTP views, WebSocket commands, the media source, services) asks here.
+"""
 
 from __future__ import annotations
 
 from homeassistant.auth.models import User
 from homeassistant.auth.permissions.const import POLICY_READ
-from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant, callback
-from homeassistant.helpers import entity_registry as er
 
-from .const import CONF_STORAGE_KEY, DOMAIN
-from .data import CctvNvrConfigEntry
-
-
-@callback
-def loaded_cameras(hass: HomeAssistant) -> dict[str, CctvNvrConfigEntry]:
-    """Return the loaded camera entries by their storage key."""
-    entries: list[CctvNvrConfigEntry] = hass.config_entries.async_entries(DOMAIN)
-    return {
-        entry.data[CONF_STORAGE_KEY]: entry
-        for entry in entries
-        if entry.state is ConfigEntryState.LOADED
-    }
-
-
-@callback
-def camera_entity_id(hass: HomeAssistant, entry: CctvNvrConfigEntry) -> str | None:
-    """Return the camera entity of an entry."""
-    return er.async_get(hass).async_get_entity_id("camera", DOMAIN, f"{entry.entry_id}_camera")
+from .coordinator import CctvNvrConfigEntry, loaded_cameras
+from .util import camera_entity_id
 
 
 @callback
@@ -36,7 +20,7 @@ def can_view(hass: HomeAssistant, user: User | None, entry: CctvNvrConfigEntry) 
         return False
     if user.is_admin:
         return True
-    entity_id = camera_entity_id(hass, entry)
+    entity_id = camera_entity_id(hass, entry.entry_id)
     return entity_id is not None and user.permissions.check_entity(entity_id, POLICY_READ)
 
 

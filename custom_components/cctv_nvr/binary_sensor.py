@@ -10,8 +10,7 @@ from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .coordinator import CameraCoordinator
-from .data import CctvNvrConfigEntry
+from .coordinator import CameraCoordinator, CctvNvrConfigEntry
 from .engine.recorder import RecorderState
 from .entity import CctvNvrEntity
 

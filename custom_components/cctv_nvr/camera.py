@@ -19,8 +19,7 @@ from .const import (
     CONF_TRANSPORT,
     STREAM_SUB,
 )
-from .coordinator import CameraCoordinator
-from .data import CctvNvrConfigEntry
+from .coordinator import CameraCoordinator, CctvNvrConfigEntry
 from .engine.media import ProbeError, last_keyframe_jpeg
 from .engine.recorder import RecorderState
 from .engine.rtsp import credential_url

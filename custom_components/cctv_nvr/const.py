@@ -1,67 +1,122 @@
-"""Constants of the CCTV NVR integration."""
+"""Constants of the CCTV NVR integration, grouped by kind."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Final
 
 DOMAIN: Final = "cctv_nvr"
+STORAGE_DIR: Final = "cctv_nvr"  # under Home Assistant's config folder
+
+# -- config entry data (set by the config flow) -------------------------------------------
 
 CONF_MAIN_URL: Final = "main_url"
 CONF_SUB_URL: Final = "sub_url"
 CONF_TRANSPORT: Final = "rtsp_transport"
-CONF_STORAGE_KEY: Final = "storage_key"
+CONF_STORAGE_KEY: Final = "storage_key"  # the camera's recordings folder; never changes
 CONF_STREAM_INFO: Final = "stream_info"
+
+TRANSPORTS: Final = ["tcp", "udp"]
+PROBE_TIMEOUT: Final = 10.0
+
+# -- options (recording settings) and their defaults and bounds ---------------------------
 
 CONF_SEGMENT_SECONDS: Final = "segment_seconds"
 CONF_RECORD_AUDIO: Final = "record_audio"
 CONF_LIVE_STREAM: Final = "live_stream"
+CONF_RETENTION_DAYS: Final = "retention_days"
+CONF_MAX_SIZE_GB: Final = "max_size_gb"
+CONF_MIN_FREE_GB: Final = "min_free_gb"
+CONF_OFFLINE_REPAIR_MINUTES: Final = "offline_repair_minutes"
+CONF_EVENT_RETENTION_DAYS: Final = "event_retention_days"
+CONF_NOTIFY_LINK_HOURS: Final = "notify_link_hours"
 
-TRANSPORTS: Final = ["tcp", "udp"]
 STREAM_MAIN: Final = "main"
 STREAM_SUB: Final = "sub"
 
 DEFAULT_SEGMENT_SECONDS: Final = 10
 MIN_SEGMENT_SECONDS: Final = 2
 MAX_SEGMENT_SECONDS: Final = 300
+DEFAULT_RETENTION_DAYS: Final = 14
+DEFAULT_MIN_FREE_GB: Final = 2.0
+DEFAULT_OFFLINE_MINUTES: Final = 30
+DEFAULT_EVENT_RETENTION_DAYS: Final = 30
+DEFAULT_NOTIFY_LINK_HOURS: Final = 168
 
-PROBE_TIMEOUT: Final = 10.0
+GB: Final = 1024**3
+
+# -- recording modes and kinds ---------------------------------------------------------------
+
+MODE_OFF: Final = "off"
+MODE_CONTINUOUS: Final = "continuous"
+MODE_EVENTS: Final = "events"  # events only: a rolling pre-roll buffer is kept
+RECORDING_MODES: Final = [MODE_OFF, MODE_CONTINUOUS, MODE_EVENTS]
+
+# Labelled recording ranges (index table ``recordings``).
+KIND_MANUAL: Final = "manual"
+KIND_EVENT: Final = "event"
+# Segment kinds: footage of continuous recording, or of the rolling buffer (aged out
+# unless a labelled recording covers it).
+SEGMENT_CONTINUOUS: Final = "continuous"
+SEGMENT_BUFFER: Final = "buffer"
+
+# -- limits on what a caller may ask for -----------------------------------------------------
+
 MAX_MANUAL_RECORDING: Final = 24 * 3600
+MAX_PRE_ROLL: Final = 60
+MAX_POST_ROLL: Final = 3600
+MAX_EXPORT_SECONDS: Final = 6 * 3600
+MAX_PLAYLIST_SECONDS: Final = 24 * 3600
+MAX_TIMELINE_SECONDS: Final = 2 * 86400
+# Footage separated by at most this many seconds counts as continuous (timeline, browser).
+MAX_GAP: Final = 1.0
 
-ATTR_DURATION: Final = "duration"
+# -- background work -------------------------------------------------------------------------
+
+RETENTION_INTERVAL_SECONDS: Final = 600
+FREE_SPACE_CHECK_SECONDS: Final = 30
+EXPORT_JOB_KEEP_SECONDS: Final = 3600  # finished panel export jobs are listed this long
+
+# -- HTTP ------------------------------------------------------------------------------------
+
+URL_BASE: Final = f"/api/{DOMAIN}"
+SIGNED_URL_LIFETIME: Final = timedelta(hours=6)
+HLS_MIME: Final = "application/vnd.apple.mpegurl"
+
+# -- services and their fields ---------------------------------------------------------------
 
 SERVICE_START_RECORDING: Final = "start_recording"
 SERVICE_STOP_RECORDING: Final = "stop_recording"
-
-STORAGE_DIR: Final = "cctv_nvr"
-ATTR_START: Final = "start"
-ATTR_END: Final = "end"
-
 SERVICE_EXPORT: Final = "export"
 SERVICE_PROTECT: Final = "protect"
 SERVICE_UNPROTECT: Final = "unprotect"
 SERVICE_DELETE_RECORDINGS: Final = "delete_recordings"
-
-MAX_EXPORT_SECONDS: Final = 6 * 3600
-
-CONF_RETENTION_DAYS: Final = "retention_days"
-CONF_MAX_SIZE_GB: Final = "max_size_gb"
-CONF_MIN_FREE_GB: Final = "min_free_gb"
-DEFAULT_RETENTION_DAYS: Final = 14
-DEFAULT_MIN_FREE_GB: Final = 2.0
-RETENTION_INTERVAL_SECONDS: Final = 600
-FREE_SPACE_CHECK_SECONDS: Final = 30
-CONF_OFFLINE_REPAIR_MINUTES: Final = "offline_repair_minutes"
-DEFAULT_OFFLINE_MINUTES: Final = 30
-ATTR_EXPORT_ID: Final = "export_id"
 SERVICE_DELETE_EXPORT: Final = "delete_export"
 
-# Event recordings, recording mode, notification links (issue 4).
+ATTR_DURATION: Final = "duration"
+ATTR_START: Final = "start"
+ATTR_END: Final = "end"
 ATTR_LABEL: Final = "label"
 ATTR_PRE_ROLL: Final = "pre_roll"
 ATTR_POST_ROLL: Final = "post_roll"
-MAX_PRE_ROLL: Final = 60
-MAX_POST_ROLL: Final = 3600
-CONF_EVENT_RETENTION_DAYS: Final = "event_retention_days"
-DEFAULT_EVENT_RETENTION_DAYS: Final = 30
-CONF_NOTIFY_LINK_HOURS: Final = "notify_link_hours"
-DEFAULT_NOTIFY_LINK_HOURS: Final = 168
+ATTR_EXPORT_ID: Final = "export_id"
+
+# -- bus events (also device triggers and logbook entries) -----------------------------------
+
+EVENT_RECORDING_STARTED: Final = f"{DOMAIN}_recording_started"
+EVENT_RECORDING_STOPPED: Final = f"{DOMAIN}_recording_stopped"
+EVENT_EVENT_SAVED: Final = f"{DOMAIN}_event_saved"
+EVENT_CAMERA_OFFLINE: Final = f"{DOMAIN}_camera_offline"
+EVENT_CAMERA_ONLINE: Final = f"{DOMAIN}_camera_online"
+
+# Device trigger type -> bus event.
+TRIGGER_EVENTS: Final = {
+    "recording_started": EVENT_RECORDING_STARTED,
+    "recording_stopped": EVENT_RECORDING_STOPPED,
+    "event_saved": EVENT_EVENT_SAVED,
+    "camera_offline": EVENT_CAMERA_OFFLINE,
+    "camera_online": EVENT_CAMERA_ONLINE,
+}
+
+ATTR_DEVICE_ID: Final = "device_id"
+ATTR_CAMERA_NAME: Final = "camera"

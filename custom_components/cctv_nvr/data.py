@@ -1,33 +1,24 @@
-"""Typed runtime data of the integration."""
+"""State shared by every camera, owned by the integration (``async_setup``), not by an entry."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from homeassistant.config_entries import ConfigEntry
 from homeassistant.util.hass_dict import HassKey
 
 from .const import DOMAIN
 from .engine.index import SegmentIndex
 
-if TYPE_CHECKING:
-    from .coordinator import CameraCoordinator
-    from .retention import RetentionRunner
-
 
 @dataclass(slots=True)
 class NvrData:
-    """State shared by all cameras: the recordings root and the segment index."""
+    """Where footage lives and the index of all of it."""
 
-    root: Path  # recordings
-    exports: Path
-    thumbnails: Path  # cache, safe to delete
+    root: Path  # recordings: <root>/<camera>/<YYYY-MM-DD>/<HH>/<start>.mp4 (UTC)
+    exports: Path  # exported clips: <exports>/<camera>/<name>.mp4
+    thumbnails: Path  # a cache (thumbnails, event clips and snapshots), safe to delete
     index: SegmentIndex
-    retention: RetentionRunner | None = None
 
 
 DATA_NVR: HassKey[NvrData] = HassKey(DOMAIN)
-
-type CctvNvrConfigEntry = ConfigEntry[CameraCoordinator]

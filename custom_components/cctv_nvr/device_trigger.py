@@ -19,8 +19,7 @@ from homeassistant.helpers.trigger import TriggerActionType, TriggerInfo
 from homeassistant.helpers.typing import ConfigType
 import probatio as vol
 
-from .const import DOMAIN
-from .events import ATTR_DEVICE_ID, TRIGGER_EVENTS
+from .const import ATTR_DEVICE_ID, DOMAIN, TRIGGER_EVENTS
 
 TRIGGER_SCHEMA = DEVICE_TRIGGER_BASE_SCHEMA.extend(
     {vol.Required(CONF_TYPE): vol.In(list(TRIGGER_EVENTS))}

@@ -10,7 +10,7 @@ from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 
 from .const import CONF_MAIN_URL, CONF_SUB_URL
-from .data import CctvNvrConfigEntry
+from .coordinator import CctvNvrConfigEntry
 from .engine.rtsp import strip_credentials
 
 TO_REDACT = {CONF_USERNAME, CONF_PASSWORD}
@@ -39,7 +39,7 @@ async def async_get_config_entry_diagnostics(
             "state": str(status.state),
             "wanted": coordinator.recorder.running,
         },
-        "continuous": coordinator.continuous,
-        "manual_active": coordinator.manual_active,
+        "continuous": coordinator.recordings.continuous,
+        "manual_active": coordinator.recordings.manual_active,
         "index": {"segments": count, "bytes": size, "oldest": oldest, "newest": newest},
     }

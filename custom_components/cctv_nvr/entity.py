@@ -7,6 +7,7 @@ from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .const import CONF_STREAM_INFO, DOMAIN
 from .coordinator import CameraCoordinator
+from .util import entity_unique_id
 
 
 class CctvNvrEntity(CoordinatorEntity[CameraCoordinator]):
@@ -18,7 +19,7 @@ class CctvNvrEntity(CoordinatorEntity[CameraCoordinator]):
         """Attach the entity to the camera's device."""
         super().__init__(coordinator)
         entry = coordinator.config_entry
-        self._attr_unique_id = f"{entry.entry_id}_{key}"
+        self._attr_unique_id = entity_unique_id(entry.entry_id, key)
         info = entry.data.get(CONF_STREAM_INFO) or {}
         model = None
         if info.get("video_codec") and info.get("width"):

@@ -1,65 +1,40 @@
-"""Bus events of the integration and the signed notification links of saved events.
+"""Bus event data of the integration and the signed notification links of saved events.
 
-Every event carries the camera's entity id, device id and name; recording events add
-the recording's id, kind, label and range. ``cctv_nvr_event_saved`` adds what a
-notification needs: the media-source id of the clip (plays in the media browser) and
-signed, expiring URLs of the event's snapshot (JPEG) and clip (MP4). A signed URL is
-valid for its one path only and needs no session (the signature is the credential).
+Every event (names in ``const``: ``EVENT_*``) carries the camera's entity id, device id
+and name; recording events add the recording's id, kind, label and range.
+``cctv_nvr_event_saved`` adds what a notification needs: the media-source id of the clip
+(plays in the media browser) and signed, expiring URLs of the event's snapshot (JPEG)
+and clip (MP4). A signed URL is valid for its one path only and needs no session (the
+signature is the credential).
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 import math
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any
 
 from homeassistant.components.http.auth import async_sign_path
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr
 
-from .access import camera_entity_id
-from .const import CONF_NOTIFY_LINK_HOURS, DEFAULT_NOTIFY_LINK_HOURS, DOMAIN
+from .const import (
+    ATTR_CAMERA_NAME,
+    ATTR_DEVICE_ID,
+    CONF_NOTIFY_LINK_HOURS,
+    DEFAULT_NOTIFY_LINK_HOURS,
+    DOMAIN,
+)
 from .engine.index import Recording
-
-if TYPE_CHECKING:
-    from .data import CctvNvrConfigEntry
-
-EVENT_RECORDING_STARTED: Final = f"{DOMAIN}_recording_started"
-EVENT_RECORDING_STOPPED: Final = f"{DOMAIN}_recording_stopped"
-EVENT_EVENT_SAVED: Final = f"{DOMAIN}_event_saved"
-EVENT_CAMERA_OFFLINE: Final = f"{DOMAIN}_camera_offline"
-EVENT_CAMERA_ONLINE: Final = f"{DOMAIN}_camera_online"
-
-# Device trigger type -> bus event.
-TRIGGER_EVENTS: Final = {
-    "recording_started": EVENT_RECORDING_STARTED,
-    "recording_stopped": EVENT_RECORDING_STOPPED,
-    "event_saved": EVENT_EVENT_SAVED,
-    "camera_offline": EVENT_CAMERA_OFFLINE,
-    "camera_online": EVENT_CAMERA_ONLINE,
-}
-
-ATTR_DEVICE_ID: Final = "device_id"
-ATTR_CAMERA_NAME: Final = "camera"
-
-
-def event_clip_path(recording_id: int) -> str:
-    """Return the (unsigned) path of an event's MP4 clip."""
-    return f"/api/{DOMAIN}/event/{recording_id}/clip.mp4"
-
-
-def event_snapshot_path(recording_id: int) -> str:
-    """Return the (unsigned) path of an event's JPEG snapshot."""
-    return f"/api/{DOMAIN}/event/{recording_id}/snapshot.jpg"
+from .urls import MediaId, event_clip_path, event_snapshot_path
+from .util import camera_entity_id
 
 
 def event_media_id(recording: Recording) -> str:
     """Return the media-source id playing a recording's range."""
     end = recording.end if recording.end is not None else recording.start + 1
-    return (
-        f"media-source://{DOMAIN}/play/{recording.camera}/"
-        f"{math.floor(recording.start)}/{math.ceil(end)}"
-    )
+    return MediaId.for_range(recording.camera, math.floor(recording.start), math.ceil(end)).uri
 
 
 @callback
@@ -78,20 +53,20 @@ def notification_links(
 
 
 @callback
-def link_lifetime(entry: CctvNvrConfigEntry) -> timedelta:
+def link_lifetime(entry: ConfigEntry) -> timedelta:
     """Return how long notification links of a camera stay valid (option, hours)."""
     hours = float(entry.options.get(CONF_NOTIFY_LINK_HOURS, DEFAULT_NOTIFY_LINK_HOURS))
     return timedelta(hours=hours)
 
 
 @callback
-def camera_event_data(hass: HomeAssistant, entry: CctvNvrConfigEntry) -> dict[str, Any]:
+def camera_event_data(hass: HomeAssistant, entry: ConfigEntry) -> dict[str, Any]:
     """Return the fields naming a camera in every event."""
     device = dr.async_get(hass).async_get_device_by_identifier(
         (DOMAIN, entry.entry_id), entry.entry_id
     )
     return {
-        "entity_id": camera_entity_id(hass, entry),
+        "entity_id": camera_entity_id(hass, entry.entry_id),
         ATTR_DEVICE_ID: device.id if device else None,
         ATTR_CAMERA_NAME: entry.title,
     }
@@ -103,7 +78,7 @@ def _iso(moment: float | None) -> str | None:
 
 @callback
 def recording_event_data(
-    hass: HomeAssistant, entry: CctvNvrConfigEntry, recording: Recording
+    hass: HomeAssistant, entry: ConfigEntry, recording: Recording
 ) -> dict[str, Any]:
     """Return the data of a recording started/stopped event."""
     return {
@@ -118,7 +93,7 @@ def recording_event_data(
 
 @callback
 def saved_event_data(
-    hass: HomeAssistant, entry: CctvNvrConfigEntry, recording: Recording
+    hass: HomeAssistant, entry: ConfigEntry, recording: Recording
 ) -> dict[str, Any]:
     """Return the data of an event-saved event: the range, media id and signed links."""
     return {

@@ -12,20 +12,21 @@ from homeassistant.components.logbook.const import (
 )
 from homeassistant.core import Event, HomeAssistant, callback
 
-from .const import DOMAIN
-from .events import (
+from .const import (
     ATTR_CAMERA_NAME,
+    DOMAIN,
     EVENT_CAMERA_OFFLINE,
-    EVENT_CAMERA_ONLINE,
     EVENT_EVENT_SAVED,
     EVENT_RECORDING_STARTED,
     EVENT_RECORDING_STOPPED,
+    TRIGGER_EVENTS,
 )
+from .engine.index import KIND_EVENT
 
 
 def _what(data: dict[str, Any]) -> str:
     label = data.get("label")
-    if data.get("kind") == "event":
+    if data.get("kind") == KIND_EVENT:
         return f"an event recording '{label}'" if label else "an event recording"
     return "a manual recording"
 
@@ -63,11 +64,5 @@ def async_describe_events(
             entry[LOGBOOK_ENTRY_ENTITY_ID] = str(data["entity_id"])
         return entry
 
-    for event_type in (
-        EVENT_RECORDING_STARTED,
-        EVENT_RECORDING_STOPPED,
-        EVENT_EVENT_SAVED,
-        EVENT_CAMERA_OFFLINE,
-        EVENT_CAMERA_ONLINE,
-    ):
+    for event_type in TRIGGER_EVENTS.values():
         async_describe_event(DOMAIN, event_type, _describe)

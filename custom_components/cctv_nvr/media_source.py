@@ -1,9 +1,15 @@
-"""Media browser: CCTV NVR → camera → day → hour → items, in Home Assistant's time zone."""
+"""Media browser: CCTV NVR → camera → day → hour → items, in Home Assistant's time zone.
+
+Identifiers are ``urls.MediaId``. Browsing and resolving ask ``access`` which cameras
+the user of the current WebSocket connection may watch; calls without a connection
+(automations, scripts) see every camera.
+"""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
-import time
+from datetime import date, datetime
+from functools import partial
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from homeassistant.components.media_player.const import MediaClass
@@ -18,27 +24,17 @@ from homeassistant.components.media_source import (
 from homeassistant.components.websocket_api.connection import current_connection
 from homeassistant.core import HomeAssistant, callback
 
-from .access import loaded_cameras, visible_cameras
-from .const import DOMAIN
-from .data import DATA_NVR, CctvNvrConfigEntry
-from .engine.index import Recording, SegmentIndex
-from .views import HLS_MIME, export_path, playlist_path, thumbnail_path
-
-MAX_GAP = 1.0
+from .access import visible_cameras
+from .const import DOMAIN, HLS_MIME, MAX_GAP
+from .coordinator import CctvNvrConfigEntry, loaded_cameras
+from .data import DATA_NVR
+from .engine.timeline import days_with_footage, hour_contents, hours_with_footage, local_hours
+from .urls import MediaId, MediaKind, export_path, playlist_path, thumbnail_path
 
 
 async def async_get_media_source(hass: HomeAssistant) -> CctvNvrMediaSource:
     """Return the integration's media source."""
     return CctvNvrMediaSource(hass)
-
-
-def _local_hours(day: date, zone: ZoneInfo) -> list[datetime]:
-    """Return the starts (aware, UTC) of a local day's hours: 23, 24 or 25 of them."""
-    start = datetime(day.year, day.month, day.day, tzinfo=zone)
-    end = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=zone)
-    first = start.astimezone(ZoneInfo("UTC"))
-    count = round((end.timestamp() - start.timestamp()) / 3600)
-    return [first + timedelta(hours=h) for h in range(count)]
 
 
 def _hour_title(moment: datetime, zone: ZoneInfo, repeated: bool) -> str:
@@ -47,6 +43,15 @@ def _hour_title(moment: datetime, zone: ZoneInfo, repeated: bool) -> str:
     if repeated:  # the hour that happens twice when clocks go back
         title += f" (UTC{local:%z}"[:-2] + ":" + f"{local:%z}"[-2:] + ")"
     return title
+
+
+def _unknown_item(identifier: str | None) -> dict[str, Any]:
+    """Return the translated error fields of an identifier that names nothing."""
+    return {
+        "translation_domain": DOMAIN,
+        "translation_key": "unknown_media",
+        "translation_placeholders": {"identifier": identifier or ""},
+    }
 
 
 class CctvNvrMediaSource(MediaSource):
@@ -73,52 +78,61 @@ class CctvNvrMediaSource(MediaSource):
     def _camera(self, key: str) -> CctvNvrConfigEntry:
         entry = self._cameras().get(key)
         if entry is None:
-            raise BrowseError(f"Unknown camera: {key}")
+            raise BrowseError(
+                translation_domain=DOMAIN,
+                translation_key="camera_not_found",
+                translation_placeholders={"camera": key},
+            )
         return entry
 
     async def async_resolve_media(self, item: MediaSourceItem) -> PlayMedia:
         """Return a playback URL (Home Assistant signs it for the requesting user)."""
-        parts = item.identifier.split("/")
         try:
-            if parts[0] == "play" and len(parts) == 4:  # noqa: PLR2004
-                _, camera, start, end = parts
+            media = MediaId.parse(item.identifier)
+        except ValueError:
+            media = MediaId.root()  # resolves to nothing
+        match media:
+            case MediaId(kind=MediaKind.PLAY, camera=str(camera), start=int(start), end=int(end)):
                 if camera not in self._cameras():
-                    raise Unresolvable(f"Unknown camera: {camera}")
-                return PlayMedia(playlist_path(camera, int(start), int(end)), HLS_MIME)
-            if parts[0] == "export" and len(parts) == 2:  # noqa: PLR2004
+                    raise Unresolvable(
+                        translation_domain=DOMAIN,
+                        translation_key="camera_not_found",
+                        translation_placeholders={"camera": camera},
+                    )
+                return PlayMedia(playlist_path(camera, start, end), HLS_MIME)
+            case MediaId(kind=MediaKind.EXPORT, export_id=int(export_id)):
                 export = await self.hass.async_add_executor_job(
-                    self.hass.data[DATA_NVR].index.get_export, int(parts[1])
+                    self.hass.data[DATA_NVR].index.exports.get, export_id
                 )
                 if export is not None:
                     return PlayMedia(export_path(export.id), "video/mp4")
-        except ValueError:
-            pass
-        raise Unresolvable(f"Unknown item: {item.identifier}")
+        raise Unresolvable(**_unknown_item(item.identifier))
 
     async def async_browse_media(self, item: MediaSourceItem) -> BrowseMediaSource:
         """Browse the tree."""
-        parts = item.identifier.split("/") if item.identifier else []
         try:
-            if not parts:
-                return self._root()
-            if parts[0] == "camera" and len(parts) == 2:  # noqa: PLR2004
-                return await self._days(parts[1])
-            if parts[0] == "day" and len(parts) == 3:  # noqa: PLR2004
-                return await self._hours(parts[1], date.fromisoformat(parts[2]))
-            if parts[0] == "hour" and len(parts) == 3:  # noqa: PLR2004
-                return await self._hour(parts[1], int(parts[2]))
-            if parts == ["exports"]:
-                return await self._exports()
+            media = MediaId.parse(item.identifier)
         except ValueError as err:
-            raise BrowseError(f"Unknown item: {item.identifier}") from err
-        raise BrowseError(f"Unknown item: {item.identifier}")
+            raise BrowseError(**_unknown_item(item.identifier)) from err
+        match media:
+            case MediaId(kind=MediaKind.ROOT):
+                return self._root()
+            case MediaId(kind=MediaKind.CAMERA, camera=str(camera)):
+                return await self._days(camera)
+            case MediaId(kind=MediaKind.DAY, camera=str(camera), day=date() as day):
+                return await self._hours(camera, day)
+            case MediaId(kind=MediaKind.HOUR, camera=str(camera), start=int(start)):
+                return await self._hour(camera, start)
+            case MediaId(kind=MediaKind.EXPORTS):
+                return await self._exports()
+        raise BrowseError(**_unknown_item(item.identifier))
 
     def _folder(
-        self, identifier: str | None, title: str, children: list[BrowseMediaSource] | None = None
+        self, media: MediaId, title: str, children: list[BrowseMediaSource] | None = None
     ) -> BrowseMediaSource:
         return BrowseMediaSource(
             domain=DOMAIN,
-            identifier=identifier,
+            identifier=media.identifier,
             media_class=MediaClass.DIRECTORY,
             media_content_type="",
             title=title,
@@ -130,83 +144,86 @@ class CctvNvrMediaSource(MediaSource):
 
     def _root(self) -> BrowseMediaSource:
         children = [
-            self._folder(f"camera/{key}", entry.title)
+            self._folder(MediaId.for_camera(key), entry.title)
             for key, entry in sorted(self._cameras().items(), key=lambda kv: kv[1].title)
         ]
-        children.append(self._folder("exports", "Exports"))
-        return self._folder(None, "CCTV NVR", children)
+        children.append(self._folder(MediaId.exports(), "Exports"))
+        return self._folder(MediaId.root(), "CCTV NVR", children)
 
     async def _days(self, camera: str) -> BrowseMediaSource:
         entry = self._camera(camera)
         index = self.hass.data[DATA_NVR].index
-        zone = self._zone
-        days = await self.hass.async_add_executor_job(_days_with_footage, index, camera, zone)
+        days = await self.hass.async_add_executor_job(days_with_footage, index, camera, self._zone)
         children = [
-            self._folder(f"day/{camera}/{day.isoformat()}", f"{day:%A %d %B %Y}") for day in days
+            self._folder(MediaId.for_day(camera, day), f"{day:%A %d %B %Y}") for day in days
         ]
-        return self._folder(f"camera/{camera}", entry.title, children)
+        return self._folder(MediaId.for_camera(camera), entry.title, children)
 
     async def _hours(self, camera: str, day: date) -> BrowseMediaSource:
         entry = self._camera(camera)
         index = self.hass.data[DATA_NVR].index
         zone = self._zone
-        hours = _local_hours(day, zone)
-        found = await self.hass.async_add_executor_job(_hours_with_footage, index, camera, hours)
+        hours = local_hours(day, zone)
+        found = await self.hass.async_add_executor_job(hours_with_footage, index, camera, hours)
         labels = [moment.astimezone(zone).hour for moment in hours]
         children = [
             self._folder(
-                f"hour/{camera}/{int(moment.timestamp())}",
+                MediaId.for_hour(camera, int(moment.timestamp())),
                 _hour_title(moment, zone, labels.count(moment.astimezone(zone).hour) > 1),
             )
             for moment in found
         ]
-        return self._folder(f"day/{camera}/{day.isoformat()}", f"{entry.title} · {day}", children)
+        return self._folder(MediaId.for_day(camera, day), f"{entry.title} · {day}", children)
 
     async def _hour(self, camera: str, start: int) -> BrowseMediaSource:
         entry = self._camera(camera)
         index = self.hass.data[DATA_NVR].index
         zone = self._zone
-        spans, recordings = await self.hass.async_add_executor_job(
-            _hour_contents, index, camera, float(start)
+        contents = await self.hass.async_add_executor_job(
+            partial(hour_contents, index, camera, float(start), MAX_GAP)
         )
         children = []
+        spans = contents.spans
         if spans:
             first, last = int(spans[0][0]), int(spans[-1][1]) + 1
             recorded = sum(b - a for a, b in spans)
             local = datetime.fromtimestamp(start, zone)
             children.append(
                 self._playable(
-                    f"play/{camera}/{first}/{last}",
+                    MediaId.for_range(camera, first, last),
                     f"{local:%H}:00 - {local:%H}:59 · {int(recorded // 60)} min recorded",
-                    camera,
-                    first,
+                    thumbnail_path(camera, first),
                 )
             )
-        for recording in recordings:
+        for recording in contents.recordings:
             begin = int(recording.start)
             finish = int(recording.end or (start + 3600)) + 1
             local = datetime.fromtimestamp(begin, zone)
             label = recording.label or recording.kind
             children.append(
                 self._playable(
-                    f"play/{camera}/{begin}/{finish}", f"{label} · {local:%H:%M:%S}", camera, begin
+                    MediaId.for_range(camera, begin, finish),
+                    f"{label} · {local:%H:%M:%S}",
+                    thumbnail_path(camera, begin),
                 )
             )
         local = datetime.fromtimestamp(start, zone)
         return self._folder(
-            f"hour/{camera}/{start}", f"{entry.title} · {local:%Y-%m-%d %H}:00", children
+            MediaId.for_hour(camera, start), f"{entry.title} · {local:%Y-%m-%d %H}:00", children
         )
 
-    def _playable(self, identifier: str, title: str, camera: str, moment: int) -> BrowseMediaSource:
+    def _playable(
+        self, media: MediaId, title: str, thumbnail: str | None = None
+    ) -> BrowseMediaSource:
         return BrowseMediaSource(
             domain=DOMAIN,
-            identifier=identifier,
+            identifier=media.identifier,
             media_class=MediaClass.VIDEO,
             media_content_type="video/mp4",
             title=title,
             can_play=True,
             can_expand=False,
-            thumbnail=thumbnail_path(camera, moment),
+            thumbnail=thumbnail,
         )
 
     async def _exports(self) -> BrowseMediaSource:
@@ -214,48 +231,14 @@ class CctvNvrMediaSource(MediaSource):
         cameras = self._cameras()
         connection = current_connection.get()
         admin = connection is None or connection.user.is_admin
-        exports = await self.hass.async_add_executor_job(index.list_exports)
+        exports = await self.hass.async_add_executor_job(index.exports.newest_first)
         zone = self._zone
         children = [
-            BrowseMediaSource(
-                domain=DOMAIN,
-                identifier=f"export/{export.id}",
-                media_class=MediaClass.VIDEO,
-                media_content_type="video/mp4",
-                title=f"{export.name} · {_local(export.start, zone):%Y-%m-%d %H:%M}",
-                can_play=True,
-                can_expand=False,
+            self._playable(
+                MediaId.for_export(export.id),
+                f"{export.name} · {datetime.fromtimestamp(export.start, zone):%Y-%m-%d %H:%M}",
             )
             for export in exports
             if export.camera in cameras or admin
         ]
-        return self._folder("exports", "Exports", children)
-
-
-def _local(moment: float, zone: ZoneInfo) -> datetime:
-    return datetime.fromtimestamp(moment, zone)
-
-
-def _days_with_footage(index: SegmentIndex, camera: str, zone: ZoneInfo) -> list[date]:
-    """Return the local days with footage, newest first (one index seek per hour with footage)."""
-    first = index.first_start(camera)
-    if first is None:
-        return []
-    begin = _local_hours(datetime.fromtimestamp(first, zone).date(), zone)[0].timestamp()
-    hours = index.bucket_starts(camera, begin, time.time() + 3600, 3600, origin=begin)
-    days = {datetime.fromtimestamp(hour, zone).date() for hour in hours}
-    return sorted(days, reverse=True)
-
-
-def _hours_with_footage(index: SegmentIndex, camera: str, hours: list[datetime]) -> list[datetime]:
-    begin = hours[0].timestamp()
-    found = set(index.bucket_starts(camera, begin, begin + 3600 * len(hours), 3600, origin=begin))
-    return [moment for moment in hours if moment.timestamp() in found]
-
-
-def _hour_contents(
-    index: SegmentIndex, camera: str, start: float
-) -> tuple[list[tuple[float, float]], list[Recording]]:
-    spans = index.coverage(camera, start, start + 3600, MAX_GAP)
-    recordings = index.recordings(camera, start, start + 3600)
-    return spans, recordings
+        return self._folder(MediaId.exports(), "Exports", children)

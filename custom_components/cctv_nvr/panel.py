@@ -18,7 +18,7 @@ from homeassistant.loader import async_get_integration
 from homeassistant.util.hass_dict import HassKey
 
 from .const import DOMAIN
-from .data import CctvNvrConfigEntry
+from .coordinator import CctvNvrConfigEntry
 
 PANEL_URL_PATH = "cctv"
 PANEL_TITLE = "CCTV"

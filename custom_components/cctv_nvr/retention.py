@@ -3,31 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from datetime import timedelta
 from functools import partial
 import logging
-from pathlib import Path
 import time
 
 from homeassistant.core import HomeAssistant, callback
-from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import async_track_time_interval
 
-from .access import loaded_cameras
 from .const import (
     CONF_EVENT_RETENTION_DAYS,
-    CONF_MAX_SIZE_GB,
     CONF_MIN_FREE_GB,
-    CONF_RETENTION_DAYS,
     DEFAULT_EVENT_RETENTION_DAYS,
     DEFAULT_MIN_FREE_GB,
-    DEFAULT_RETENTION_DAYS,
-    DOMAIN,
     FREE_SPACE_CHECK_SECONDS,
+    GB,
     RETENTION_INTERVAL_SECONDS,
 )
-from .data import DATA_NVR
+from .coordinator import loaded_cameras, storage_limits
+from .data import NvrData
 from .engine.retention import (
     CameraRetention,
     RetentionPolicy,
@@ -36,9 +30,9 @@ from .engine.retention import (
     enforce,
     prune_cache,
 )
+from .issues import async_set_disk_full
 
 _LOGGER = logging.getLogger(__name__)
-GB = 1024**3
 
 
 @callback
@@ -51,10 +45,10 @@ def current_policy(hass: HomeAssistant) -> RetentionPolicy:
     min_free = 0.0
     for key, entry in loaded_cameras(hass).items():
         options = entry.options
-        max_gb = float(options.get(CONF_MAX_SIZE_GB) or 0)
+        max_bytes, max_days, _floor = storage_limits(options)
         cameras[key] = CameraRetention(
-            max_age_days=float(options.get(CONF_RETENTION_DAYS, DEFAULT_RETENTION_DAYS)),
-            max_bytes=int(max_gb * GB) if max_gb > 0 else None,
+            max_age_days=max_days,
+            max_bytes=max_bytes,
             event_max_age_days=float(
                 options.get(CONF_EVENT_RETENTION_DAYS, DEFAULT_EVENT_RETENTION_DAYS)
             ),
@@ -66,13 +60,11 @@ def current_policy(hass: HomeAssistant) -> RetentionPolicy:
 class RetentionRunner:
     """Applies retention off the event loop, one run at a time."""
 
-    def __init__(self, hass: HomeAssistant) -> None:
+    def __init__(self, hass: HomeAssistant, nvr: NvrData) -> None:
         """Prepare the runner (nothing is scheduled until start())."""
         self.hass = hass
+        self._nvr = nvr
         self._lock = asyncio.Lock()
-        self.last_report: RetentionReport | None = None
-        # Free bytes of the recordings filesystem (tests replace it: a full disk needs root).
-        self.free_bytes: Callable[[Path], int] = disk_free_bytes
 
     @callback
     def start(self) -> None:
@@ -105,8 +97,7 @@ class RetentionRunner:
         policy = current_policy(self.hass)
         if policy.min_free_bytes is None:
             return
-        root = self.hass.data[DATA_NVR].root
-        free = await self.hass.async_add_executor_job(self.free_bytes, root)
+        free = await self.hass.async_add_executor_job(disk_free_bytes, self._nvr.root)
         if free < policy.min_free_bytes:
             _LOGGER.warning("Recording disk low (%d MB free); cleaning up now", free // 2**20)
             await self.async_run()
@@ -116,7 +107,7 @@ class RetentionRunner:
         policy = current_policy(self.hass)
         if not policy.cameras:
             return None
-        nvr = self.hass.data[DATA_NVR]
+        nvr = self._nvr
         async with self._lock:
             report = await self.hass.async_add_executor_job(
                 partial(
@@ -124,10 +115,9 @@ class RetentionRunner:
                     nvr.index,
                     nvr.root,
                     policy,
-                    free_bytes=lambda: self.free_bytes(nvr.root),
+                    free_bytes=partial(disk_free_bytes, nvr.root),
                 )
             )
-        self.last_report = report
         # Event clips and snapshots (a cache) go once no event could still need them.
         longest = max(
             (limits.event_max_age_days or 0.0 for limits in policy.cameras.values()),
@@ -137,15 +127,5 @@ class RetentionRunner:
             await self.hass.async_add_executor_job(
                 prune_cache, nvr.thumbnails / "events", time.time() - longest * 86400
             )
-        if report.still_short:
-            ir.async_create_issue(
-                self.hass,
-                DOMAIN,
-                "disk_full",
-                is_fixable=False,
-                severity=ir.IssueSeverity.CRITICAL,
-                translation_key="disk_full",
-            )
-        else:
-            ir.async_delete_issue(self.hass, DOMAIN, "disk_full")
+        async_set_disk_full(self.hass, report.still_short)
         return report

@@ -8,8 +8,8 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.restore_state import RestoreEntity
 
-from .coordinator import RECORDING_MODES, CameraCoordinator
-from .data import CctvNvrConfigEntry
+from .const import RECORDING_MODES
+from .coordinator import CameraCoordinator, CctvNvrConfigEntry
 from .entity import CctvNvrEntity
 
 PARALLEL_UPDATES = 0
@@ -43,7 +43,7 @@ class RecordingModeSelect(CctvNvrEntity, SelectEntity, RestoreEntity):
     @property
     def current_option(self) -> str:
         """Return the recording mode."""
-        return self.coordinator.mode
+        return self.coordinator.recordings.mode
 
     async def async_added_to_hass(self) -> None:
         """Restore the previous mode (the continuous switch restores 'continuous' too)."""
@@ -52,11 +52,11 @@ class RecordingModeSelect(CctvNvrEntity, SelectEntity, RestoreEntity):
         if (
             last is not None
             and last.state in RECORDING_MODES
-            and last.state != self.coordinator.mode
+            and last.state != self.coordinator.recordings.mode
         ):
-            await self.coordinator.async_set_mode(last.state)
+            await self.coordinator.recordings.async_set_mode(last.state)
 
     async def async_select_option(self, option: str) -> None:
         """Change the recording mode."""
-        await self.coordinator.async_set_mode(option)
+        await self.coordinator.recordings.async_set_mode(option)
         self.async_write_ha_state()

@@ -16,9 +16,9 @@ from homeassistant.const import EntityCategory, UnitOfDataRate, UnitOfInformatio
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .coordinator import CameraCoordinator, StorageStats
-from .data import CctvNvrConfigEntry
+from .coordinator import CameraCoordinator, CctvNvrConfigEntry
 from .engine.recorder import RecorderState
+from .engine.stats import StorageStats
 from .entity import CctvNvrEntity
 
 PARALLEL_UPDATES = 0

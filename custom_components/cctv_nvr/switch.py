@@ -10,8 +10,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.restore_state import RestoreEntity
 
-from .coordinator import CameraCoordinator
-from .data import CctvNvrConfigEntry
+from .coordinator import CameraCoordinator, CctvNvrConfigEntry
 from .entity import CctvNvrEntity
 
 PARALLEL_UPDATES = 0
@@ -43,21 +42,21 @@ class ContinuousRecordingSwitch(CctvNvrEntity, SwitchEntity, RestoreEntity):
     @property
     def is_on(self) -> bool:
         """Return whether continuous recording is wanted."""
-        return self.coordinator.continuous
+        return self.coordinator.recordings.continuous
 
     async def async_added_to_hass(self) -> None:
         """Restore the previous state and start recording if it was on."""
         await super().async_added_to_hass()
         last = await self.async_get_last_state()
         if last is not None and last.state == STATE_ON:
-            await self.coordinator.async_set_continuous(True)
+            await self.coordinator.recordings.async_set_continuous(True)
 
     async def async_turn_on(self, **kwargs: Any) -> None:
         """Start continuous recording."""
-        await self.coordinator.async_set_continuous(True)
+        await self.coordinator.recordings.async_set_continuous(True)
         self.async_write_ha_state()
 
     async def async_turn_off(self, **kwargs: Any) -> None:
         """Stop continuous recording."""
-        await self.coordinator.async_set_continuous(False)
+        await self.coordinator.recordings.async_set_continuous(False)
         self.async_write_ha_state()

@@ -7,7 +7,6 @@ Unknown ids answer 404 without revealing any file path.
 
 from __future__ import annotations
 
-from datetime import timedelta
 import logging
 from pathlib import Path
 
@@ -17,35 +16,28 @@ from homeassistant.components.http.const import KEY_HASS_REFRESH_TOKEN_ID, KEY_H
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.http import HomeAssistantView
 
-from .access import can_view, loaded_cameras
-from .const import DOMAIN
-from .data import DATA_NVR, CctvNvrConfigEntry
+from .access import can_view
+from .const import DOMAIN, HLS_MIME, MAX_PLAYLIST_SECONDS, SIGNED_URL_LIFETIME
+from .coordinator import CctvNvrConfigEntry, loaded_cameras
+from .data import DATA_NVR
 from .engine import hls
 from .engine.export import ExportError, export_range
 from .engine.index import Recording, Segment, SegmentIndex
 from .engine.media import ProbeError, last_keyframe_jpeg
+from .urls import (
+    EVENT_CLIP_ROUTE,
+    EVENT_SNAPSHOT_ROUTE,
+    EXPORT_ROUTE,
+    INIT_ROUTE,
+    MEDIA_ROUTE,
+    PLAYLIST_ROUTE,
+    SEGMENT_ROUTE,
+    THUMBNAIL_ROUTE,
+    init_path,
+    media_path,
+)
 
 _LOGGER = logging.getLogger(__name__)
-
-URL_BASE = f"/api/{DOMAIN}"
-SIGNED_URL_LIFETIME = timedelta(hours=6)
-MAX_PLAYLIST_SECONDS = 24 * 3600
-HLS_MIME = "application/vnd.apple.mpegurl"
-
-
-def playlist_path(camera: str, start: int, end: int) -> str:
-    """Return the (unsigned) path of the HLS playlist of a camera's time range."""
-    return f"{URL_BASE}/playlist/{camera}/{start}-{end}.m3u8"
-
-
-def export_path(export_id: int) -> str:
-    """Return the (unsigned) download path of an export."""
-    return f"{URL_BASE}/export/{export_id}.mp4"
-
-
-def thumbnail_path(camera: str, moment: int) -> str:
-    """Return the (unsigned) path of a thumbnail near a moment."""
-    return f"{URL_BASE}/thumbnail/{camera}/{moment}.jpg"
 
 
 @callback
@@ -101,7 +93,7 @@ def _inside(root: Path, relative: str) -> Path:
 class PlaylistView(_NvrView):
     """An HLS VOD playlist of a camera's footage between two moments."""
 
-    url = URL_BASE + "/playlist/{camera}/{start:\\d+}-{end:\\d+}.m3u8"
+    url = PLAYLIST_ROUTE
     name = f"api:{DOMAIN}:playlist"
 
     async def get(self, request: web.Request, camera: str, start: str, end: str) -> web.Response:
@@ -125,8 +117,8 @@ class PlaylistView(_NvrView):
             segments,
             float(begin),
             float(finish),
-            lambda seg: sign(f"{URL_BASE}/init/{seg.id}.mp4"),
-            lambda seg, offset: sign(f"{URL_BASE}/media/{seg.id}/{round(offset * 1000)}.m4s"),
+            lambda seg: sign(init_path(seg.row_id)),
+            lambda seg, offset: sign(media_path(seg.row_id, offset)),
         )
         return web.Response(text=text, content_type=HLS_MIME, headers={"Cache-Control": "no-cache"})
 
@@ -134,7 +126,7 @@ class PlaylistView(_NvrView):
 class InitView(_NvrView):
     """The initialisation section (ftyp + moov) of a segment, for EXT-X-MAP."""
 
-    url = URL_BASE + "/init/{segment_id:\\d+}.mp4"
+    url = INIT_ROUTE
     name = f"api:{DOMAIN}:init"
 
     async def get(self, request: web.Request, segment_id: str) -> web.Response:
@@ -149,7 +141,7 @@ class InitView(_NvrView):
 class MediaView(_NvrView):
     """The media fragments of a segment, shifted onto the playlist's timeline."""
 
-    url = URL_BASE + "/media/{segment_id:\\d+}/{offset_ms:-?\\d+}.m4s"
+    url = MEDIA_ROUTE
     name = f"api:{DOMAIN}:media"
 
     async def get(self, request: web.Request, segment_id: str, offset_ms: str) -> web.Response:
@@ -174,7 +166,7 @@ def _read_or_none(func: object, *args: object) -> bytes | None:
 class SegmentView(_NvrView):
     """A stored segment file as it is (download, seeking with Range)."""
 
-    url = URL_BASE + "/segment/{segment_id:\\d+}.mp4"
+    url = SEGMENT_ROUTE
     name = f"api:{DOMAIN}:segment"
 
     async def get(self, request: web.Request, segment_id: str) -> web.StreamResponse:
@@ -188,13 +180,13 @@ class SegmentView(_NvrView):
 class ExportView(_NvrView):
     """An exported clip (download, seeking with Range)."""
 
-    url = URL_BASE + "/export/{export_id:\\d+}.mp4"
+    url = EXPORT_ROUTE
     name = f"api:{DOMAIN}:export"
 
     async def get(self, request: web.Request, export_id: str) -> web.StreamResponse:
         """Serve the export file."""
         nvr = self.hass.data[DATA_NVR]
-        export = await self.hass.async_add_executor_job(nvr.index.get_export, int(export_id))
+        export = await self.hass.async_add_executor_job(nvr.index.exports.get, int(export_id))
         if export is None:
             raise web.HTTPNotFound
         self._camera_or_admin(request, export.camera)
@@ -221,7 +213,7 @@ class ExportView(_NvrView):
 class ThumbnailView(_NvrView):
     """One frame near a moment of a camera's footage (generated lazily, cached)."""
 
-    url = URL_BASE + "/thumbnail/{camera}/{moment:\\d+}.jpg"
+    url = THUMBNAIL_ROUTE
     name = f"api:{DOMAIN}:thumbnail"
 
     async def get(self, request: web.Request, camera: str, moment: str) -> web.Response:
@@ -270,7 +262,7 @@ class _EventView(_NvrView):
     async def _event(self, request: web.Request, recording_id: str) -> Recording:
         nvr = self.hass.data[DATA_NVR]
         recording = await self.hass.async_add_executor_job(
-            nvr.index.get_recording, int(recording_id)
+            nvr.index.recordings.get, int(recording_id)
         )
         if recording is None or recording.end is None:
             raise web.HTTPNotFound
@@ -281,7 +273,7 @@ class _EventView(_NvrView):
 class EventClipView(_EventView):
     """An event's range as one MP4 (remuxed once from the stored segments, then cached)."""
 
-    url = URL_BASE + "/event/{recording_id:\\d+}/clip.mp4"
+    url = EVENT_CLIP_ROUTE
     name = f"api:{DOMAIN}:event_clip"
 
     async def get(self, request: web.Request, recording_id: str) -> web.StreamResponse:
@@ -323,7 +315,7 @@ class EventClipView(_EventView):
 class EventSnapshotView(_EventView):
     """A JPEG of an event: the last keyframe of the segment at the middle of its range."""
 
-    url = URL_BASE + "/event/{recording_id:\\d+}/snapshot.jpg"
+    url = EVENT_SNAPSHOT_ROUTE
     name = f"api:{DOMAIN}:event_snapshot"
 
     async def get(self, request: web.Request, recording_id: str) -> web.Response:

@@ -2,7 +2,7 @@
 
 One source clip per duration is encoded with ffmpeg once per test session;
 segments are copies of it placed at ``<root>/<camera>/<date>/<hour>/<start>Z-<run>.mp4``.
-See ``shared_factory``.
+The session fixture ``segment_factory`` (tests/conftest.py) holds one factory for all tests.
 """
 
 from __future__ import annotations
@@ -11,8 +11,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 import shutil
 import subprocess
-
-import pytest
 
 from custom_components.cctv_nvr.engine.index import Segment, SegmentIndex
 from custom_components.cctv_nvr.engine.layout import STRFTIME_NAME, hour_dir, relative
@@ -94,22 +92,6 @@ class SegmentFactory:
         if index is not None:
             assert index.add_segments(segments) == count
         return segments
-
-
-_SHARED: SegmentFactory | None = None
-
-
-def shared_factory(tmp_path_factory: pytest.TempPathFactory) -> SegmentFactory:
-    """Return the session's factory (clips encoded once for all test modules).
-
-    Test modules wrap it in a session fixture named ``segment_factory``.
-    """
-    global _SHARED  # noqa: PLW0603
-    if _SHARED is None:
-        if shutil.which("ffmpeg") is None:
-            pytest.fail("ffmpeg is required for the tests")
-        _SHARED = SegmentFactory(tmp_path_factory.mktemp("clips"))
-    return _SHARED
 
 
 def files_on_disk(root: Path) -> set[str]:

@@ -9,7 +9,7 @@ kept; when nothing can be freed the recorder waits without a restart loop.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 import time
@@ -45,13 +45,6 @@ def small_fs(tmp_path: Path) -> Iterator[Path]:
     mount.mkdir()
     with mounted_tmpfs(mount, FS_SIZE):
         yield mount
-
-
-@pytest.fixture
-async def index(tmp_path: Path) -> AsyncIterator[SegmentIndex]:
-    idx = SegmentIndex(tmp_path / "index.db")  # the index lives on the big disk
-    yield idx
-    idx.close()
 
 
 async def test_disk_full_cleanup_and_no_restart_loop(

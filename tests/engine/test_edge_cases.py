@@ -7,7 +7,6 @@ file-system errors.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 import contextlib
 import io
 from pathlib import Path
@@ -87,13 +86,6 @@ def test_leading_parameter_sets(tmp_path: Path) -> None:
     assert leading_parameter_sets(path, "h264") == nal(sps)  # a cut NAL ends the scan
     path.write_bytes(box(b"ftyp", b"isom"))
     assert leading_parameter_sets(path, "h264") == b""
-
-
-@pytest.fixture
-def index(tmp_path: Path) -> Iterator[SegmentIndex]:
-    idx = SegmentIndex(tmp_path / "index.db")
-    yield idx
-    idx.close()
 
 
 def _segment(path: str, start: float) -> Segment:

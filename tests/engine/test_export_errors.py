@@ -17,16 +17,10 @@ from custom_components.cctv_nvr.engine.export import (
 )
 from custom_components.cctv_nvr.engine.index import Segment
 from tests.engine.helpers import inspect_file, run_ffmpeg
-from tests.engine.segments_factory import FPS, SegmentFactory, shared_factory
+from tests.engine.segments_factory import FPS, SegmentFactory
 
 T0 = 1_700_002_800.0
 FRAME = 1 / FPS
-
-
-@pytest.fixture(scope="session")
-def segment_factory(tmp_path_factory: pytest.TempPathFactory) -> SegmentFactory:
-    """Return the session's shared source clips."""
-    return shared_factory(tmp_path_factory)
 
 
 def _one_segment(factory: SegmentFactory, root: Path, seconds: float = 2) -> Segment:

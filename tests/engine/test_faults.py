@@ -26,13 +26,6 @@ MARGIN = 2.0
 
 
 @pytest.fixture
-async def index(tmp_path: Path) -> AsyncIterator[SegmentIndex]:
-    idx = SegmentIndex(tmp_path / "index.db")
-    yield idx
-    idx.close()
-
-
-@pytest.fixture
 async def recording(
     own_simulator: CameraSimulator, index: SegmentIndex, tmp_path: Path
 ) -> AsyncIterator[tuple[Recorder, list[Segment]]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 import sqlite3
@@ -31,13 +30,6 @@ CREATE TABLE IF NOT EXISTS recordings (
 CREATE INDEX IF NOT EXISTS recordings_camera_start ON recordings (camera, start_ts);
 PRAGMA user_version = 1;
 """
-
-
-@pytest.fixture
-def index(tmp_path: Path) -> Iterator[SegmentIndex]:
-    idx = SegmentIndex(tmp_path / "index.db")
-    yield idx
-    idx.close()
 
 
 def seg(
@@ -93,10 +85,10 @@ def test_migration_v1_to_v2_keeps_data(tmp_path: Path) -> None:
         assert index.camera_stats("a") == (2, 300, T0, T0 + 10)
         assert index.camera_stats("b") == (1, 50, T0, T0 + 4)
         assert index.cameras() == ["a", "b"]
-        assert [r.label for r in index.recordings("a", T0, T0 + 1)] == ["x"]
+        assert [r.label for r in index.recordings.overlapping("a", T0, T0 + 1)] == ["x"]
         # The new table and the totals triggers work on the migrated file.
-        export_id = index.add_export("a", "clip", T0, T0 + 4, "a/clip.mp4", 10, 4.0)
-        assert index.get_export(export_id) is not None
+        export_id = index.exports.add("a", "clip", T0, T0 + 4, "a/clip.mp4", 10, 4.0)
+        assert index.exports.get(export_id) is not None
         assert index.add_segment(seg("a", T0 + 10, T0 + 14, 1))
         assert index.camera_stats("a")[:2] == (3, 301)
     finally:
@@ -180,13 +172,13 @@ def test_buckets_and_cameras(index: SegmentIndex) -> None:
             seg("zz", base, base + 1),
         ]
     )
-    assert index.hours_with_footage("cam", base, base + 24 * hour) == [
+    assert index.bucket_starts("cam", base, base + 24 * hour, 3600) == [
         base,
         base + hour,
         base + 2 * hour,
         base + 5 * hour,
     ]
-    assert index.hours_with_footage("cam", base + 2 * hour, base + 3 * hour) == [base + 2 * hour]
+    assert index.bucket_starts("cam", base + 2 * hour, base + 3 * hour, 3600) == [base + 2 * hour]
     assert index.bucket_starts("cam", base, base + 24 * hour, 86400, origin=base) == [base]
     assert index.bucket_starts("cam", base + hour * 6, base + 24 * hour, 600) == []
     assert index.cameras() == ["cam", "zz"]
@@ -212,13 +204,13 @@ def test_delete_segments_and_candidates(index: SegmentIndex) -> None:
     ids = [s.id for s in index.segments("cam", T0, T0 + 100)]
     assert None not in ids
     index.protect("cam", T0, T0 + 1)  # segment 0
-    index.add_export("cam", "clip", T0 + 5, T0 + 6, "clip.mp4", 1, 1.0)  # segment 1
-    rec = index.start_recording("cam", "event", "motion", T0 + 9)  # segment 2
-    index.end_recording(rec, T0 + 10)
-    person = index.start_recording("cam", "event", "person", T0 + 17)  # segment 4
-    index.end_recording(person, T0 + 18)
-    manual = index.start_recording("cam", "manual", None, T0 + 13)  # segment 3: not kept
-    index.end_recording(manual, T0 + 14)
+    index.exports.add("cam", "clip", T0 + 5, T0 + 6, "clip.mp4", 1, 1.0)  # segment 1
+    rec = index.recordings.start("cam", "event", "motion", T0 + 9)  # segment 2
+    index.recordings.set_end(rec, T0 + 10)
+    person = index.recordings.start("cam", "event", "person", T0 + 17)  # segment 4
+    index.recordings.set_end(person, T0 + 18)
+    manual = index.recordings.start("cam", "manual", None, T0 + 13)  # segment 3: not kept
+    index.recordings.set_end(manual, T0 + 14)
 
     def starts(**kwargs: object) -> list[float]:
         return [s.start - T0 for s in index.deletion_candidates("cam", **kwargs)]  # type: ignore[arg-type]
@@ -227,7 +219,7 @@ def test_delete_segments_and_candidates(index: SegmentIndex) -> None:
     assert starts(keep_events_since=T0) == [12, 20, 24, 28]
     assert starts(keep_events_since=T0 + 11) == [8, 12, 20, 24, 28]  # event ended before
     assert starts(ended_before=T0 + 20) == [8, 12, 16]
-    index.start_recording("cam", "event", "open", T0 + 26)  # still open: keeps 24 and 28
+    index.recordings.start("cam", "event", "open", T0 + 26)  # still open: keeps 24 and 28
     assert starts(keep_events_since=T0 + 11) == [8, 12, 20]
     page = index.deletion_candidates("cam", limit=2)
     assert [s.start - T0 for s in page] == [8, 12]
@@ -253,12 +245,12 @@ def test_delete_segments_and_candidates(index: SegmentIndex) -> None:
 
 
 def test_exports(index: SegmentIndex) -> None:
-    first = index.add_export("a", "one", T0, T0 + 10, "a/one.mp4", 123, 10.0, created=T0 + 50)
-    second = index.add_export("b", "two", T0, T0 + 5, "b/two.mp4", 45, None, created=T0 + 60)
-    assert [e.id for e in index.list_exports()] == [second, first]
-    assert [e.name for e in index.list_exports("a")] == ["one"]
-    assert index.list_exports("c") == []
-    export = index.get_export(first)
+    first = index.exports.add("a", "one", T0, T0 + 10, "a/one.mp4", 123, 10.0, created=T0 + 50)
+    second = index.exports.add("b", "two", T0, T0 + 5, "b/two.mp4", 45, None, created=T0 + 60)
+    assert [e.id for e in index.exports.newest_first()] == [second, first]
+    assert [e.name for e in index.exports.newest_first("a")] == ["one"]
+    assert index.exports.newest_first("c") == []
+    export = index.exports.get(first)
     assert export is not None
     assert (export.camera, export.start, export.end, export.path, export.bytes) == (
         "a",
@@ -269,12 +261,12 @@ def test_exports(index: SegmentIndex) -> None:
     )
     assert export.duration == 10.0
     assert export.created == T0 + 50
-    assert index.delete_export(first)
-    assert not index.delete_export(first)
-    assert index.get_export(first) is None
+    assert index.exports.delete(first)
+    assert not index.exports.delete(first)
+    assert index.exports.get(first) is None
     assert (
         abs(
-            (index.get_export(index.add_export("a", "n", 0, 1, "p", 0, None)) or export).created
+            (index.exports.get(index.exports.add("a", "n", 0, 1, "p", 0, None)) or export).created
             - time.time()
         )
         < 60
@@ -348,7 +340,7 @@ def test_queries_stay_indexed_on_a_large_table(index: SegmentIndex) -> None:
         assert index.camera_stats("cam") == (count, count * 1000, T0, end)
         assert index.cameras() == ["b", "cam"]
         assert len(index.deletion_candidates("cam", limit=10)) == 10
-    assert index.hours_with_footage("cam", end - 86400, end)[-1] == (end - 1) // 3600 * 3600
+    assert index.bucket_starts("cam", end - 86400, end, 3600)[-1] == (end - 1) // 3600 * 3600
     elapsed = time.perf_counter() - started
     assert elapsed < 2.0, elapsed  # a full scan of 100k rows x 50 would take far longer
 
@@ -366,25 +358,25 @@ def test_queries_stay_indexed_on_a_large_table(index: SegmentIndex) -> None:
 
 def test_recording_ranges_extend_and_reopen(index: SegmentIndex) -> None:
     """Event ranges can be moved, reopened and found again by kind and label."""
-    first = index.start_recording("cam", "event", "motion", T0)
-    index.end_recording(first, T0 + 10)
-    other = index.start_recording("cam", "event", "door", T0 + 1)
-    index.end_recording(other, T0 + 4)
-    manual = index.start_recording("cam", "manual", None, T0 + 2)
-    assert index.last_recording("cam", "event", "motion", T0 + 9) == index.get_recording(first)
-    assert index.last_recording("cam", "event", "motion", T0 + 11) is None
-    assert index.last_recording("cam", "manual", None, T0 + 100) == index.get_recording(manual)
-    assert index.last_recording("other", "event", "motion", 0) is None
-    index.set_recording_end(first, None)
-    reopened = index.get_recording(first)
+    first = index.recordings.start("cam", "event", "motion", T0)
+    index.recordings.set_end(first, T0 + 10)
+    other = index.recordings.start("cam", "event", "door", T0 + 1)
+    index.recordings.set_end(other, T0 + 4)
+    manual = index.recordings.start("cam", "manual", None, T0 + 2)
+    assert index.recordings.last("cam", "event", "motion", T0 + 9) == index.recordings.get(first)
+    assert index.recordings.last("cam", "event", "motion", T0 + 11) is None
+    assert index.recordings.last("cam", "manual", None, T0 + 100) == index.recordings.get(manual)
+    assert index.recordings.last("other", "event", "motion", 0) is None
+    index.recordings.set_end(first, None)
+    reopened = index.recordings.get(first)
     assert reopened is not None
     assert reopened.end is None
-    index.set_recording_end(first, T0 + 30)
-    assert index.get_recording(first) == reopened.__class__(
+    index.recordings.set_end(first, T0 + 30)
+    assert index.recordings.get(first) == reopened.__class__(
         first, "cam", "event", "motion", T0, T0 + 30
     )
-    assert index.get_recording(9999) is None
-    assert [r.id for r in index.recordings("cam", T0 + 20, T0 + 25)] == [first, manual]
+    assert index.recordings.get(9999) is None
+    assert [r.id for r in index.recordings.overlapping("cam", T0 + 20, T0 + 25)] == [first, manual]
 
 
 def test_candidates_by_kind_and_recorded(index: SegmentIndex) -> None:
@@ -396,7 +388,7 @@ def test_candidates_by_kind_and_recorded(index: SegmentIndex) -> None:
             seg("cam", T0 + 4, T0 + 6),
         ]
     )
-    index.start_recording("cam", "manual", None, T0 + 3)
+    index.recordings.start("cam", "manual", None, T0 + 3)
     found = index.deletion_candidates("cam", kind="buffer", keep_recorded=True)
     assert [s.start for s in found] == [T0]
     assert [s.start for s in index.deletion_candidates("cam", kind="buffer")] == [T0, T0 + 2]

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from custom_components.cctv_nvr.engine.index import SegmentIndex
 from custom_components.cctv_nvr.engine.rebuild import RebuildReport, rebuild_index
 from tests.engine.segments_factory import (
@@ -13,17 +11,11 @@ from tests.engine.segments_factory import (
     SegmentFactory,
     files_on_disk,
     indexed_paths,
-    shared_factory,
 )
 
 # 16 s before a UTC hour boundary, with a fraction: names round down, histories cross hours.
 HOUR = 1_700_002_800.0
 T0 = HOUR - 16 + 0.4
-
-
-@pytest.fixture(scope="session")
-def segment_factory(tmp_path_factory: pytest.TempPathFactory) -> SegmentFactory:
-    return shared_factory(tmp_path_factory)
 
 
 def drop_database(db: Path) -> None:

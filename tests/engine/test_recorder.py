@@ -28,19 +28,12 @@ FPS = 15
 FRAME = 1 / FPS
 
 
-@pytest.fixture
-async def index(tmp_path: Path) -> AsyncIterator[SegmentIndex]:
-    idx = SegmentIndex(tmp_path / "index.db")
-    yield idx
-    idx.close()
-
-
 _RECORDERS: list[Recorder] = []
 
 
 @pytest.fixture(autouse=True)
-async def stop_recorders() -> AsyncIterator[None]:
-    """Stop every recorder a test made, even when it failed half-way."""
+async def stop_recorders(index: SegmentIndex) -> AsyncIterator[None]:
+    """Stop every recorder a test made, even when it failed half-way (before the index closes)."""
     yield
     while _RECORDERS:
         await _RECORDERS.pop().stop()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 import os
 from pathlib import Path
@@ -21,23 +20,10 @@ from tests.engine.segments_factory import (
     SegmentFactory,
     files_on_disk,
     indexed_paths,
-    shared_factory,
 )
 
 DAY = 86400.0
 NOW = 1_700_002_800.0 + 1800  # 2023-11-14 23:30 UTC
-
-
-@pytest.fixture(scope="session")
-def segment_factory(tmp_path_factory: pytest.TempPathFactory) -> SegmentFactory:
-    return shared_factory(tmp_path_factory)
-
-
-@pytest.fixture
-def index(tmp_path: Path) -> Iterator[SegmentIndex]:
-    idx = SegmentIndex(tmp_path / "index.db")
-    yield idx
-    idx.close()
 
 
 @pytest.fixture
@@ -137,11 +123,11 @@ def test_protected_exports_and_events_survive(
     made = segment_factory.make_history(root, index, "cam", NOW - 10 * DAY, 12, 2)
     recent = segment_factory.make_history(root, index, "cam", NOW - 60, 2, 2, run_id="r2")
     assert index.protect("cam", made[0].start, made[1].end) == 2
-    index.add_export("cam", "clip", made[3].start + 0.5, made[4].start + 0.5, "clip.mp4", 9, 2.0)
-    event = index.start_recording("cam", "event", "motion", made[6].start + 0.1)
-    index.end_recording(event, made[6].end - 0.1)
-    manual = index.start_recording("cam", "manual", None, made[8].start)
-    index.end_recording(manual, made[8].end)
+    index.exports.add("cam", "clip", made[3].start + 0.5, made[4].start + 0.5, "clip.mp4", 9, 2.0)
+    event = index.recordings.start("cam", "event", "motion", made[6].start + 0.1)
+    index.recordings.set_end(event, made[6].end - 0.1)
+    manual = index.recordings.start("cam", "manual", None, made[8].start)
+    index.recordings.set_end(manual, made[8].end)
     policy = RetentionPolicy(
         cameras={"cam": CameraRetention(max_age_days=1, event_max_age_days=30)}
     )
@@ -160,7 +146,7 @@ def test_protected_exports_and_events_survive(
     assert_in_step(root, index)
 
     # Size pressure takes event footage last, and never protected or exported footage.
-    index.end_recording(index.start_recording("cam", "event", "x", recent[0].start), NOW)
+    index.recordings.set_end(index.recordings.start("cam", "event", "x", recent[0].start), NOW)
     sized = RetentionPolicy(cameras={"cam": CameraRetention(max_bytes=0, event_max_age_days=30)})
     report = enforce(index, root, sized, now=NOW)
     assert indexed_paths(index) == {made[i].path for i in (0, 1, 3, 4)}
@@ -220,7 +206,7 @@ def test_delete_range(root: Path, index: SegmentIndex, segment_factory: SegmentF
     made = segment_factory.make_history(root, index, "cam", NOW - 3 * DAY, 10, 2)
     other = segment_factory.make_history(root, index, "other", NOW - 3 * DAY, 3, 2)
     index.protect("cam", made[2].start, made[2].end)
-    index.add_export("cam", "clip", made[3].start, made[3].end, "clip.mp4", 1, 2.0)
+    index.exports.add("cam", "clip", made[3].start, made[3].end, "clip.mp4", 1, 2.0)
     count, size = delete_range(index, root, "cam", made[1].start + 0.5, made[5].start + 0.5)
     assert count == 4  # 1, 3, 4, 5: not the protected 2
     assert size == sum(made[i].bytes for i in (1, 3, 4, 5))
@@ -266,11 +252,11 @@ def test_prune_buffer_keeps_what_recordings_cover(
     made = segment_factory.make_history(root, None, "cam", NOW - 100, 10, 2, run_id="b1")
     buffer = [replace(s, kind="buffer") for s in made[:8]]
     index.add_segments([*buffer, *made[8:]])  # the last two were recorded continuously
-    event = index.start_recording("cam", "event", "motion", buffer[1].start + 0.5)
-    index.end_recording(event, buffer[2].start + 0.2)
-    index.start_recording("cam", "manual", None, buffer[7].start + 0.1)  # still open
+    event = index.recordings.start("cam", "event", "motion", buffer[1].start + 0.5)
+    index.recordings.set_end(event, buffer[2].start + 0.2)
+    index.recordings.start("cam", "manual", None, buffer[7].start + 0.1)  # still open
     index.protect("cam", buffer[4].start, buffer[4].end - 0.1)
-    index.add_export("cam", "clip", buffer[5].start + 0.2, buffer[5].end - 0.2, "c.mp4", 9, 1.0)
+    index.exports.add("cam", "clip", buffer[5].start + 0.2, buffer[5].end - 0.2, "c.mp4", 9, 1.0)
 
     deleted, size = retention.prune_buffer(index, root, "cam", ended_before=made[9].end, now=NOW)
 

@@ -29,7 +29,7 @@ from typing import Any
 
 from . import rtsp
 from .fmp4 import trim_incomplete_tail
-from .index import Segment, SegmentIndex
+from .index import SEGMENT_CONTINUOUS, Segment, SegmentIndex
 from .layout import (
     hour_dir,
     hour_dirs,
@@ -147,7 +147,7 @@ class Recorder:
         self._control = asyncio.Lock()
         # Kind of a finished segment from its (start, end): "continuous" unless the
         # owner says otherwise (a rolling pre-roll buffer is stored as "buffer").
-        self.kind_for: Callable[[float, float], str] = lambda _start, _end: "continuous"
+        self.kind_for: Callable[[float, float], str] = lambda _start, _end: SEGMENT_CONTINUOUS
 
     # -- public API -------------------------------------------------------
 

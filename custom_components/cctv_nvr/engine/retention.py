@@ -7,7 +7,7 @@ Rules, in order:
 
 1. Per camera, age: unprotected segments that ended more than ``max_age_days``
    ago are deleted. With ``event_max_age_days``, segments overlapping an
-   ``event`` recording (see ``SegmentIndex.start_recording``) that ended less
+   ``event`` recording (see ``index.recordings``) that ended less
    than that long ago, or is still open, are kept, so events can outlive the
    continuous footage around them.
 2. Per camera, size: oldest unprotected segments first until the camera's
@@ -35,7 +35,7 @@ from pathlib import Path, PurePosixPath
 import shutil
 import time
 
-from .index import Segment, SegmentIndex
+from .index import SEGMENT_BUFFER, Segment, SegmentIndex
 from .layout import hour_dir
 
 _LOGGER = logging.getLogger(__name__)
@@ -169,9 +169,9 @@ def prune_buffer(
     sweeper = _Sweeper(index, root, time.time() if now is None else now)
     sweeper.sweep(
         camera,
-        "buffer",
+        SEGMENT_BUFFER,
         ended_before=ended_before,
-        kind="buffer",
+        kind=SEGMENT_BUFFER,
         keep_recorded=True,
         after=None if since is None else (since, 0),
     )

@@ -1,15 +1,9 @@
-"""The SQLite segment index.
+"""Segments: the finished video files of every camera, and the index that holds them all.
 
-One database for all cameras. Every method is synchronous and must be called
-off the event loop (the Home Assistant side uses the executor). A single
-connection guarded by a lock keeps writes ordered; WAL mode keeps readers fast.
-
-Schema history (``PRAGMA user_version``):
-
-1. ``segments`` and ``recordings``.
-2. ``exports``; ``camera_totals`` (per-camera count, bytes and longest segment,
-   kept by triggers so sizes, camera lists and range bounds never scan
-   ``segments``); partial indexes over unprotected segments for retention.
+``SegmentIndex`` is the index: it opens the database (``database``) and answers
+questions about segments; its ``recordings`` and ``exports`` hold the labelled
+ranges and the exported clips. Every method is synchronous and must be called off
+the event loop (the Home Assistant side uses the executor).
 
 Every range query is bounded on both sides of ``(camera, start_ts)``: the lower
 bound is ``start - longest segment of the camera``, so a query touches only the
@@ -18,105 +12,24 @@ rows it returns, however many millions the table holds.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 import logging
 import math
 from pathlib import Path
 import sqlite3
-import threading
-import time
 from typing import Any, Final, Self
+
+from .database import CHUNK, Database, chunks, move_aside
+from .exports import ExportStore
+from .recordings import KIND_EVENT, RecordingStore
 
 _LOGGER = logging.getLogger(__name__)
 
-SCHEMA_VERSION: Final = 2
-_CHUNK: Final = 500
-
-_SCHEMA_V1 = """
-CREATE TABLE IF NOT EXISTS segments (
-    id INTEGER PRIMARY KEY,
-    camera TEXT NOT NULL,
-    start_ts REAL NOT NULL,
-    end_ts REAL NOT NULL,
-    bytes INTEGER NOT NULL,
-    path TEXT NOT NULL UNIQUE,
-    video_codec TEXT,
-    width INTEGER,
-    height INTEGER,
-    fps REAL,
-    audio_codec TEXT,
-    kind TEXT NOT NULL DEFAULT 'continuous',
-    protected INTEGER NOT NULL DEFAULT 0,
-    location TEXT NOT NULL DEFAULT 'local',
-    cloud_uri TEXT,
-    run_id TEXT
-);
-CREATE INDEX IF NOT EXISTS segments_camera_start ON segments (camera, start_ts);
-CREATE TABLE IF NOT EXISTS recordings (
-    id INTEGER PRIMARY KEY,
-    camera TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    label TEXT,
-    start_ts REAL NOT NULL,
-    end_ts REAL
-);
-CREATE INDEX IF NOT EXISTS recordings_camera_start ON recordings (camera, start_ts);
-"""
-
-_SCHEMA_V2 = """
-CREATE TABLE exports (
-    id INTEGER PRIMARY KEY,
-    camera TEXT NOT NULL,
-    name TEXT NOT NULL,
-    start_ts REAL NOT NULL,
-    end_ts REAL NOT NULL,
-    path TEXT NOT NULL,
-    bytes INTEGER NOT NULL DEFAULT 0,
-    duration REAL,
-    created_ts REAL NOT NULL
-);
-CREATE INDEX exports_camera_start ON exports (camera, start_ts);
-CREATE INDEX segments_unprotected_camera_start ON segments (camera, start_ts)
-    WHERE protected = 0;
-CREATE INDEX segments_unprotected_start ON segments (start_ts) WHERE protected = 0;
-CREATE TABLE camera_totals (
-    camera TEXT PRIMARY KEY,
-    segments INTEGER NOT NULL,
-    bytes INTEGER NOT NULL,
-    max_duration REAL NOT NULL
-) WITHOUT ROWID;
-INSERT INTO camera_totals (camera, segments, bytes, max_duration)
-    SELECT camera, COUNT(*), COALESCE(SUM(bytes), 0), MAX(MAX(end_ts - start_ts), 0)
-    FROM segments GROUP BY camera;
-CREATE TRIGGER segments_totals_insert AFTER INSERT ON segments BEGIN
-    INSERT INTO camera_totals (camera, segments, bytes, max_duration)
-        VALUES (NEW.camera, 1, NEW.bytes, MAX(NEW.end_ts - NEW.start_ts, 0))
-        ON CONFLICT (camera) DO UPDATE SET
-            segments = segments + 1,
-            bytes = bytes + excluded.bytes,
-            max_duration = MAX(max_duration, excluded.max_duration);
-END;
-CREATE TRIGGER segments_totals_delete AFTER DELETE ON segments BEGIN
-    UPDATE camera_totals SET segments = segments - 1, bytes = bytes - OLD.bytes
-        WHERE camera = OLD.camera;
-END;
-CREATE TRIGGER segments_totals_update
-AFTER UPDATE OF camera, bytes, start_ts, end_ts ON segments BEGIN
-    UPDATE camera_totals SET segments = segments - 1, bytes = bytes - OLD.bytes
-        WHERE camera = OLD.camera;
-    INSERT INTO camera_totals (camera, segments, bytes, max_duration)
-        VALUES (NEW.camera, 1, NEW.bytes, MAX(NEW.end_ts - NEW.start_ts, 0))
-        ON CONFLICT (camera) DO UPDATE SET
-            segments = segments + 1,
-            bytes = bytes + excluded.bytes,
-            max_duration = MAX(max_duration, excluded.max_duration);
-END;
-"""
-
-# Applying _MIGRATIONS[n] takes a database from user_version n - 1 to n.
-_MIGRATIONS: Final = {1: _SCHEMA_V1, 2: _SCHEMA_V2}
+# Segment kinds: footage of continuous recording, or of the rolling pre-roll buffer
+# (deleted as it ages unless a labelled recording covers it).
+SEGMENT_CONTINUOUS: Final = "continuous"
+SEGMENT_BUFFER: Final = "buffer"
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,32 +56,12 @@ class Segment:
         """Return the segment duration in seconds."""
         return self.end - self.start
 
-
-@dataclass(frozen=True, slots=True)
-class Recording:
-    """A labelled range of a camera's footage (manual or event recording)."""
-
-    id: int
-    camera: str
-    kind: str
-    label: str | None
-    start: float
-    end: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class Export:
-    """A clip exported from a camera's footage, stored under the exports root."""
-
-    id: int
-    camera: str
-    name: str
-    start: float
-    end: float
-    path: str  # relative to the exports root, with forward slashes
-    bytes: int
-    duration: float | None
-    created: float
+    @property
+    def row_id(self) -> int:
+        """Return the row id of a segment read from the index."""
+        if self.id is None:
+            raise ValueError(f"segment {self.path} was not read from the index")
+        return self.id
 
 
 _SEGMENT_COLUMNS = (
@@ -177,7 +70,6 @@ _SEGMENT_COLUMNS = (
 )
 _SEGMENT_READ = _SEGMENT_COLUMNS + ", id"
 _SEGMENT_READ_S = ", ".join(f"s.{col.strip()}" for col in _SEGMENT_READ.split(","))
-_EXPORT_COLUMNS = "id, camera, name, start_ts, end_ts, path, bytes, duration, created_ts"
 
 
 def _segment_from_row(row: sqlite3.Row | tuple[Any, ...]) -> Segment:
@@ -217,27 +109,8 @@ def _segment_values(segment: Segment) -> tuple[Any, ...]:
     )
 
 
-def _export_from_row(row: tuple[Any, ...]) -> Export:
-    return Export(
-        id=row[0],
-        camera=row[1],
-        name=row[2],
-        start=row[3],
-        end=row[4],
-        path=row[5],
-        bytes=row[6],
-        duration=row[7],
-        created=row[8],
-    )
-
-
-def _chunks[T](items: Sequence[T], size: int = _CHUNK) -> Iterable[Sequence[T]]:
-    for offset in range(0, len(items), size):
-        yield items[offset : offset + size]
-
-
 class SegmentIndex:
-    """Index of segments, recordings and exports, stored in one SQLite file."""
+    """Index of segments (and, through ``recordings`` and ``exports``, of the rest)."""
 
     def __init__(self, db_path: Path) -> None:
         """Open (creating or migrating) the database. Call off the event loop.
@@ -245,17 +118,11 @@ class SegmentIndex:
         Raises ``sqlite3.DatabaseError`` when the file is not a usable database;
         ``open_or_recover`` handles that case.
         """
-        self._path = db_path
-        self._lock = threading.Lock()
-        db_path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(db_path, check_same_thread=False, isolation_level=None)
-        try:
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._migrate()
-        except BaseException:
-            self._conn.close()
-            raise
+        self._db = Database(db_path)
+        self._conn = self._db.conn
+        self._lock = self._db.lock
+        self.recordings = RecordingStore(self._db)
+        self.exports = ExportStore(self._db)
 
     @classmethod
     def open_or_recover(cls, db_path: Path, *, quick_check: bool = False) -> tuple[Self, bool]:
@@ -275,46 +142,24 @@ class SegmentIndex:
             if not quick_check:
                 return index, False
             try:
-                with index._lock:
-                    result = index._conn.execute("PRAGMA quick_check").fetchone()
-                if result is not None and result[0] == "ok":
+                result = index._db.quick_check()
+                if result == "ok":
                     return index, False
                 _LOGGER.warning("Index %s failed its integrity check: %s", db_path, result)
             except sqlite3.DatabaseError as err:
                 _LOGGER.warning("Index %s failed its integrity check: %s", db_path, err)
             index.close()
-        _move_aside(db_path)
+        move_aside(db_path)
         return cls(db_path), True
 
     @property
     def path(self) -> Path:
         """Return the database file path."""
-        return self._path
-
-    def _migrate(self) -> None:
-        with self._lock:
-            version = self._conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise RuntimeError(f"index schema {version} is newer than this version understands")
-            for target in range(version + 1, SCHEMA_VERSION + 1):
-                if target > 1:
-                    _LOGGER.info("Migrating the segment index to schema %d", target)
-                try:
-                    self._conn.executescript(
-                        f"BEGIN IMMEDIATE;\n{_MIGRATIONS[target]}\n"
-                        f"PRAGMA user_version = {target};\nCOMMIT;"
-                    )
-                except BaseException:
-                    if self._conn.in_transaction:
-                        self._conn.execute("ROLLBACK")
-                    raise
+        return self._db.path
 
     def close(self) -> None:
         """Close the database."""
-        with self._lock:
-            self._conn.close()
-
-    # ----------------------------------------------------------------- segments
+        self._db.close()
 
     def add_segment(self, segment: Segment) -> bool:
         """Insert a segment; return False when its path was already indexed."""
@@ -330,19 +175,13 @@ class SegmentIndex:
         """Insert many segments in one transaction; return how many were new."""
         rows = [_segment_values(segment) for segment in segments]
         added = 0
-        with self._lock:
-            self._conn.execute("BEGIN")
-            try:
-                for row in rows:
-                    added += self._conn.execute(
-                        f"INSERT OR IGNORE INTO segments ({_SEGMENT_COLUMNS}) "  # noqa: S608
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        row,
-                    ).rowcount
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
+        with self._db.transaction() as conn:
+            for row in rows:
+                added += conn.execute(
+                    f"INSERT OR IGNORE INTO segments ({_SEGMENT_COLUMNS}) "  # noqa: S608
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    row,
+                ).rowcount
         return added
 
     def known_paths(self, paths: Iterable[str]) -> set[str]:
@@ -354,7 +193,7 @@ class SegmentIndex:
         wanted = list(paths)
         found: dict[str, Segment] = {}
         with self._lock:
-            for chunk in _chunks(wanted):
+            for chunk in chunks(wanted):
                 marks = ",".join("?" * len(chunk))
                 for row in self._conn.execute(
                     f"SELECT {_SEGMENT_READ} FROM segments WHERE path IN ({marks})",  # noqa: S608
@@ -516,10 +355,6 @@ class SegmentIndex:
                 moment = bucket + bucket_seconds
         return found
 
-    def hours_with_footage(self, camera: str, start: float, end: float) -> list[float]:
-        """Return the starts of the UTC hours in [start, end) that hold footage."""
-        return self.bucket_starts(camera, start, end, 3600)
-
     def protect(self, camera: str, start: float, end: float) -> int:
         """Protect a camera's segments overlapping [start, end); return how many changed."""
         return self._set_protected(camera, start, end, protected=True)
@@ -546,19 +381,13 @@ class SegmentIndex:
         wanted = list(ids)
         if not wanted:
             return
-        with self._lock:
-            self._conn.execute("BEGIN")
-            try:
-                for chunk in _chunks(wanted):
-                    marks = ",".join("?" * len(chunk))
-                    self._conn.execute(
-                        f"DELETE FROM segments WHERE id IN ({marks})",  # noqa: S608
-                        chunk,
-                    )
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
+        with self._db.transaction() as conn:
+            for chunk in chunks(wanted):
+                marks = ",".join("?" * len(chunk))
+                conn.execute(
+                    f"DELETE FROM segments WHERE id IN ({marks})",  # noqa: S608
+                    chunk,
+                )
 
     def deletion_candidates(
         self,
@@ -571,7 +400,7 @@ class SegmentIndex:
         keep_exported: bool = True,
         kind: str | None = None,
         keep_recorded: bool = False,
-        limit: int = _CHUNK,
+        limit: int = CHUNK,
     ) -> list[Segment]:
         """Return up to ``limit`` deletable local segments, oldest first.
 
@@ -623,10 +452,10 @@ class SegmentIndex:
         if keep_events_since is not None:
             clauses.append(
                 "NOT EXISTS (SELECT 1 FROM recordings AS r WHERE r.camera = s.camera "
-                "AND r.kind = 'event' AND r.start_ts < s.end_ts "
+                "AND r.kind = ? AND r.start_ts < s.end_ts "
                 "AND (r.end_ts IS NULL OR (r.end_ts > s.start_ts AND r.end_ts >= ?)))"
             )
-            params.append(keep_events_since)
+            params.extend((KIND_EVENT, keep_events_since))
         params.append(limit)
         sql = (
             f"SELECT {_SEGMENT_READ_S} FROM segments AS s "  # noqa: S608
@@ -635,149 +464,3 @@ class SegmentIndex:
         with self._lock:
             rows = self._conn.execute(sql, params).fetchall()
         return [_segment_from_row(row) for row in rows]
-
-    # --------------------------------------------------------------- recordings
-
-    def start_recording(self, camera: str, kind: str, label: str | None, start: float) -> int:
-        """Open a labelled recording range and return its id."""
-        with self._lock:
-            cursor = self._conn.execute(
-                "INSERT INTO recordings (camera, kind, label, start_ts) VALUES (?, ?, ?, ?)",
-                (camera, kind, label, start),
-            )
-            return int(cursor.lastrowid or 0)
-
-    def end_recording(self, recording_id: int, end: float) -> None:
-        """Close a labelled recording range."""
-        with self._lock:
-            self._conn.execute(
-                "UPDATE recordings SET end_ts = ? WHERE id = ? AND end_ts IS NULL",
-                (end, recording_id),
-            )
-
-    def set_recording_end(self, recording_id: int, end: float | None) -> None:
-        """Move the end of a recording range (None reopens it: a retrigger extends it)."""
-        with self._lock:
-            self._conn.execute("UPDATE recordings SET end_ts = ? WHERE id = ?", (end, recording_id))
-
-    def get_recording(self, recording_id: int) -> Recording | None:
-        """Return one labelled range."""
-        with self._lock:
-            row = self._conn.execute(
-                "SELECT id, camera, kind, label, start_ts, end_ts FROM recordings WHERE id = ?",
-                (recording_id,),
-            ).fetchone()
-        return Recording(*row) if row else None
-
-    def last_recording(
-        self, camera: str, kind: str, label: str | None, ended_after: float
-    ) -> Recording | None:
-        """Return the newest range of a kind and label ending at or after a moment (or open)."""
-        with self._lock:
-            row = self._conn.execute(
-                "SELECT id, camera, kind, label, start_ts, end_ts FROM recordings "
-                "WHERE camera = ? AND kind = ? AND label IS ? "
-                "AND (end_ts IS NULL OR end_ts >= ?) ORDER BY start_ts DESC LIMIT 1",
-                (camera, kind, label, ended_after),
-            ).fetchone()
-        return Recording(*row) if row else None
-
-    def close_open_recordings(self, camera: str, end: float) -> None:
-        """Close ranges left open by a crash or restart."""
-        with self._lock:
-            self._conn.execute(
-                "UPDATE recordings SET end_ts = MAX(start_ts, ?) "
-                "WHERE camera = ? AND end_ts IS NULL",
-                (end, camera),
-            )
-
-    def recordings(self, camera: str, start: float, end: float) -> list[Recording]:
-        """Return labelled ranges of a camera overlapping [start, end)."""
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT id, camera, kind, label, start_ts, end_ts FROM recordings "
-                "WHERE camera = ? AND start_ts < ? AND (end_ts IS NULL OR end_ts > ?) "
-                "ORDER BY start_ts",
-                (camera, end, start),
-            ).fetchall()
-        return [Recording(*row) for row in rows]
-
-    # ------------------------------------------------------------------ exports
-
-    def add_export(
-        self,
-        camera: str,
-        name: str,
-        start: float,
-        end: float,
-        path: str,
-        size: int,
-        duration: float | None,
-        created: float | None = None,
-    ) -> int:
-        """Record an exported clip (path relative to the exports root); return its id."""
-        with self._lock:
-            cursor = self._conn.execute(
-                "INSERT INTO exports (camera, name, start_ts, end_ts, path, bytes, duration, "
-                "created_ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    camera,
-                    name,
-                    start,
-                    end,
-                    path,
-                    size,
-                    duration,
-                    time.time() if created is None else created,
-                ),
-            )
-            return int(cursor.lastrowid or 0)
-
-    def list_exports(self, camera: str | None = None) -> list[Export]:
-        """Return the exports (of one camera, or all), newest first."""
-        with self._lock:
-            if camera is None:
-                rows = self._conn.execute(
-                    f"SELECT {_EXPORT_COLUMNS} FROM exports "  # noqa: S608
-                    "ORDER BY created_ts DESC, id DESC"
-                ).fetchall()
-            else:
-                rows = self._conn.execute(
-                    f"SELECT {_EXPORT_COLUMNS} FROM exports WHERE camera = ? "  # noqa: S608
-                    "ORDER BY created_ts DESC, id DESC",
-                    (camera,),
-                ).fetchall()
-        return [_export_from_row(row) for row in rows]
-
-    def get_export(self, export_id: int) -> Export | None:
-        """Return one export."""
-        with self._lock:
-            row = self._conn.execute(
-                f"SELECT {_EXPORT_COLUMNS} FROM exports WHERE id = ?",  # noqa: S608
-                (export_id,),
-            ).fetchone()
-        return _export_from_row(row) if row else None
-
-    def delete_export(self, export_id: int) -> bool:
-        """Delete an export's row (the caller removes its file); return whether it existed."""
-        with self._lock:
-            cursor = self._conn.execute("DELETE FROM exports WHERE id = ?", (export_id,))
-            return cursor.rowcount == 1
-
-
-def _move_aside(db_path: Path) -> Path:
-    """Rename a corrupt database (and its WAL files) out of the way; return the new path."""
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    target = db_path.with_name(f"{db_path.name}.corrupt-{stamp}")
-    serial = 1
-    while target.exists():
-        serial += 1
-        target = db_path.with_name(f"{db_path.name}.corrupt-{stamp}-{serial}")
-    if db_path.exists():
-        db_path.rename(target)
-    for suffix in ("-wal", "-shm"):
-        companion = db_path.with_name(db_path.name + suffix)
-        if companion.exists():
-            companion.rename(target.with_name(target.name + suffix))
-    _LOGGER.warning("Moved the corrupt index to %s", target)
-    return target

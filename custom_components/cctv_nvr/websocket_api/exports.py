@@ -1,0 +1,130 @@
+"""Exports: list them (and the running export jobs), start one, delete one."""
+
+from __future__ import annotations
+
+import time
+
+from homeassistant.components.websocket_api.connection import ActiveConnection
+from homeassistant.components.websocket_api.const import ERR_NOT_FOUND
+from homeassistant.components.websocket_api.decorators import (
+    async_response,
+    require_admin,
+    websocket_command,
+)
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers import config_validation as cv
+import probatio as vol
+
+from ..access import visible_cameras
+from ..const import DOMAIN, MAX_EXPORT_SECONDS
+from ..coordinator import CctvNvrConfigEntry
+from ..data import DATA_NVR
+from ..engine.index import Export
+from ..footage import DATA_EXPORT_JOBS, async_remove_export
+from ..urls import export_path
+from ..util import checked_range
+from .helpers import (
+    CAMERA,
+    END,
+    RANGE,
+    START,
+    Message,
+    WsError,
+    camera_for,
+    send_error,
+    sign,
+    with_camera,
+)
+
+
+def _export_dict(hass: HomeAssistant, connection: ActiveConnection, export: Export) -> Message:
+    return {
+        "id": export.id,
+        "camera": export.camera,
+        "name": export.name,
+        "start": export.start,
+        "end": export.end,
+        "bytes": export.bytes,
+        "duration": export.duration,
+        "created": export.created,
+        "url": sign(hass, connection, export_path(export.id)),
+    }
+
+
+@websocket_command({vol.Required("type"): f"{DOMAIN}/exports", vol.Optional(CAMERA): cv.string})
+@async_response
+async def ws_exports(hass: HomeAssistant, connection: ActiveConnection, msg: Message) -> None:
+    """List the exports (and running export jobs) the user may see, newest first."""
+    camera: str | None = msg.get(CAMERA)
+    if camera is not None:
+        try:
+            camera_for(hass, connection, camera)
+        except WsError as err:
+            send_error(connection, msg["id"], err)
+            return
+    visible = visible_cameras(hass, connection.user)
+    admin = connection.user.is_admin
+    exports = await hass.async_add_executor_job(
+        hass.data[DATA_NVR].index.exports.newest_first, camera
+    )
+    jobs = hass.data[DATA_EXPORT_JOBS].listed(connection.user.id, admin=admin, camera=camera)
+    connection.send_result(
+        msg["id"],
+        {
+            "exports": [
+                _export_dict(hass, connection, export)
+                for export in exports
+                if admin or export.camera in visible
+            ],
+            "jobs": [job.as_dict() for job in jobs],
+        },
+    )
+
+
+@websocket_command(
+    {
+        vol.Required("type"): f"{DOMAIN}/export",
+        **RANGE,
+        vol.Optional("name"): vol.All(cv.string, vol.Length(min=1, max=100)),
+    }
+)
+@with_camera
+async def ws_export(
+    hass: HomeAssistant, connection: ActiveConnection, msg: Message, entry: CctvNvrConfigEntry
+) -> None:
+    """Start exporting a range to one MP4; answer the job at once.
+
+    The job's status (running, done with the export id, failed with the reason) is in
+    ``cctv_nvr/exports``.
+    """
+    start, end = checked_range(msg[START], msg[END], MAX_EXPORT_SECONDS)
+    end = min(end, time.time())
+    coordinator = entry.runtime_data
+    segments = await hass.async_add_executor_job(
+        coordinator.nvr.index.segments, coordinator.camera_key, start, end
+    )
+    if not segments:
+        raise ServiceValidationError(translation_domain=DOMAIN, translation_key="no_footage")
+    job = hass.data[DATA_EXPORT_JOBS].start(entry, connection.user.id, start, end, msg.get("name"))
+    connection.send_result(msg["id"], job.as_dict())
+
+
+@websocket_command(
+    {
+        vol.Required("type"): f"{DOMAIN}/delete_export",
+        vol.Required("export_id"): vol.All(vol.Coerce(int), vol.Range(min=1)),
+    }
+)
+@require_admin
+@async_response
+async def ws_delete_export(hass: HomeAssistant, connection: ActiveConnection, msg: Message) -> None:
+    """Delete an export and its file (administrators only)."""
+    if not await async_remove_export(hass, hass.data[DATA_NVR], msg["export_id"]):
+        send_error(
+            connection,
+            msg["id"],
+            WsError(ERR_NOT_FOUND, "unknown_export", export_id=str(msg["export_id"])),
+        )
+        return
+    connection.send_result(msg["id"], {"deleted": msg["export_id"]})
