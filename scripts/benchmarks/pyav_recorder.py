@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Minimal PyAV recorder of one RTSP URL, for comparison with the ffmpeg CLI.
 
-    python scripts/bench_pyav_recorder.py URL OUTDIR SECONDS
+    python scripts/benchmarks/pyav_recorder.py URL OUTDIR SECONDS
 
 Demuxes the first video stream (RTSP over TCP) and remuxes its packets, without
 re-encoding, into fragmented MP4 segments of ~10 s cut at keyframes

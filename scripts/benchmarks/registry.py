@@ -1,0 +1,30 @@
+"""The sections of the bench, in the order a run takes them.
+
+A run starts the sections marked beside first (each in a child process, when more than
+one section is chosen), then runs the others here in this order, starting the simulator
+before a section that needs it and stopping it before one that does not. So the
+sections that record the simulator come first, then those that must not compete with it.
+"""
+
+from __future__ import annotations
+
+from . import (
+    concurrent_cameras,
+    cpu,
+    export,
+    index_queries,
+    loop_lag,
+    memory_soak,
+    snapshot,
+)
+from .common import Section
+
+SECTIONS: tuple[Section, ...] = (
+    cpu.SECTION,
+    concurrent_cameras.SECTION,
+    snapshot.SECTION,
+    loop_lag.SECTION,
+    memory_soak.SECTION,
+    index_queries.SECTION,
+    export.SECTION,
+)

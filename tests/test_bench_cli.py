@@ -1,0 +1,110 @@
+"""scripts/bench: every section module is registered, and the command line parses and lists.
+
+No benchmark runs here (the sections take minutes and most need the simulator).
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+import pkgutil
+import subprocess
+import sys
+
+import pytest
+
+from scripts import benchmarks
+from scripts.benchmarks import cli, registry
+
+REPO = Path(__file__).resolve().parent.parent
+ENTRY = REPO / "scripts" / "bench"
+NOT_SECTIONS = {"__main__", "cli", "common", "pyav_recorder", "registry"}
+
+
+def test_every_section_module_is_registered_once() -> None:
+    modules = {info.name for info in pkgutil.iter_modules(benchmarks.__path__)} - NOT_SECTIONS
+    assert len(modules) == 7
+    for name in modules:
+        module = importlib.import_module(f"scripts.benchmarks.{name}")
+        assert registry.SECTIONS.count(module.SECTION) == 1, name
+    assert len(registry.SECTIONS) == len(modules)
+    numbers = [section.number for section in registry.SECTIONS]
+    assert sorted(numbers, key=int) == ["1", "2", "3", "4", "5", "6", "7"]
+    aliases = [section.alias for section in registry.SECTIONS]
+    assert len(set(aliases)) == len(aliases)
+    for section in registry.SECTIONS:
+        assert section.title.startswith(f"{section.number} ")
+        assert not section.alias.isdigit()
+
+
+def test_run_order_keeps_the_simulator_sections_together() -> None:
+    """The simulator is stopped before a section without it: none needs it again after."""
+    needs = [section.simulator for section in registry.SECTIONS]
+    assert needs == sorted(needs, reverse=True)
+    assert {s.number for s in registry.SECTIONS if s.beside} == {"4", "7"}
+
+
+def test_sections_by_number_or_alias() -> None:
+    assert cli.DEFAULT_SECTIONS == "1,2,3,4,5,6,7"
+    assert cli.parse_sections("index,export") == {"4", "5"}
+    assert cli.parse_sections("1, LAG,soak") == {"1", "6", "7"}
+    assert cli.parse_sections(cli.DEFAULT_SECTIONS) == set(cli.NUMBERS)
+    with pytest.raises(ValueError, match=r"unknown section 'nope' \(use 1, 2, .* or cpu, "):
+        cli.parse_sections("2,nope")
+
+
+def test_rows_sort_by_section_number() -> None:
+    rows = [
+        ("10 Later", "a", "", ""),
+        ("2 Concurrent cameras", "b", "", ""),
+        ("", "simulator", "", ""),
+        ("7 (child)", "all", "", ""),
+        ("1 CPU / camera-minute", "c", "", ""),
+    ]
+    rows.sort(key=cli.row_order)
+    assert [row[1] for row in rows] == ["simulator", "c", "b", "all", "a"]
+    assert cli.beside_note() == "sections 4 and 7 ran in child processes beside the others"
+
+
+def test_list_prints_every_section(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["--list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[:2] for line in lines] == [
+        ["1", "cpu"],
+        ["2", "concurrent"],
+        ["3", "snapshot"],
+        ["4", "index"],
+        ["5", "export"],
+        ["6", "lag"],
+        ["7", "soak"],
+    ]
+    assert lines[3].endswith("4 Index queries (no simulator, child process beside the others)")
+
+
+def test_help_and_unknown_sections(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["--help"])
+    assert exited.value.code == 0
+    helped = capsys.readouterr().out
+    for text in ("--quick", "--sections", "--workdir", "--list", "cpu=1", "index=4", "soak=7"):
+        assert text in helped
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["--sections", "1,nope", "--quick"])
+    assert exited.value.code == 2
+    refused = capsys.readouterr()
+    assert "unknown section 'nope'" in refused.err
+    assert not refused.out
+
+
+def test_the_command_runs_the_package() -> None:
+    """scripts/bench itself (a small entry that imports the package) lists the sections."""
+    listed = subprocess.run(
+        [sys.executable, str(ENTRY), "--list"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=REPO,
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout == cli.section_list() + "\n"
