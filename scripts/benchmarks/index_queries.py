@@ -97,8 +97,8 @@ def build_index(db: Path, cameras: list[str], steps: int, rng: random.Random) ->
             moment = rng.uniform(0, 7200)
             while moment < span - 200:
                 length = rng.uniform(20, 180)
-                rec_id = index.start_recording(camera, "event", "motion", INDEX_EPOCH + moment)
-                index.end_recording(rec_id, INDEX_EPOCH + moment + length)
+                rec_id = index.recordings.start(camera, "event", "motion", INDEX_EPOCH + moment)
+                index.recordings.set_end(rec_id, INDEX_EPOCH + moment + length)
                 moment += rng.uniform(3600, 10800)
     finally:
         index.close()
@@ -186,14 +186,14 @@ def walk_export(root: Path, camera: str, start: float, end: float) -> list[float
 
 def index_day(index: SegmentIndex, camera: str, day: float) -> list[tuple[float, float]]:
     spans = index.coverage(camera, day, day + 86400, MAX_GAP)
-    index.recordings(camera, day, day + 86400)
+    index.recordings.overlapping(camera, day, day + 86400)
     return spans
 
 
 def index_browse(index: SegmentIndex, camera: str, day: float, hour: float) -> tuple[list[float], list[tuple[float, float]]]:
     hours = index.bucket_starts(camera, day, day + 86400, 3600, origin=day)
     spans = index.coverage(camera, hour, hour + 3600, MAX_GAP)
-    index.recordings(camera, hour, hour + 3600)
+    index.recordings.overlapping(camera, hour, hour + 3600)
     return hours, spans
 
 
