@@ -21,21 +21,26 @@ export interface DeleteAnswer {
   bytes: number;
 }
 
-const footageMessage = <A extends FootageAction>(action: A, range: FootageRange): FootageRequest<A> => ({
-  type: `cctv_nvr/${action}`,
+export const protectMessage = (range: FootageRange): FootageRequest<"protect"> => ({
+  type: "cctv_nvr/protect",
   camera: range.camera,
   start: range.start,
   end: range.end,
 });
 
-export const protectMessage = (range: FootageRange): FootageRequest<"protect"> =>
-  footageMessage("protect", range);
+export const unprotectMessage = (range: FootageRange): FootageRequest<"unprotect"> => ({
+  type: "cctv_nvr/unprotect",
+  camera: range.camera,
+  start: range.start,
+  end: range.end,
+});
 
-export const unprotectMessage = (range: FootageRange): FootageRequest<"unprotect"> =>
-  footageMessage("unprotect", range);
-
-export const deleteMessage = (range: FootageRange): FootageRequest<"delete"> =>
-  footageMessage("delete", range);
+export const deleteMessage = (range: FootageRange): FootageRequest<"delete"> => ({
+  type: "cctv_nvr/delete",
+  camera: range.camera,
+  start: range.start,
+  end: range.end,
+});
 
 export const protectFootage = (hass: HomeAssistant, range: FootageRange): Promise<ProtectAnswer> =>
   hass.callWS<ProtectAnswer>(protectMessage(range));
