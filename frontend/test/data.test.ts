@@ -38,7 +38,7 @@ function recorder(): { hass: HomeAssistant; sent: WsMessage[] } {
   return { hass, sent };
 }
 
-describe("request messages: exactly what websocket_api.py's schemas take", () => {
+describe("request messages: exactly what the integration's command schemas take", () => {
   it("cameras and storage take no arguments", () => {
     expect(camerasMessage()).toEqual({ type: "cctv_nvr/cameras" });
     expect(storageMessage()).toEqual({ type: "cctv_nvr/storage" });
