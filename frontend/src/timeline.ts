@@ -6,26 +6,10 @@
  * Pure functions, no DOM: unit-tested with Vitest. All moments are epoch seconds (UTC).
  */
 
-export type Range = [number, number];
+import type { Range, TimelineData, TimelineEvent } from "./data/timeline";
 
-export interface TimelineEvent {
-  id: number;
-  kind: string;
-  label: string | null;
-  start: number;
-  end: number | null; // null: still running
-}
-
-export interface TimelineData {
-  start: number;
-  end: number;
-  now: number;
-  first: number | null;
-  spans: Range[];
-  gaps: Range[];
-  events: TimelineEvent[];
-  recording?: Range | null; // being recorded now: not indexed yet, not a gap
-}
+// The answer of `cctv_nvr/timeline` is typed in data/timeline.ts; the logic here works on it.
+export type { Range, TimelineData, TimelineEvent };
 
 export interface View {
   start: number;

@@ -190,14 +190,22 @@ def _grid(page: Any, panel: Any) -> None:
 
 
 def _zoom_to_footage(page: Any, panel: Any) -> dict[str, float]:
-    """Zoom in with the mouse wheel around the start of the footage; return its bar's box."""
+    """Zoom in with the mouse wheel around the start of the footage; return its bar's box.
+
+    The footage (a minute or so) is drawn at least 2 px wide, wider than itself on a whole day,
+    so the wheel turns in bursts, each aimed again at the bar's start: one pointer position for
+    all 30 steps zoomed past the footage when the day had just begun (the view keeps the pointer's
+    moment where it is, near the left edge then).
+    """
     span = panel.locator(".timeline .span").first
     span.wait_for()
-    box = span.bounding_box()
-    assert box is not None
-    page.mouse.move(box["x"] + 1, box["y"] + box["height"] / 2)
-    for _ in range(30):
-        page.mouse.wheel(0, -100)
+    for _ in range(6):
+        box = span.bounding_box()
+        assert box is not None
+        page.mouse.move(box["x"] + min(1, box["width"] / 2), box["y"] + box["height"] / 2)
+        for _ in range(5):
+            page.mouse.wheel(0, -100)
+        page.wait_for_timeout(100)
     page.wait_for_timeout(300)
     box = span.bounding_box()
     assert box is not None

@@ -1,0 +1,40 @@
+/** The panel's own DOM events (like Home Assistant frontend's `fireEvent`), typed by name. */
+import type { Camera } from "../data/cameras";
+import type { Range, View } from "../timeline";
+
+/** A line under the toolbar: an error, or the result of an action. */
+export interface PanelMessage {
+  text: string;
+  error: boolean;
+}
+
+/** What the timeline bar changed: any of the visible range, the keyboard cursor, the selection. */
+export interface TimelineChange {
+  view?: View;
+  cursor?: number;
+  selection?: Range | null;
+}
+
+export interface CctvEvents {
+  /** Show a message under the toolbar (null clears it). */
+  "cctv-message": PanelMessage | null;
+  /** Open a camera's recordings (from the live grid). */
+  "cctv-open-camera": { camera: Camera };
+  /** Back from a camera's recordings to the live grid. */
+  "cctv-close-camera": undefined;
+  /** Exports or export jobs changed (an export started, an export deleted): load them again. */
+  "cctv-exports-changed": undefined;
+  /** The timeline bar asks to play from a moment (a click, Enter). */
+  "cctv-timeline-play": { moment: number };
+  "cctv-timeline-change": TimelineChange;
+}
+
+export type CctvEvent<K extends keyof CctvEvents> = CustomEvent<CctvEvents[K]>;
+
+export function fireEvent<K extends keyof CctvEvents>(
+  node: HTMLElement,
+  type: K,
+  detail: CctvEvents[K],
+): void {
+  node.dispatchEvent(new CustomEvent(type, { detail, bubbles: true, composed: true }));
+}

@@ -1,0 +1,87 @@
+/**
+ * `cctv_nvr/exports` (the exports and export jobs the user may see), `cctv_nvr/export` (start
+ * exporting a range to one MP4) and `cctv_nvr/delete_export` (administrators only).
+ */
+import type { FootageRange, HomeAssistant, WsMessage } from "./connection";
+
+export interface ExportItem {
+  id: number;
+  camera: string;
+  name: string;
+  start: number;
+  end: number;
+  bytes: number;
+  duration: number | null;
+  created: number;
+  url: string; // signed, expiring download URL
+}
+
+export interface ExportJob {
+  id: string;
+  camera: string;
+  start: number;
+  end: number;
+  name: string | null;
+  status: "running" | "done" | "failed";
+  started: number;
+  finished: number | null;
+  export_id: number | null;
+  error: string | null;
+}
+
+export interface ExportsRequest extends WsMessage {
+  type: "cctv_nvr/exports";
+  camera?: string;
+}
+
+export interface ExportsAnswer {
+  exports: ExportItem[]; // newest first
+  jobs: ExportJob[]; // newest first
+}
+
+export interface ExportRequest extends WsMessage, FootageRange {
+  type: "cctv_nvr/export";
+  name?: string; // 1 to 100 characters
+}
+
+export interface DeleteExportRequest extends WsMessage {
+  type: "cctv_nvr/delete_export";
+  export_id: number;
+}
+
+export interface DeleteExportAnswer {
+  deleted: number;
+}
+
+export const exportsMessage = (camera?: string): ExportsRequest =>
+  camera === undefined ? { type: "cctv_nvr/exports" } : { type: "cctv_nvr/exports", camera };
+
+export const exportMessage = (range: FootageRange, name?: string): ExportRequest => ({
+  type: "cctv_nvr/export",
+  camera: range.camera,
+  start: range.start,
+  end: range.end,
+  ...(name === undefined ? {} : { name }),
+});
+
+export const deleteExportMessage = (exportId: number): DeleteExportRequest => ({
+  type: "cctv_nvr/delete_export",
+  export_id: exportId,
+});
+
+export const fetchExports = (hass: HomeAssistant, camera?: string): Promise<ExportsAnswer> =>
+  hass.callWS<ExportsAnswer>(exportsMessage(camera));
+
+/** Starts an export; answers the job at once (its progress is in `fetchExports`). */
+export const startExport = (
+  hass: HomeAssistant,
+  range: FootageRange,
+  name?: string,
+): Promise<ExportJob> => hass.callWS<ExportJob>(exportMessage(range, name));
+
+export const deleteExport = (hass: HomeAssistant, exportId: number): Promise<DeleteExportAnswer> =>
+  hass.callWS<DeleteExportAnswer>(deleteExportMessage(exportId));
+
+/** Whether an export is still being written (the panel polls until none is). */
+export const hasRunningJob = (jobs: ExportJob[]): boolean =>
+  jobs.some((job) => job.status === "running");

@@ -1,0 +1,153 @@
+/**
+ * The live grid: a tile per camera with Home Assistant's own live view (the dashboards'
+ * picture-entity card in live mode: WebRTC/HLS as there), its state badges and the way to its
+ * recordings; a tile enlarges into an overlay that Escape or a click outside closes.
+ */
+import { css, html, nothing, type PropertyValues, type TemplateResult } from "lit";
+import { CctvElement } from "../common/cctv-element";
+import { fireEvent } from "../common/fire-event";
+import type { Camera } from "../data/cameras";
+import type { HomeAssistant } from "../data/connection";
+import { sharedStyles } from "../styles";
+import { cameraBadges } from "../components/camera-badges";
+
+/** A dashboard card as Home Assistant's card helpers create it. */
+interface LovelaceCard extends HTMLElement {
+  hass?: HomeAssistant;
+}
+
+interface CardHelpers {
+  createCardElement(config: Record<string, unknown>): LovelaceCard;
+}
+
+declare global {
+  interface Window {
+    loadCardHelpers?: () => Promise<CardHelpers>;
+  }
+}
+
+export class CctvLiveGrid extends CctvElement {
+  static override properties = {
+    cameras: { attribute: false },
+    _enlarged: { state: true },
+  };
+
+  cameras: Camera[] = [];
+  private _enlarged: Camera | null = null;
+  /** The live cards, kept while the grid is away (a camera's recordings) so streams resume. */
+  private _cards = new Map<string, LovelaceCard>();
+  private _cardHelpers?: Promise<CardHelpers>;
+
+  override connectedCallback(): void {
+    super.connectedCallback();
+    window.addEventListener("keydown", this._onKey);
+  }
+
+  override disconnectedCallback(): void {
+    super.disconnectedCallback();
+    window.removeEventListener("keydown", this._onKey);
+  }
+
+  protected override updated(changed: PropertyValues): void {
+    if (changed.has("hass")) {
+      for (const card of this._cards.values()) card.hass = this.hass;
+    }
+  }
+
+  private _onKey = (ev: KeyboardEvent): void => {
+    if (ev.key === "Escape" && this._enlarged) this._enlarged = null;
+  };
+
+  private _open(camera: Camera): void {
+    this._enlarged = null;
+    fireEvent(this, "cctv-open-camera", { camera });
+  }
+
+  /** A dashboard picture-entity card in live mode (HA's own streaming: WebRTC/HLS). */
+  private _liveCard(camera: Camera, key: string): TemplateResult {
+    const entityId = camera.entity_id;
+    if (!entityId) return html``;
+    const cacheKey = `${key}:${entityId}`;
+    const card = this._cards.get(cacheKey);
+    if (card) return html`${card}`;
+    const helpers = window.loadCardHelpers;
+    if (helpers) {
+      this._cardHelpers ??= helpers();
+      void this._cardHelpers.then((h) => {
+        const created = h.createCardElement({
+          type: "picture-entity",
+          entity: entityId,
+          camera_view: "live",
+          show_name: false,
+          show_state: false,
+          tap_action: { action: "none" },
+        });
+        created.hass = this.hass;
+        this._cards.set(cacheKey, created);
+        this.requestUpdate();
+      });
+    }
+    const token = this.hass?.states[entityId]?.attributes?.access_token;
+    return token
+      ? html`<img class="still" alt=${camera.name} src="/api/camera_proxy/${entityId}?token=${token}" />`
+      : html`<div class="still placeholder"></div>`;
+  }
+
+  protected override render(): TemplateResult {
+    if (!this.cameras.length) return html`<p class="empty">${this.t("no_cameras")}</p>`;
+    return html`<div class="grid">
+        ${this.cameras.map(
+          (camera) => html`<section class="tile" data-camera=${camera.id}>
+            <button class="view" aria-label=${this.t("enlarge", { camera: camera.name })} @click=${() => (this._enlarged = camera)}>
+              ${this._liveCard(camera, "grid")}
+            </button>
+            <div class="tile-bar">
+              <span class="name">${camera.name}</span>
+              ${cameraBadges(camera, (key) => this.t(key))}
+              <button class="open" @click=${() => this._open(camera)}>${this.t("recordings")}</button>
+            </div>
+          </section>`,
+        )}
+      </div>
+      ${this._enlarged ? this._renderEnlarged(this._enlarged) : nothing}`;
+  }
+
+  private _renderEnlarged(camera: Camera): TemplateResult {
+    return html`<div class="overlay" role="dialog" aria-modal="true" aria-label=${camera.name} @click=${() => (this._enlarged = null)}>
+      <div class="big" @click=${(ev: Event) => ev.stopPropagation()}>
+        <div class="tile-bar">
+          <span class="name">${camera.name}</span>${cameraBadges(camera, (key) => this.t(key))}
+          <button class="open" @click=${() => this._open(camera)}>${this.t("recordings")}</button>
+          <button class="close" aria-label=${this.t("close")} @click=${() => (this._enlarged = null)}>×</button>
+        </div>
+        ${this._liveCard(camera, "big")}
+      </div>
+    </div>`;
+  }
+
+  static override styles = [
+    sharedStyles,
+    css`
+      .grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(320px, 1fr)); gap: 12px; }
+      .view { display: block; width: 100%; padding: 0; border: none; border-radius: 0; background: #000; aspect-ratio: 16 / 9; overflow: hidden; }
+      .view > * { pointer-events: none; }
+      .still { width: 100%; height: 100%; object-fit: contain; display: block; }
+      .placeholder { background: #111; }
+      .tile-bar .open { margin-left: auto; }
+      .overlay { position: fixed; inset: 0; background: rgba(0, 0, 0, 0.75); display: flex; align-items: center; justify-content: center; z-index: 10; padding: 12px; }
+      .big { width: min(1200px, 100%); }
+      .close { margin-left: 8px; }
+      @media (max-width: 600px) {
+        .grid { grid-template-columns: 1fr; }
+      }
+    `,
+  ];
+}
+
+declare global {
+  interface HTMLElementTagNameMap {
+    "cctv-live-grid": CctvLiveGrid;
+  }
+}
+
+if (!customElements.get("cctv-live-grid")) customElements.define("cctv-live-grid", CctvLiveGrid);
