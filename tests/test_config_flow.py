@@ -330,6 +330,9 @@ async def test_options_flow(hass: HomeAssistant, simulator: CameraSimulator) -> 
         "offline_repair_minutes": 30,
         "event_retention_days": 30,
         "notify_link_hours": 168,
+        "default_rights": ["control", "export", "live", "recordings"],
+        "live_panel_only": False,
+        "audit_days": 365,
     }
     assert entry.runtime_data.recorder.config.segment_seconds == 30
     assert entry.runtime_data.recorder.config.record_audio is False

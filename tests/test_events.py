@@ -30,7 +30,7 @@ from custom_components.cctv_nvr.const import (
     EVENT_RECORDING_STOPPED,
 )
 from custom_components.cctv_nvr.data import DATA_NVR
-from custom_components.cctv_nvr.engine.index import SegmentIndex
+from custom_components.cctv_nvr.engine.index import Segment, SegmentIndex
 from custom_components.cctv_nvr.engine.layout import parse_segment_name
 from custom_components.cctv_nvr.events import notification_links
 from custom_components.cctv_nvr.logbook import async_describe_events, describe
@@ -312,19 +312,29 @@ async def test_event_retention_option_and_stale_ranges(
     assert recording is not None
     assert recording.end is not None  # closed (at the end of the footage: none, so its start)
     assert recording.end == recording.start
-    # Retention drops cached event clips older than the longest event retention.
+    # Retention drops cached event clips older than the longest event retention, and those
+    # of events or footage that are gone; a snapshot of a live event and segment stays.
     cache = hass.data[DATA_NVR].thumbnails / "events" / KEY
 
-    def make_cache() -> None:
+    def make_cache() -> str:
+        index.add_segment(Segment(KEY, f"{KEY}/x.mp4", time.time() - 90, time.time() - 86, 1))
+        segment = index.segment_by_path(f"{KEY}/x.mp4")
+        kept = f"{stale}-{segment.row_id}.jpg"
         cache.mkdir(parents=True)
-        for name, age in (("1-old.mp4", 46), ("2.jpg", 44)):
+        for name, age in (
+            (f"{stale}-{segment.row_id}-{segment.row_id}-1-5.mp4", 46),  # too old
+            (kept, 44),
+            (f"{stale}-999999.jpg", 1),  # its segment is gone
+            ("424242-1.jpg", 1),  # its event is gone
+        ):
             (cache / name).write_bytes(b"x")
             moment = time.time() - age * 86400
             os.utime(cache / name, (moment, moment))
+        return kept
 
-    await hass.async_add_executor_job(make_cache)
+    kept = await hass.async_add_executor_job(make_cache)
     await run_retention(hass)
-    assert sorted(p.name for p in cache.iterdir()) == ["2.jpg"]
+    assert sorted(p.name for p in cache.iterdir()) == [kept]
 
     # Two triggers at the same moment make one range; unloading the camera ends it cleanly.
     stopped = _collect(hass, EVENT_RECORDING_STOPPED)

@@ -92,9 +92,12 @@ async def test_browse_resolve_and_play_signed_hls(
     assert text.startswith("#EXTM3U")
     assert "#EXT-X-PROGRAM-DATE-TIME" in text
     assert "#EXT-X-ENDLIST" in text
-    # Every URI in the playlist is signed; ffprobe plays the whole thing over HTTP.
+    # Every URI in the playlist carries the playlist's media token; ffprobe plays the whole
+    # thing over HTTP without a session; an altered token is refused.
     uris = [line for line in text.splitlines() if line and not line.startswith("#")]
-    assert uris and all("authSig=" in uri for uri in uris)
+    assert uris and all("?t=" in uri for uri in uris)
+    assert (await anonymous.get(uris[0][:-3] + "AAA")).status == 401
+    assert (await anonymous.get(uris[0].split("?")[0])).status == 401
     url = str(anonymous.make_url(signed))
     probe = await _ffprobe_url(url)
     video = next(s for s in probe["streams"] if s["codec_type"] == "video")

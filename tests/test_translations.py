@@ -68,7 +68,7 @@ def test_english_translation_is_generated_from_strings() -> None:
 def test_every_translation_key_in_the_code_exists() -> None:
     """Exceptions, issues and entities name keys that strings.json has."""
     strings = _strings()
-    known = set(strings["exceptions"]) | set(strings["issues"])
+    known = set(strings["exceptions"]) | set(strings["issues"]) | set(strings["selector"])
     for platform in strings["entity"].values():
         known |= set(platform)
     missing = []
@@ -82,6 +82,8 @@ def test_every_translation_key_in_the_code_exists() -> None:
                 keys.append(node.value)
             elif isinstance(node, ast.Call) and _name(node.func) == "WsError" and node.args:
                 keys.extend(node.args[1:2])
+            elif isinstance(node, ast.Call) and _name(node.func) == "AccessDenied" and node.args:
+                keys.extend(node.args[:1])
             missing.extend(
                 f"{path.name}:{key.lineno} {key.value}"
                 for key in keys

@@ -64,12 +64,13 @@ async def test_views_with_missing_cached_and_foreign_footage(  # noqa: PLR0915
         assert (await _status(client, f"{API}/playlist/{KEY}/{bad}.m3u8"))[0] == 400, bad
     assert (await _status(client, f"{API}/playlist/{KEY}/1000-2000.m3u8"))[0] == 404
 
-    # Thumbnail: made once, then served from its cache file (even after footage goes).
+    # Thumbnail: made once per segment, then served from its cache file while the segment is
+    # indexed (even after its file goes).
     moment = int(first.start)
     status, body = await _status(client, f"{API}/thumbnail/{KEY}/{moment}.jpg")
     assert status == 200
     assert body.startswith(JPEG)
-    cache = nvr.thumbnails / KEY / f"{moment}.jpg"
+    cache = nvr.thumbnails / KEY / f"{first.id}.jpg"
     assert cache.read_bytes() == body
     assert (await _status(client, f"{API}/thumbnail/{KEY}/1000.jpg"))[0] == 404
 
@@ -120,7 +121,7 @@ async def test_views_with_missing_cached_and_foreign_footage(  # noqa: PLR0915
         f"{API}/segment/{first.id}.mp4",
         f"{API}/init/{first.id}.mp4",
         f"{API}/media/{first.id}/0.m4s",
-        f"{API}/thumbnail/{KEY}/{moment + 1}.jpg",
+        f"{API}/thumbnail/{KEY}/{int(last.start) + 1}.jpg",
         f"{API}/event/{event_id}/clip.mp4",
     ):
         status, body = await _status(client, path)

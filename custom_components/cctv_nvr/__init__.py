@@ -11,12 +11,14 @@ from homeassistant.core import Event, HomeAssistant
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.typing import ConfigType
 
-from .const import DOMAIN, STORAGE_DIR
+from .access import async_setup_access
+from .config_flow import camera_unique_id
+from .const import CONF_MAIN_URL, DOMAIN, STORAGE_DIR
 from .coordinator import CameraCoordinator, CctvNvrConfigEntry
 from .data import DATA_NVR, NvrData
 from .engine.index import SegmentIndex
 from .engine.rebuild import rebuild_index
-from .footage import DATA_EXPORT_JOBS, ExportJobs
+from .footage import DATA_EXPORT_JOBS, DATA_REMUXES, ExportJobs, RemuxQueue
 from .panel import async_register_panel, async_remove_panel_if_unused, async_setup_panel
 from .retention import RetentionRunner
 from .services import async_setup_services
@@ -51,6 +53,8 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
         index=index,
     )
     hass.data[DATA_EXPORT_JOBS] = ExportJobs(hass)
+    hass.data[DATA_REMUXES] = RemuxQueue()
+    async_setup_access(hass)
 
     async def _close_index(_event: Event) -> None:
         await hass.async_add_executor_job(index.close)
@@ -80,6 +84,17 @@ async def _async_rebuild(hass: HomeAssistant, index: SegmentIndex, root: Path) -
         report.added,
         report.unreadable,
     )
+
+
+async def async_migrate_entry(hass: HomeAssistant, entry: CctvNvrConfigEntry) -> bool:
+    """Bring an older camera entry up to date (1.1 -> 1.2: no credentials in the unique id)."""
+    if entry.version > 1:
+        return False  # made by a newer version: refuse rather than guess
+    if entry.minor_version < 2:  # noqa: PLR2004
+        hass.config_entries.async_update_entry(
+            entry, unique_id=camera_unique_id(entry.data[CONF_MAIN_URL]), minor_version=2
+        )
+    return True
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: CctvNvrConfigEntry) -> bool:

@@ -13,6 +13,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .const import (
+    CONF_LIVE_PANEL_ONLY,
     CONF_LIVE_STREAM,
     CONF_MAIN_URL,
     CONF_SUB_URL,
@@ -43,7 +44,6 @@ class NvrCamera(CctvNvrEntity, Camera):
     """An IP camera recorded by the NVR."""
 
     _attr_name = None
-    _attr_supported_features = CameraEntityFeature.STREAM
 
     def __init__(self, coordinator: CameraCoordinator) -> None:
         """Create the camera entity."""
@@ -59,6 +59,16 @@ class NvrCamera(CctvNvrEntity, Camera):
         return credential_url(url, data.get(CONF_USERNAME), data.get(CONF_PASSWORD))
 
     @property
+    def _panel_only(self) -> bool:
+        """Return True when this camera's video is kept off Home Assistant's own views."""
+        return bool(self.coordinator.config_entry.options.get(CONF_LIVE_PANEL_ONLY))
+
+    @property
+    def supported_features(self) -> CameraEntityFeature:
+        """Stream live video, unless it is kept to the CCTV panel."""
+        return CameraEntityFeature(0) if self._panel_only else CameraEntityFeature.STREAM
+
+    @property
     def is_recording(self) -> bool:
         """Return True while segments are being written."""
         return self.coordinator.data is not None and self.coordinator.data.recording
@@ -68,14 +78,18 @@ class NvrCamera(CctvNvrEntity, Camera):
         """A camera is unavailable while it cannot be reached."""
         return self.coordinator.last_update_success
 
-    async def stream_source(self) -> str:
-        """Return the RTSP URL Home Assistant's stream component plays."""
+    async def stream_source(self) -> str | None:
+        """Return the RTSP URL Home Assistant's stream component plays (none: panel only)."""
+        if self._panel_only:
+            return None
         return self._url(live=True)
 
     async def async_camera_image(
         self, width: int | None = None, height: int | None = None
     ) -> bytes | None:
-        """Return a JPEG, from the running recording when there is one."""
+        """Return a JPEG, from the running recording when there is one (none: panel only)."""
+        if self._panel_only:
+            return None
         recorder = self.coordinator.recorder
         if recorder.status.state == RecorderState.RECORDING:
             for path in await recorder.latest_files():

@@ -6,13 +6,17 @@ import asyncio
 from collections.abc import Mapping
 from dataclasses import asdict
 import logging
+from pathlib import Path
 from typing import Any
 
+from homeassistant.auth.models import User
 from homeassistant.config_entries import (
     ConfigEntry,
     ConfigFlow,
     ConfigFlowResult,
+    ConfigSubentryFlow,
     OptionsFlowWithReload,
+    SubentryFlowResult,
 )
 from homeassistant.const import CONF_NAME, CONF_PASSWORD, CONF_USERNAME
 from homeassistant.core import callback
@@ -21,6 +25,9 @@ from homeassistant.helpers.selector import (
     NumberSelector,
     NumberSelectorConfig,
     NumberSelectorMode,
+    ObjectSelector,
+    ObjectSelectorConfig,
+    SelectOptionDict,
     SelectSelector,
     SelectSelectorConfig,
     SelectSelectorMode,
@@ -31,8 +38,12 @@ from homeassistant.helpers.selector import (
 from homeassistant.util import slugify
 import probatio as vol
 
+from .audit import Action, async_audit
 from .const import (
+    CONF_AUDIT_DAYS,
+    CONF_DEFAULT_RIGHTS,
     CONF_EVENT_RETENTION_DAYS,
+    CONF_LIVE_PANEL_ONLY,
     CONF_LIVE_STREAM,
     CONF_MAIN_URL,
     CONF_MAX_SIZE_GB,
@@ -46,6 +57,7 @@ from .const import (
     CONF_STREAM_INFO,
     CONF_SUB_URL,
     CONF_TRANSPORT,
+    DEFAULT_AUDIT_DAYS,
     DEFAULT_EVENT_RETENTION_DAYS,
     DEFAULT_MIN_FREE_GB,
     DEFAULT_NOTIFY_LINK_HOURS,
@@ -53,17 +65,33 @@ from .const import (
     DEFAULT_RETENTION_DAYS,
     DEFAULT_SEGMENT_SECONDS,
     DOMAIN,
+    GB,
+    GRANT_LOOKBACK_HOURS,
+    GRANT_RIGHTS,
+    GRANT_USER_ID,
+    GRANT_WINDOWS,
+    MAX_NOTIFY_LINK_HOURS,
     MAX_SEGMENT_SECONDS,
     MIN_SEGMENT_SECONDS,
     PROBE_TIMEOUT,
+    STORAGE_DIR,
     STREAM_MAIN,
     STREAM_SUB,
+    SUBENTRY_ACCESS,
     TRANSPORTS,
 )
+from .data import DATA_NVR
 from .engine import rtsp
 from .engine.media import ProbeError, StreamInfo, probe_url
+from .engine.policy import DAYS, Caller, Grant, Right
+from .engine.stats import disk_usage
 
 _LOGGER = logging.getLogger(__name__)
+
+# The free-space floor must leave most of the disk to footage.
+MAX_FLOOR_SHARE = 0.9
+# Grants changed in Home Assistant's settings: only administrators can, which one is not known.
+SYSTEM_ADMIN = Caller(None, admin=True)
 
 
 class CameraCheckError(Exception):
@@ -108,7 +136,7 @@ async def async_check_camera(
         try:
             await rtsp.describe(url, user, secret, timeout=PROBE_TIMEOUT / 2)
         except rtsp.RtspError as err:
-            _LOGGER.debug("Camera check of %s failed: %s", url, err)
+            _LOGGER.debug("Camera check of %s failed: %s", rtsp.redact_url(url), err)
             raise CameraCheckError(
                 "base" if err.reason == "invalid_auth" else field, err.reason
             ) from err
@@ -136,9 +164,20 @@ async def async_check_camera(
     return cleaned, info
 
 
-def _unique_id(url: str) -> str:
+def _used_folders(base: Path) -> set[str]:
+    """Return the camera folder names under the recordings, exports and caches (executor)."""
+    found: set[str] = set()
+    for folder in ("recordings", "exports", "thumbnails"):
+        directory = base / folder
+        if directory.is_dir():
+            found.update(path.name for path in directory.iterdir() if path.is_dir())
+    return found
+
+
+def camera_unique_id(url: str) -> str:
+    """Return a camera's unique id: host, port and path, with no credentials in them."""
     parsed = rtsp.parse_rtsp_url(url)
-    return f"{parsed.host.lower()}:{parsed.port}{parsed.path}"
+    return f"{parsed.host.lower()}:{parsed.port}{rtsp.redact_text(parsed.path)}"
 
 
 def _camera_schema(defaults: Mapping[str, Any], *, with_name: bool) -> vol.Schema:
@@ -177,7 +216,7 @@ class CctvNvrConfigFlow(ConfigFlow, domain=DOMAIN):
     """Add an IP camera."""
 
     VERSION = 1
-    MINOR_VERSION = 1
+    MINOR_VERSION = 2  # 2: unique ids hold no credentials from the URL path or query
 
     @staticmethod
     @callback
@@ -185,12 +224,20 @@ class CctvNvrConfigFlow(ConfigFlow, domain=DOMAIN):
         """Return the options flow (recording settings)."""
         return CctvNvrOptionsFlow()
 
+    @classmethod
+    @callback
+    def async_get_supported_subentry_types(
+        cls, config_entry: ConfigEntry
+    ) -> dict[str, type[ConfigSubentryFlow]]:
+        """Return the subentries a camera has: users' access grants."""
+        return {SUBENTRY_ACCESS: AccessGrantFlow}
+
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Ask for the camera's streams and credentials, and test them."""
         errors: dict[str, str] = {}
         if user_input is not None:
             try:
-                unique_id = _unique_id(user_input[CONF_MAIN_URL])
+                unique_id = camera_unique_id(user_input[CONF_MAIN_URL])
             except rtsp.RtspInvalidUrlError:
                 errors[CONF_MAIN_URL] = "invalid_url"
             else:
@@ -206,7 +253,7 @@ class CctvNvrConfigFlow(ConfigFlow, domain=DOMAIN):
                         title=name,
                         data={
                             CONF_NAME: name,
-                            CONF_STORAGE_KEY: self._storage_key(name),
+                            CONF_STORAGE_KEY: await self._async_storage_key(name),
                             **cleaned,
                         },
                         options={
@@ -223,10 +270,20 @@ class CctvNvrConfigFlow(ConfigFlow, domain=DOMAIN):
             errors=errors,
         )
 
-    def _storage_key(self, name: str) -> str:
-        """Return a unique, human-readable folder name for the camera."""
+    async def _async_storage_key(self, name: str) -> str:
+        """Return a unique, human-readable folder name for the camera.
+
+        Never one a deleted camera used: its footage, exports and index rows stay behind,
+        and a new camera must not silently inherit them.
+        """
         base = slugify(name) or "camera"
         taken = {entry.data.get(CONF_STORAGE_KEY) for entry in self._async_current_entries()}
+        taken |= await self.hass.async_add_executor_job(
+            _used_folders, Path(self.hass.config.path(STORAGE_DIR))
+        )
+        nvr = self.hass.data.get(DATA_NVR)
+        if nvr is not None:
+            taken |= set(await self.hass.async_add_executor_job(nvr.index.cameras))
         key, number = base, 2
         while key in taken:
             key, number = f"{base}_{number}", number + 1
@@ -284,7 +341,7 @@ class CctvNvrConfigFlow(ConfigFlow, domain=DOMAIN):
             ) == entry.data.get(CONF_USERNAME):
                 user_input = {**user_input, CONF_PASSWORD: entry.data.get(CONF_PASSWORD)}
             try:
-                unique_id = _unique_id(user_input[CONF_MAIN_URL])
+                unique_id = camera_unique_id(user_input[CONF_MAIN_URL])
             except rtsp.RtspInvalidUrlError:
                 errors[CONF_MAIN_URL] = "invalid_url"
             else:
@@ -321,16 +378,34 @@ def _without_password(user_input: Mapping[str, Any] | None) -> dict[str, Any]:
     return {k: v for k, v in (user_input or {}).items() if k != CONF_PASSWORD}
 
 
+def _disk_size(path: Path) -> int | None:
+    """Return the size of the filesystem holding a folder (or its nearest parent)."""
+    usage = disk_usage(path)
+    return None if usage is None else usage.total
+
+
 class CctvNvrOptionsFlow(OptionsFlowWithReload):
-    """Recording settings of a camera."""
+    """Recording and access settings of a camera."""
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Show and save the recording settings."""
+        entry = self.config_entry
+        errors: dict[str, str] = {}
+        placeholders: dict[str, str] = {}
         if user_input is not None:
             user_input[CONF_SEGMENT_SECONDS] = int(user_input[CONF_SEGMENT_SECONDS])
-            return self.async_create_entry(data=user_input)
-        entry = self.config_entry
-        options = entry.options
+            user_input[CONF_AUDIT_DAYS] = int(user_input[CONF_AUDIT_DAYS])
+            user_input[CONF_DEFAULT_RIGHTS] = sorted(user_input[CONF_DEFAULT_RIGHTS])
+            size = await self.hass.async_add_executor_job(
+                _disk_size, Path(self.hass.config.path(STORAGE_DIR))
+            )
+            floor = float(user_input.get(CONF_MIN_FREE_GB, DEFAULT_MIN_FREE_GB)) * GB
+            if size is not None and floor >= size * MAX_FLOOR_SHARE:
+                errors[CONF_MIN_FREE_GB] = "min_free_too_large"
+                placeholders["disk_gb"] = f"{size / GB:.1f}"
+            else:
+                return self.async_create_entry(data=user_input)
+        options = {**entry.options, **(user_input or {})}
         streams = [STREAM_MAIN, STREAM_SUB] if entry.data.get(CONF_SUB_URL) else [STREAM_MAIN]
         schema = vol.Schema(
             {
@@ -361,8 +436,11 @@ class CctvNvrOptionsFlow(OptionsFlowWithReload):
                 ): _number(1, 3650, 1, "d"),
                 vol.Required(
                     CONF_NOTIFY_LINK_HOURS,
-                    default=options.get(CONF_NOTIFY_LINK_HOURS, DEFAULT_NOTIFY_LINK_HOURS),
-                ): _number(1, 8760, 1, "h"),
+                    default=min(
+                        options.get(CONF_NOTIFY_LINK_HOURS, DEFAULT_NOTIFY_LINK_HOURS),
+                        MAX_NOTIFY_LINK_HOURS,
+                    ),
+                ): _number(1, MAX_NOTIFY_LINK_HOURS, 1, "h"),
                 vol.Required(
                     CONF_LIVE_STREAM,
                     default=options.get(CONF_LIVE_STREAM, STREAM_MAIN)
@@ -371,6 +449,187 @@ class CctvNvrOptionsFlow(OptionsFlowWithReload):
                 ): SelectSelector(
                     SelectSelectorConfig(options=streams, translation_key=CONF_LIVE_STREAM)
                 ),
+                vol.Required(
+                    CONF_DEFAULT_RIGHTS,
+                    default=list(options.get(CONF_DEFAULT_RIGHTS, [str(r) for r in Right])),
+                ): SelectSelector(
+                    SelectSelectorConfig(
+                        options=[str(right) for right in Right],
+                        multiple=True,
+                        mode=SelectSelectorMode.LIST,
+                        translation_key="rights",
+                    )
+                ),
+                vol.Required(
+                    CONF_LIVE_PANEL_ONLY, default=options.get(CONF_LIVE_PANEL_ONLY, False)
+                ): BooleanSelector(),
+                vol.Required(
+                    CONF_AUDIT_DAYS, default=options.get(CONF_AUDIT_DAYS, DEFAULT_AUDIT_DAYS)
+                ): _number(1, 3650, 1, "d"),
             }
         )
-        return self.async_show_form(step_id="init", data_schema=schema)
+        return self.async_show_form(
+            step_id="init",
+            data_schema=schema,
+            errors=errors,
+            description_placeholders=placeholders or None,
+        )
+
+
+# -- access grants ---------------------------------------------------------------------------
+
+WINDOW_FIELDS: dict[str, Any] = {
+    "days": {
+        "selector": {
+            "select": {"options": list(DAYS), "multiple": True, "translation_key": "days"}
+        },
+        "required": True,
+    },
+    "start": {"selector": {"time": {}}, "required": True},
+    "end": {"selector": {"time": {}}, "required": True},
+}
+
+
+def grant_schema(defaults: Mapping[str, Any], users: dict[str, str] | None) -> vol.Schema:
+    """Return the form of a grant (with a user to choose when ``users`` is given)."""
+    fields: dict[Any, Any] = {}
+    if users is not None:
+        fields[vol.Required(GRANT_USER_ID)] = SelectSelector(
+            SelectSelectorConfig(
+                options=[SelectOptionDict(value=uid, label=name) for uid, name in users.items()],
+                mode=SelectSelectorMode.DROPDOWN,
+            )
+        )
+    fields[vol.Required(GRANT_RIGHTS, default=list(defaults.get(GRANT_RIGHTS, ["live"])))] = (
+        SelectSelector(
+            SelectSelectorConfig(
+                options=[str(right) for right in Right],
+                multiple=True,
+                mode=SelectSelectorMode.LIST,
+                translation_key="rights",
+            )
+        )
+    )
+    fields[
+        vol.Optional(GRANT_WINDOWS, description={"suggested_value": defaults.get(GRANT_WINDOWS)})
+    ] = ObjectSelector(ObjectSelectorConfig(fields=WINDOW_FIELDS, multiple=True))
+    fields[
+        vol.Optional(
+            GRANT_LOOKBACK_HOURS,
+            description={"suggested_value": defaults.get(GRANT_LOOKBACK_HOURS)},
+        )
+    ] = _number(1, 24 * 3650, 1, "h")
+    return vol.Schema(fields)
+
+
+def parse_grant(user_input: Mapping[str, Any]) -> Grant:
+    """Return the grant a form describes; raise ValueError with an error key when it is bad."""
+    windows = user_input.get(GRANT_WINDOWS) or []
+    try:
+        grant = Grant.from_dict(
+            {
+                "rights": user_input.get(GRANT_RIGHTS, []),
+                "windows": [
+                    {"days": w.get("days") or [], "start": w.get("start"), "end": w.get("end")}
+                    for w in windows
+                ],
+                "lookback_hours": user_input.get(GRANT_LOOKBACK_HOURS),
+            }
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise ValueError("invalid_window") from err
+    if not grant.rights:
+        raise ValueError("no_rights")
+    return grant
+
+
+def grantable_users(users: list[User]) -> dict[str, str]:
+    """Return the users grants are for: active, not administrators, not system users."""
+    return {
+        user.id: user.name or user.id
+        for user in sorted(users, key=lambda u: (u.name or "").lower())
+        if user.is_active and not user.is_admin and not user.system_generated
+    }
+
+
+class AccessGrantFlow(ConfigSubentryFlow):
+    """Give a user rights on a camera (live, recordings, export, control), with limits."""
+
+    async def _async_audit(self, user_id: str, grant: Grant | None) -> None:
+        entry = self._get_entry()
+        await async_audit(
+            self.hass,
+            SYSTEM_ADMIN,
+            entry.data[CONF_STORAGE_KEY],
+            Action.ACCESS_CHANGED,
+            detail=f"user {user_id}: {'removed' if grant is None else grant.as_dict()}",
+            user_name="administrator (Home Assistant settings)",
+        )
+
+    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
+        """Choose a user and their rights on this camera."""
+        entry = self._get_entry()
+        taken = {
+            sub.unique_id
+            for sub in entry.subentries.values()
+            if sub.subentry_type == SUBENTRY_ACCESS
+        }
+        users = {
+            uid: name
+            for uid, name in grantable_users(await self.hass.auth.async_get_users()).items()
+            if uid not in taken
+        }
+        if not users:
+            return self.async_abort(reason="no_users")
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            user_id = user_input.get(GRANT_USER_ID)
+            if user_id not in users:
+                errors[GRANT_USER_ID] = "unknown_user"
+            else:
+                try:
+                    grant = parse_grant(user_input)
+                except ValueError as err:
+                    errors["base"] = str(err)
+                else:
+                    if self.hass.data.get(DATA_NVR) is not None:
+                        await self._async_audit(user_id, grant)
+                    return self.async_create_entry(
+                        title=users[user_id],
+                        data={GRANT_USER_ID: user_id, **grant.as_dict()},
+                        unique_id=user_id,
+                    )
+        return self.async_show_form(
+            step_id="user",
+            data_schema=self.add_suggested_values_to_schema(
+                grant_schema({}, users), user_input or {}
+            ),
+            errors=errors,
+            description_placeholders={"camera": entry.title},
+        )
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        """Change a user's rights on this camera."""
+        entry = self._get_entry()
+        subentry = self._get_reconfigure_subentry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            try:
+                grant = parse_grant(user_input)
+            except ValueError as err:
+                errors["base"] = str(err)
+            else:
+                user_id = str(subentry.data[GRANT_USER_ID])
+                if self.hass.data.get(DATA_NVR) is not None:
+                    await self._async_audit(user_id, grant)
+                return self.async_update_and_abort(
+                    entry, subentry, data={GRANT_USER_ID: user_id, **grant.as_dict()}
+                )
+        return self.async_show_form(
+            step_id="reconfigure",
+            data_schema=grant_schema(user_input or dict(subentry.data), None),
+            errors=errors,
+            description_placeholders={"camera": entry.title, "user": subentry.title},
+        )

@@ -31,6 +31,13 @@ CONF_OFFLINE_REPAIR_MINUTES: Final = "offline_repair_minutes"
 CONF_EVENT_RETENTION_DAYS: Final = "event_retention_days"
 CONF_NOTIFY_LINK_HOURS: Final = "notify_link_hours"
 
+# Access (see access.py): rights of users without a grant, live video only in the panel,
+# how long the audit trail is kept.
+CONF_DEFAULT_RIGHTS: Final = "default_rights"
+CONF_LIVE_PANEL_ONLY: Final = "live_panel_only"
+CONF_AUDIT_DAYS: Final = "audit_days"
+DEFAULT_AUDIT_DAYS: Final = 365
+
 STREAM_MAIN: Final = "main"
 STREAM_SUB: Final = "sub"
 
@@ -44,6 +51,15 @@ DEFAULT_EVENT_RETENTION_DAYS: Final = 30
 DEFAULT_NOTIFY_LINK_HOURS: Final = 168
 
 GB: Final = 1024**3
+MAX_NOTIFY_LINK_HOURS: Final = 30 * 24  # a notification link lives a month at most
+
+# -- access grants (config subentries of a camera) -------------------------------------------
+
+SUBENTRY_ACCESS: Final = "access"
+GRANT_USER_ID: Final = "user_id"
+GRANT_RIGHTS: Final = "rights"
+GRANT_WINDOWS: Final = "windows"
+GRANT_LOOKBACK_HOURS: Final = "lookback_hours"
 
 # -- recording modes and kinds ---------------------------------------------------------------
 
@@ -76,6 +92,12 @@ MAX_GAP: Final = 1.0
 RETENTION_INTERVAL_SECONDS: Final = 600
 FREE_SPACE_CHECK_SECONDS: Final = 30
 EXPORT_JOB_KEEP_SECONDS: Final = 3600  # finished panel export jobs are listed this long
+# What a viewer can make the machine do (exports and event clips are remuxes).
+MAX_CONCURRENT_REMUXES: Final = 2  # for everyone together; others wait in a queue
+MAX_EXPORT_JOBS_PER_USER: Final = 2  # running or queued
+MAX_EXPORTS_PER_USER: Final = 20  # stored exports of a non-admin user
+USER_EXPORT_DAYS: Final = 7  # a non-admin user's exports are deleted after this long
+MAX_THUMBNAILS: Final = 5000  # cached thumbnails, oldest pruned first
 
 # -- HTTP ------------------------------------------------------------------------------------
 
@@ -100,6 +122,8 @@ ATTR_LABEL: Final = "label"
 ATTR_PRE_ROLL: Final = "pre_roll"
 ATTR_POST_ROLL: Final = "post_roll"
 ATTR_EXPORT_ID: Final = "export_id"
+ATTR_RECORDING_ID: Final = "recording_id"
+SERVICE_DELETE_EVENT: Final = "delete_event"
 
 # -- bus events (also device triggers and logbook entries) -----------------------------------
 
@@ -108,6 +132,8 @@ EVENT_RECORDING_STOPPED: Final = f"{DOMAIN}_recording_stopped"
 EVENT_EVENT_SAVED: Final = f"{DOMAIN}_event_saved"
 EVENT_CAMERA_OFFLINE: Final = f"{DOMAIN}_camera_offline"
 EVENT_CAMERA_ONLINE: Final = f"{DOMAIN}_camera_online"
+# Audit trail entries (logbook only; not a device trigger).
+EVENT_AUDIT: Final = f"{DOMAIN}_audit"
 
 # Device trigger type -> bus event.
 TRIGGER_EVENTS: Final = {

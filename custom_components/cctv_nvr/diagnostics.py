@@ -11,7 +11,7 @@ from homeassistant.core import HomeAssistant
 
 from .const import CONF_MAIN_URL, CONF_SUB_URL
 from .coordinator import CctvNvrConfigEntry
-from .engine.rtsp import strip_credentials
+from .engine.rtsp import redact_url
 
 TO_REDACT = {CONF_USERNAME, CONF_PASSWORD}
 
@@ -24,7 +24,7 @@ async def async_get_config_entry_diagnostics(
     data = dict(entry.data)
     for key in (CONF_MAIN_URL, CONF_SUB_URL):
         if data.get(key):
-            data[key] = strip_credentials(data[key])
+            data[key] = redact_url(data[key])
     count, size, oldest, newest = await hass.async_add_executor_job(
         coordinator.nvr.index.camera_stats, coordinator.camera_key
     )

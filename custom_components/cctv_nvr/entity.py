@@ -5,6 +5,7 @@ from __future__ import annotations
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
+from .access import SYSTEM, AccessDenied, Right, async_caller_for_context, async_policy
 from .const import CONF_STREAM_INFO, DOMAIN
 from .coordinator import CameraCoordinator
 from .util import entity_unique_id
@@ -30,3 +31,10 @@ class CctvNvrEntity(CoordinatorEntity[CameraCoordinator]):
             manufacturer="RTSP camera",
             model=model,
         )
+
+    async def _async_require(self, right: Right) -> None:
+        """Refuse a change by a user without ``right`` on this camera (automations may)."""
+        context = self._context
+        caller = SYSTEM if context is None else await async_caller_for_context(self.hass, context)
+        if not async_policy(self.hass).allows(caller, self.coordinator.camera_key, right):
+            raise AccessDenied("camera_unauthorized", camera=self.coordinator.config_entry.title)

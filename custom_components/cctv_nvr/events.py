@@ -25,6 +25,7 @@ from .const import (
     CONF_NOTIFY_LINK_HOURS,
     DEFAULT_NOTIFY_LINK_HOURS,
     DOMAIN,
+    MAX_NOTIFY_LINK_HOURS,
 )
 from .engine.index import Recording
 from .urls import MediaId, event_clip_path, event_snapshot_path
@@ -54,9 +55,9 @@ def notification_links(
 
 @callback
 def link_lifetime(entry: ConfigEntry) -> timedelta:
-    """Return how long notification links of a camera stay valid (option, hours)."""
+    """Return how long notification links of a camera stay valid (option, at most a month)."""
     hours = float(entry.options.get(CONF_NOTIFY_LINK_HOURS, DEFAULT_NOTIFY_LINK_HOURS))
-    return timedelta(hours=hours)
+    return timedelta(hours=min(hours, MAX_NOTIFY_LINK_HOURS))
 
 
 @callback

@@ -12,9 +12,11 @@ from homeassistant.components.logbook.const import (
 )
 from homeassistant.core import Event, HomeAssistant, callback
 
+from . import audit
 from .const import (
     ATTR_CAMERA_NAME,
     DOMAIN,
+    EVENT_AUDIT,
     EVENT_CAMERA_OFFLINE,
     EVENT_EVENT_SAVED,
     EVENT_RECORDING_STARTED,
@@ -33,6 +35,8 @@ def _what(data: dict[str, Any]) -> str:
 
 def describe(event_type: str, data: dict[str, Any]) -> str:
     """Return the logbook message of one of the integration's events."""
+    if event_type == EVENT_AUDIT:
+        return audit.describe(data)
     if event_type == EVENT_RECORDING_STARTED:
         return f"started {_what(data)}"
     if event_type == EVENT_RECORDING_STOPPED:
@@ -64,5 +68,5 @@ def async_describe_events(
             entry[LOGBOOK_ENTRY_ENTITY_ID] = str(data["entity_id"])
         return entry
 
-    for event_type in TRIGGER_EVENTS.values():
+    for event_type in (*TRIGGER_EVENTS.values(), EVENT_AUDIT):
         async_describe_event(DOMAIN, event_type, _describe)

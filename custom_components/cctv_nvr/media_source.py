@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from functools import partial
+import time
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,9 +25,9 @@ from homeassistant.components.media_source import (
 from homeassistant.components.websocket_api.connection import current_connection
 from homeassistant.core import HomeAssistant, callback
 
-from .access import visible_cameras
+from .access import SYSTEM, Access, AccessDenied, Right, async_access, caller_of
 from .const import DOMAIN, HLS_MIME, MAX_GAP
-from .coordinator import CctvNvrConfigEntry, loaded_cameras
+from .coordinator import CctvNvrConfigEntry
 from .data import DATA_NVR
 from .engine.timeline import days_with_footage, hour_contents, hours_with_footage, local_hours
 from .urls import MediaId, MediaKind, export_path, playlist_path, thumbnail_path
@@ -69,11 +70,25 @@ class CctvNvrMediaSource(MediaSource):
         return ZoneInfo(self.hass.config.time_zone)
 
     @callback
-    def _cameras(self) -> dict[str, CctvNvrConfigEntry]:
+    def _access(self) -> Access:
+        """Return what the user of the current WebSocket connection may see.
+
+        Without a connection (an automation or a script) the system asks.
+        """
         connection = current_connection.get()
         if connection is None:
-            return loaded_cameras(self.hass)
-        return visible_cameras(self.hass, connection.user)
+            return async_access(self.hass, SYSTEM)
+        caller = caller_of(self.hass, connection.user)
+        if caller is None:
+            raise AccessDenied
+        return async_access(self.hass, caller)
+
+    def _cameras(self) -> dict[str, CctvNvrConfigEntry]:
+        return self._access().cameras(Right.RECORDINGS)
+
+    def _visible(self, camera: str, start: float, end: float) -> list[tuple[float, float]]:
+        access = self._access()
+        return access.policy.visible(access.caller, camera, start, end, time.time())
 
     def _camera(self, key: str) -> CctvNvrConfigEntry:
         entry = self._cameras().get(key)
@@ -104,7 +119,7 @@ class CctvNvrMediaSource(MediaSource):
                 export = await self.hass.async_add_executor_job(
                     self.hass.data[DATA_NVR].index.exports.get, export_id
                 )
-                if export is not None:
+                if export is not None and self._access().may_see_export(export, time.time()):
                     return PlayMedia(export_path(export.id), "video/mp4")
         raise Unresolvable(**_unknown_item(item.identifier))
 
@@ -153,7 +168,15 @@ class CctvNvrMediaSource(MediaSource):
     async def _days(self, camera: str) -> BrowseMediaSource:
         entry = self._camera(camera)
         index = self.hass.data[DATA_NVR].index
-        days = await self.hass.async_add_executor_job(days_with_footage, index, camera, self._zone)
+        access = self._access()
+        policy, caller, now = access.policy, access.caller, time.time()
+        days = await self.hass.async_add_executor_job(
+            days_with_footage,
+            index,
+            camera,
+            self._zone,
+            lambda start, end: policy.visible(caller, camera, start, end, now),
+        )
         children = [
             self._folder(MediaId.for_day(camera, day), f"{day:%A %d %B %Y}") for day in days
         ]
@@ -164,7 +187,10 @@ class CctvNvrMediaSource(MediaSource):
         index = self.hass.data[DATA_NVR].index
         zone = self._zone
         hours = local_hours(day, zone)
-        found = await self.hass.async_add_executor_job(hours_with_footage, index, camera, hours)
+        visible = self._visible(camera, hours[0].timestamp(), hours[-1].timestamp() + 3600)
+        found = await self.hass.async_add_executor_job(
+            hours_with_footage, index, camera, hours, visible
+        )
         labels = [moment.astimezone(zone).hour for moment in hours]
         children = [
             self._folder(
@@ -180,7 +206,14 @@ class CctvNvrMediaSource(MediaSource):
         index = self.hass.data[DATA_NVR].index
         zone = self._zone
         contents = await self.hass.async_add_executor_job(
-            partial(hour_contents, index, camera, float(start), MAX_GAP)
+            partial(
+                hour_contents,
+                index,
+                camera,
+                float(start),
+                MAX_GAP,
+                self._visible(camera, float(start), float(start) + 3600),
+            )
         )
         children = []
         spans = contents.spans
@@ -228,9 +261,8 @@ class CctvNvrMediaSource(MediaSource):
 
     async def _exports(self) -> BrowseMediaSource:
         index = self.hass.data[DATA_NVR].index
-        cameras = self._cameras()
-        connection = current_connection.get()
-        admin = connection is None or connection.user.is_admin
+        access = self._access()
+        now = time.time()
         exports = await self.hass.async_add_executor_job(index.exports.newest_first)
         zone = self._zone
         children = [
@@ -239,6 +271,6 @@ class CctvNvrMediaSource(MediaSource):
                 f"{export.name} · {datetime.fromtimestamp(export.start, zone):%Y-%m-%d %H:%M}",
             )
             for export in exports
-            if export.camera in cameras or admin
+            if access.may_see_export(export, now)
         ]
         return self._folder(MediaId.exports(), "Exports", children)

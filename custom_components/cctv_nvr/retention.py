@@ -12,12 +12,15 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.event import async_track_time_interval
 
 from .const import (
+    CONF_AUDIT_DAYS,
     CONF_EVENT_RETENTION_DAYS,
     CONF_MIN_FREE_GB,
+    DEFAULT_AUDIT_DAYS,
     DEFAULT_EVENT_RETENTION_DAYS,
     DEFAULT_MIN_FREE_GB,
     FREE_SPACE_CHECK_SECONDS,
     GB,
+    MAX_THUMBNAILS,
     RETENTION_INTERVAL_SECONDS,
 )
 from .coordinator import loaded_cameras, storage_limits
@@ -29,10 +32,20 @@ from .engine.retention import (
     disk_free_bytes,
     enforce,
     prune_cache,
+    prune_thumbnails,
 )
 from .issues import async_set_disk_full
 
 _LOGGER = logging.getLogger(__name__)
+
+
+@callback
+def audit_days(hass: HomeAssistant) -> dict[str, float]:
+    """Return how long each loaded camera keeps its audit trail (days)."""
+    return {
+        key: float(entry.options.get(CONF_AUDIT_DAYS, DEFAULT_AUDIT_DAYS))
+        for key, entry in loaded_cameras(hass).items()
+    }
 
 
 @callback
@@ -127,5 +140,16 @@ class RetentionRunner:
             await self.hass.async_add_executor_job(
                 prune_cache, nvr.thumbnails / "events", time.time() - longest * 86400
             )
+        await self.hass.async_add_executor_job(self._prune_rest, audit_days(self.hass))
         async_set_disk_full(self.hass, report.still_short)
         return report
+
+    def _prune_rest(self, audit_days_by_camera: dict[str, float]) -> None:
+        """Expired exports, thumbnails of deleted footage, old audit entries (executor)."""
+        nvr = self._nvr
+        now = time.time()
+        for export in nvr.index.exports.expired(now):
+            nvr.index.exports.remove(nvr.exports, export.id)
+        prune_thumbnails(nvr.index, nvr.thumbnails, MAX_THUMBNAILS)
+        for camera, days in audit_days_by_camera.items():
+            nvr.index.audit.prune(camera, now - days * 86400)

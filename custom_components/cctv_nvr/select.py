@@ -8,6 +8,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.restore_state import RestoreEntity
 
+from .access import Right
 from .const import RECORDING_MODES
 from .coordinator import CameraCoordinator, CctvNvrConfigEntry
 from .entity import CctvNvrEntity
@@ -57,6 +58,7 @@ class RecordingModeSelect(CctvNvrEntity, SelectEntity, RestoreEntity):
             await self.coordinator.recordings.async_set_mode(last.state)
 
     async def async_select_option(self, option: str) -> None:
-        """Change the recording mode."""
+        """Change the recording mode (needs the control right)."""
+        await self._async_require(Right.CONTROL)
         await self.coordinator.recordings.async_set_mode(option)
         self.async_write_ha_state()

@@ -2,12 +2,15 @@
 
 Every service targets cameras the same way, with Home Assistant's ``target`` (camera
 entities, or devices and areas holding them). Ranges follow ``util.checked_range``;
-every error is translated.
+every error is translated. The caller (``call.context.user_id``; none for automations,
+which act as the system) needs the *control* right for start/stop, *export* for export;
+protect, unprotect, delete_recordings and delete_export are for administrators only.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
+import time
 from typing import Any
 
 from homeassistant.components.camera.const import DOMAIN as CAMERA_DOMAIN
@@ -25,6 +28,7 @@ from homeassistant.helpers import config_validation as cv, entity_registry as er
 from homeassistant.helpers.target import TargetSelection, async_extract_referenced_entity_ids
 import probatio as vol
 
+from .access import AccessDenied, Right, async_caller_for_context, async_policy
 from .const import (
     ATTR_DURATION,
     ATTR_END,
@@ -32,12 +36,15 @@ from .const import (
     ATTR_LABEL,
     ATTR_POST_ROLL,
     ATTR_PRE_ROLL,
+    ATTR_RECORDING_ID,
     ATTR_START,
+    CONF_STORAGE_KEY,
     DOMAIN,
     MAX_EXPORT_SECONDS,
     MAX_MANUAL_RECORDING,
     MAX_POST_ROLL,
     MAX_PRE_ROLL,
+    SERVICE_DELETE_EVENT,
     SERVICE_DELETE_EXPORT,
     SERVICE_DELETE_RECORDINGS,
     SERVICE_EXPORT,
@@ -49,7 +56,13 @@ from .const import (
 from .coordinator import CctvNvrConfigEntry
 from .data import DATA_NVR
 from .engine.index import KIND_EVENT
-from .footage import async_delete_range, async_export, async_protect, async_remove_export
+from .footage import (
+    async_delete_event,
+    async_delete_range,
+    async_export,
+    async_protect,
+    async_remove_export,
+)
 from .util import as_timestamp, checked_range
 
 _SECONDS = vol.All(cv.time_period, lambda value: value.total_seconds())
@@ -76,7 +89,10 @@ EXPORT_SCHEMA = cv.make_entity_service_schema(
     }
 )
 DELETE_EXPORT_SCHEMA = vol.Schema(
-    {vol.Required(ATTR_EXPORT_ID): vol.All(vol.Coerce(int), vol.Range(min=1))}
+    {vol.Required(ATTR_EXPORT_ID): vol.All(vol.Coerce(int), vol.Range(min=1, max=2**62))}
+)
+DELETE_EVENT_SCHEMA = vol.Schema(
+    {vol.Required(ATTR_RECORDING_ID): vol.All(vol.Coerce(int), vol.Range(min=1, max=2**62))}
 )
 
 
@@ -102,13 +118,17 @@ def _call_range(call: ServiceCall, max_seconds: float | None = None) -> tuple[fl
     )
 
 
-@callback
-def async_target_cameras(hass: HomeAssistant, call: ServiceCall) -> list[CctvNvrConfigEntry]:
-    """Return the loaded camera entries a service call targets.
+async def async_target_cameras(
+    hass: HomeAssistant, call: ServiceCall, right: Right
+) -> list[CctvNvrConfigEntry]:
+    """Return the loaded camera entries a service call targets, if the caller has ``right``.
 
     Explicitly named entities that are not loaded cameras of this integration are
-    an error (a typo must not pass silently); devices and areas may hold others.
+    an error (a typo must not pass silently); devices and areas may hold others. A
+    camera the caller has no such right on refuses the whole call (nothing is done).
     """
+    caller = await async_caller_for_context(hass, call.context)
+    policy = async_policy(hass)
     selected = async_extract_referenced_entity_ids(hass, TargetSelection(call.data))
     registry = er.async_get(hass)
     found: dict[str, CctvNvrConfigEntry] = {}
@@ -130,6 +150,8 @@ def async_target_cameras(hass: HomeAssistant, call: ServiceCall) -> list[CctvNvr
                     translation_placeholders={"entity_id": entity_id},
                 )
             continue
+        if not policy.allows(caller, entry.data[CONF_STORAGE_KEY], right):
+            raise AccessDenied("camera_unauthorized", camera=entry.title)
         found[entry.entry_id] = entry
     if not found:
         raise ServiceValidationError(translation_domain=DOMAIN, translation_key="no_cameras")
@@ -149,7 +171,7 @@ async def _start_recording(call: ServiceCall) -> None:
     label: str | None = call.data.get(ATTR_LABEL)
     # A label or a pre/post-roll makes it an event recording; otherwise it is manual.
     is_event = label is not None or pre_roll is not None or post_roll is not None
-    for entry in async_target_cameras(call.hass, call):
+    for entry in await async_target_cameras(call.hass, call, Right.CONTROL):
         recordings = entry.runtime_data.recordings
         if is_event:
             await recordings.async_start(
@@ -164,7 +186,7 @@ async def _start_recording(call: ServiceCall) -> None:
 
 
 async def _stop_recording(call: ServiceCall) -> None:
-    cameras = async_target_cameras(call.hass, call)
+    cameras = await async_target_cameras(call.hass, call, Right.CONTROL)
     label: str | None = call.data.get(ATTR_LABEL)
     post_roll = _checked_roll(call, ATTR_POST_ROLL, MAX_POST_ROLL)
     if not any(
@@ -182,19 +204,26 @@ async def _stop_recording(call: ServiceCall) -> None:
 
 
 async def _export(call: ServiceCall) -> ServiceResponse:
-    cameras = async_target_cameras(call.hass, call)
+    cameras = await async_target_cameras(call.hass, call, Right.EXPORT)
     if len(cameras) != 1:
         raise ServiceValidationError(translation_domain=DOMAIN, translation_key="one_camera")
     start, end = _call_range(call, MAX_EXPORT_SECONDS)
-    return await async_export(call.hass, cameras[0], start, end, call.data.get(ATTR_NAME))
+    caller = await async_caller_for_context(call.hass, call.context)
+    camera = cameras[0].data[CONF_STORAGE_KEY]
+    if not async_policy(call.hass).range_visible(caller, camera, start, end, time.time()):
+        raise AccessDenied("range_not_allowed")
+    return await async_export(call.hass, cameras[0], caller, start, end, call.data.get(ATTR_NAME))
 
 
 def _protection(protected: bool) -> Callable[[ServiceCall], Coroutine[Any, Any, ServiceResponse]]:
     async def handler(call: ServiceCall) -> ServiceResponse:
         start, end = _call_range(call)
+        caller = await async_caller_for_context(call.hass, call.context)
         changed = 0
-        for entry in async_target_cameras(call.hass, call):
-            changed += await async_protect(call.hass, entry, start, end, protected=protected)
+        for entry in await async_target_cameras(call.hass, call, Right.RECORDINGS):
+            changed += await async_protect(
+                call.hass, entry, caller, start, end, protected=protected
+            )
         return {"segments": changed}
 
     return handler
@@ -202,10 +231,11 @@ def _protection(protected: bool) -> Callable[[ServiceCall], Coroutine[Any, Any, 
 
 async def _delete_recordings(call: ServiceCall) -> ServiceResponse:
     start, end = _call_range(call)
+    caller = await async_caller_for_context(call.hass, call.context)
     deleted = 0
     freed = 0
-    for entry in async_target_cameras(call.hass, call):
-        count, size = await async_delete_range(call.hass, entry, start, end)
+    for entry in await async_target_cameras(call.hass, call, Right.RECORDINGS):
+        count, size = await async_delete_range(call.hass, entry, caller, start, end)
         deleted += count
         freed += size
     return {"segments": deleted, "bytes": freed}
@@ -213,11 +243,23 @@ async def _delete_recordings(call: ServiceCall) -> ServiceResponse:
 
 async def _delete_export(call: ServiceCall) -> None:
     export_id: int = call.data[ATTR_EXPORT_ID]
-    if not await async_remove_export(call.hass, call.hass.data[DATA_NVR], export_id):
+    caller = await async_caller_for_context(call.hass, call.context)
+    if not await async_remove_export(call.hass, call.hass.data[DATA_NVR], export_id, caller):
         raise ServiceValidationError(
             translation_domain=DOMAIN,
             translation_key="unknown_export",
             translation_placeholders={"export_id": str(export_id)},
+        )
+
+
+async def _delete_event(call: ServiceCall) -> None:
+    recording_id: int = call.data[ATTR_RECORDING_ID]
+    caller = await async_caller_for_context(call.hass, call.context)
+    if not await async_delete_event(call.hass, call.hass.data[DATA_NVR], recording_id, caller):
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="unknown_event",
+            translation_placeholders={"recording_id": str(recording_id)},
         )
 
 
@@ -230,8 +272,10 @@ def async_setup_services(hass: HomeAssistant) -> None:
     register(
         DOMAIN, SERVICE_EXPORT, _export, EXPORT_SCHEMA, supports_response=SupportsResponse.ONLY
     )
+    # Protecting and unprotecting decide what retention may delete: administrators only.
     for name, protected in ((SERVICE_PROTECT, True), (SERVICE_UNPROTECT, False)):
-        register(
+        service.async_register_admin_service(
+            hass,
             DOMAIN,
             name,
             _protection(protected),
@@ -240,6 +284,9 @@ def async_setup_services(hass: HomeAssistant) -> None:
         )
     service.async_register_admin_service(
         hass, DOMAIN, SERVICE_DELETE_EXPORT, _delete_export, DELETE_EXPORT_SCHEMA
+    )
+    service.async_register_admin_service(
+        hass, DOMAIN, SERVICE_DELETE_EVENT, _delete_event, DELETE_EVENT_SCHEMA
     )
     service.async_register_admin_service(
         hass,

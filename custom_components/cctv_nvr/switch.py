@@ -10,6 +10,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.restore_state import RestoreEntity
 
+from .access import Right
 from .coordinator import CameraCoordinator, CctvNvrConfigEntry
 from .entity import CctvNvrEntity
 
@@ -52,11 +53,13 @@ class ContinuousRecordingSwitch(CctvNvrEntity, SwitchEntity, RestoreEntity):
             await self.coordinator.recordings.async_set_continuous(True)
 
     async def async_turn_on(self, **kwargs: Any) -> None:
-        """Start continuous recording."""
+        """Start continuous recording (needs the control right)."""
+        await self._async_require(Right.CONTROL)
         await self.coordinator.recordings.async_set_continuous(True)
         self.async_write_ha_state()
 
     async def async_turn_off(self, **kwargs: Any) -> None:
-        """Stop continuous recording."""
+        """Stop continuous recording (needs the control right)."""
+        await self._async_require(Right.CONTROL)
         await self.coordinator.recordings.async_set_continuous(False)
         self.async_write_ha_state()

@@ -13,6 +13,7 @@ from datetime import date
 from enum import StrEnum
 import re
 from typing import Final, Self
+from urllib.parse import urlencode
 
 from .const import DOMAIN, URL_BASE
 
@@ -26,6 +27,7 @@ EXPORT_ROUTE: Final = URL_BASE + "/export/{export_id:\\d+}.mp4"
 THUMBNAIL_ROUTE: Final = URL_BASE + "/thumbnail/{camera}/{moment:\\d+}.jpg"
 EVENT_CLIP_ROUTE: Final = URL_BASE + "/event/{recording_id:\\d+}/clip.mp4"
 EVENT_SNAPSHOT_ROUTE: Final = URL_BASE + "/event/{recording_id:\\d+}/snapshot.jpg"
+AUDIT_CSV_ROUTE: Final = URL_BASE + "/audit.csv"
 
 
 def playlist_path(camera: str, start: int, end: int) -> str:
@@ -66,6 +68,16 @@ def event_clip_path(recording_id: int) -> str:
 def event_snapshot_path(recording_id: int) -> str:
     """Return the path of an event's JPEG snapshot."""
     return f"{URL_BASE}/event/{recording_id}/snapshot.jpg"
+
+
+def audit_csv_path(first: date, last: date, user_id: str | None, camera: str | None) -> str:
+    """Return the path of the audit trail of local days first to last as CSV."""
+    query = {"from": first.isoformat(), "to": last.isoformat()}
+    if user_id:
+        query["user_id"] = user_id
+    if camera:
+        query["camera"] = camera
+    return f"{URL_BASE}/audit.csv?{urlencode(query)}"
 
 
 # -- media-source identifiers ---------------------------------------------------------------

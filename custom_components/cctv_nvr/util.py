@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, timedelta
 import time
+from zoneinfo import ZoneInfo
 
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import ServiceValidationError
@@ -59,3 +60,19 @@ def camera_entity_id(hass: HomeAssistant, entry_id: str) -> str | None:
     return er.async_get(hass).async_get_entity_id(
         "camera", DOMAIN, entity_unique_id(entry_id, "camera")
     )
+
+
+MAX_AUDIT_DAYS = 31  # one audit answer covers at most a month of days
+
+
+def day_range(first: date, last: date, zone: ZoneInfo) -> tuple[float, float]:
+    """Return the UTC bounds of local days ``first`` to ``last`` (inclusive, a month at most)."""
+    if last < first or (last - first).days >= MAX_AUDIT_DAYS:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="audit_days",
+            translation_placeholders={"days": str(MAX_AUDIT_DAYS)},
+        )
+    start = datetime(first.year, first.month, first.day, tzinfo=zone)
+    end = datetime.combine(last + timedelta(days=1), datetime.min.time(), tzinfo=zone)
+    return start.timestamp(), end.timestamp()

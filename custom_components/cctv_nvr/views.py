@@ -1,30 +1,52 @@
-"""HTTP views: HLS playback over stored segments, raw segments and exports with Range.
+"""HTTP views: HLS playback, raw segments, exports, thumbnails, event clips and snapshots.
 
-Every view requires Home Assistant authentication or a valid signed path
-(`async_sign_path`); the user must be allowed to read the camera's entity.
-Unknown ids answer 404 without revealing any file path.
+Every view asks ``access`` on every request, for the user Home Assistant authenticated (a
+session, or a path signed with ``async_sign_path`` whose user it restores): the camera must
+be loaded (404) and the user must have the right and, for footage, may see that footage
+(403). A playlist lists only footage its user may see; its fragments carry a *media
+token* bound to the user's refresh token and the camera (one HMAC per playlist, not one
+JWT per fragment), and each fragment request checks the policy again, so a playback whose
+grant was withdrawn stops at its next request. Unknown ids answer 404 without revealing
+any file path; ids and moments beyond any real value answer 400.
 """
 
 from __future__ import annotations
 
+import base64
+from collections.abc import Callable
+from datetime import date
+import hashlib
+import hmac
 import logging
 from pathlib import Path
+import time
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
-from homeassistant.components.http.auth import async_sign_path
 from homeassistant.components.http.const import KEY_HASS_REFRESH_TOKEN_ID, KEY_HASS_USER
 from homeassistant.core import HomeAssistant, callback
-from homeassistant.helpers.http import HomeAssistantView
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers.http import KEY_AUTHENTICATED, HomeAssistantView
 
-from .access import can_view
-from .const import DOMAIN, HLS_MIME, MAX_PLAYLIST_SECONDS, SIGNED_URL_LIFETIME
+from .access import Access, Right, async_access, caller_of
+from .audit import Action, async_audit
+from .const import (
+    DOMAIN,
+    HLS_MIME,
+    MAX_PLAYLIST_SECONDS,
+    SIGNED_URL_LIFETIME,
+)
 from .coordinator import CctvNvrConfigEntry, loaded_cameras
 from .data import DATA_NVR
 from .engine import hls
 from .engine.export import ExportError, export_range
-from .engine.index import Recording, Segment, SegmentIndex
+from .engine.index import KIND_EVENT, Recording, Segment, SegmentIndex
+from .engine.index.audit import to_csv
 from .engine.media import ProbeError, last_keyframe_jpeg
+from .engine.policy import Caller
+from .footage import DATA_REMUXES
 from .urls import (
+    AUDIT_CSV_ROUTE,
     EVENT_CLIP_ROUTE,
     EVENT_SNAPSHOT_ROUTE,
     EXPORT_ROUTE,
@@ -36,8 +58,13 @@ from .urls import (
     init_path,
     media_path,
 )
+from .util import day_range
 
 _LOGGER = logging.getLogger(__name__)
+
+MAX_MOMENT = 10**11  # epoch seconds (year 5138): anything larger is not a moment
+MAX_ROW_ID = 2**62
+MEDIA_TOKEN = "t"  # noqa: S105 - the name of the query parameter, not a secret
 
 
 @callback
@@ -52,34 +79,96 @@ def async_register_views(hass: HomeAssistant) -> None:
         ThumbnailView,
         EventClipView,
         EventSnapshotView,
+        AuditCsvView,
     ):
         hass.http.register_view(view(hass))
 
 
+def _number(value: str, maximum: int) -> int:
+    """Return a path number, or answer 400 when it is beyond any real value."""
+    if len(value) > 20:  # noqa: PLR2004
+        raise web.HTTPBadRequest
+    number = int(value)
+    if abs(number) > maximum:
+        raise web.HTTPBadRequest
+    return number
+
+
+# -- media tokens -----------------------------------------------------------------------------
+
+
+def _mac(key: str, message: str) -> str:
+    digest = hmac.new(key.encode(), message.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest[:24]).decode()
+
+
+@callback
+def async_media_token(hass: HomeAssistant, refresh_token_id: str, camera: str) -> str | None:
+    """Return a token for a camera's fragments, bound to a refresh token (its user)."""
+    refresh_token = hass.auth.async_get_refresh_token(refresh_token_id)
+    if refresh_token is None:
+        return None
+    expires = int(time.time() + SIGNED_URL_LIFETIME.total_seconds())
+    payload = f"{refresh_token_id}.{expires}"
+    return f"{payload}.{_mac(refresh_token.jwt_key, f'{payload}.{camera}')}"
+
+
+@callback
+def async_media_token_user(hass: HomeAssistant, token: str, camera: str) -> Caller | None:
+    """Return who a media token speaks for, if it is valid for the camera and not expired."""
+    parts = token.split(".")
+    if len(parts) != 3 or not parts[1].isdigit() or int(parts[1]) < time.time():  # noqa: PLR2004
+        return None
+    refresh_token = hass.auth.async_get_refresh_token(parts[0])
+    if refresh_token is None:
+        return None
+    expected = _mac(refresh_token.jwt_key, f"{parts[0]}.{parts[1]}.{camera}")
+    if not hmac.compare_digest(expected, parts[2]):
+        return None
+    return caller_of(hass, refresh_token.user)
+
+
+# -- views ------------------------------------------------------------------------------------
+
+
 class _NvrView(HomeAssistantView):
-    """Shared checks: the camera exists and the user may see it."""
+    """Shared checks: who asks, the camera exists, the user may use it."""
 
     requires_auth = True
 
     def __init__(self, hass: HomeAssistant) -> None:
         self.hass = hass
 
-    def _camera(self, request: web.Request, camera: str) -> CctvNvrConfigEntry:
-        entry = loaded_cameras(self.hass).get(camera)
-        if entry is None:
-            raise web.HTTPNotFound
-        if not can_view(self.hass, request.get(KEY_HASS_USER), entry):
+    def _access(self, request: web.Request) -> Access:
+        caller = caller_of(self.hass, request.get(KEY_HASS_USER))
+        if caller is None:
             raise web.HTTPForbidden
-        return entry
+        return async_access(self.hass, caller)
 
-    async def _segment(self, request: web.Request, segment_id: str) -> tuple[Segment, Path]:
+    def _camera(
+        self, request: web.Request, camera: str, right: Right
+    ) -> tuple[CctvNvrConfigEntry, Access]:
+        access = self._access(request)
+        if camera not in loaded_cameras(self.hass):
+            raise web.HTTPNotFound
+        entry = access.camera(camera, right)
+        if entry is None:
+            raise web.HTTPForbidden
+        return entry, access
+
+    async def _segment(self, segment_id: str) -> tuple[Segment, Path]:
         nvr = self.hass.data[DATA_NVR]
-        segment = await self.hass.async_add_executor_job(nvr.index.segment_by_id, int(segment_id))
+        segment = await self.hass.async_add_executor_job(
+            nvr.index.segment_by_id, _number(segment_id, MAX_ROW_ID)
+        )
         if segment is None:
             raise web.HTTPNotFound
-        self._camera(request, segment.camera)
-        path = _inside(nvr.root, segment.path)
-        return segment, path
+        return segment, _inside(nvr.root, segment.path)
+
+    def _check_footage(self, access: Access, camera: str, start: float, end: float) -> None:
+        """Answer 403 unless the caller may see all of this footage."""
+        if not access.policy.segment_visible(access.caller, camera, start, end, time.time()):
+            raise web.HTTPForbidden
 
 
 def _inside(root: Path, relative: str) -> Path:
@@ -90,6 +179,27 @@ def _inside(root: Path, relative: str) -> Path:
     return path
 
 
+def _playlist(
+    index: SegmentIndex,
+    camera: str,
+    begin: int,
+    finish: int,
+    visible: Callable[[Segment], bool],
+    query: str,
+) -> str | None:
+    """Build a playlist of the visible footage of [begin, finish) (executor)."""
+    segments = [seg for seg in index.segments(camera, float(begin), float(finish)) if visible(seg)]
+    if not segments:
+        return None
+    return hls.build_playlist(
+        segments,
+        float(begin),
+        float(finish),
+        lambda seg: f"{init_path(seg.row_id)}?{query}",
+        lambda seg, offset: f"{media_path(seg.row_id, offset)}?{query}",
+    )
+
+
 class PlaylistView(_NvrView):
     """An HLS VOD playlist of a camera's footage between two moments."""
 
@@ -97,33 +207,56 @@ class PlaylistView(_NvrView):
     name = f"api:{DOMAIN}:playlist"
 
     async def get(self, request: web.Request, camera: str, start: str, end: str) -> web.Response:
-        """Return the playlist; its segment URLs are signed for the same user."""
-        self._camera(request, camera)
-        begin, finish = int(start), int(end)
+        """Return the playlist; its fragment URLs carry a media token for the same user."""
+        begin, finish = _number(start, MAX_MOMENT), _number(end, MAX_MOMENT)
+        _entry, access = self._camera(request, camera, Right.RECORDINGS)
         if not 0 < finish - begin <= MAX_PLAYLIST_SECONDS:
             raise web.HTTPBadRequest
-        nvr = self.hass.data[DATA_NVR]
-        segments = await self.hass.async_add_executor_job(
-            nvr.index.segments, camera, float(begin), float(finish)
+        refresh_token_id = request.get(KEY_HASS_REFRESH_TOKEN_ID)
+        token = async_media_token(self.hass, refresh_token_id, camera) if refresh_token_id else None
+        if token is None:
+            raise web.HTTPForbidden
+        policy, caller, now = access.policy, access.caller, time.time()
+        text = await self.hass.async_add_executor_job(
+            _playlist,
+            self.hass.data[DATA_NVR].index,
+            camera,
+            begin,
+            finish,
+            lambda seg: policy.segment_visible(caller, camera, seg.start, seg.end, now),
+            f"{MEDIA_TOKEN}={token}",
         )
-        if not segments:
+        if text is None:
             raise web.HTTPNotFound
-        token = request.get(KEY_HASS_REFRESH_TOKEN_ID)
-
-        def sign(path: str) -> str:
-            return async_sign_path(self.hass, path, SIGNED_URL_LIFETIME, refresh_token_id=token)
-
-        text = hls.build_playlist(
-            segments,
-            float(begin),
-            float(finish),
-            lambda seg: sign(init_path(seg.row_id)),
-            lambda seg, offset: sign(media_path(seg.row_id, offset)),
-        )
+        await async_audit(self.hass, caller, camera, Action.WATCHED, start=begin, end=finish)
         return web.Response(text=text, content_type=HLS_MIME, headers={"Cache-Control": "no-cache"})
 
 
-class InitView(_NvrView):
+class _FragmentView(_NvrView):
+    """Pieces of a playlist: a session, a signed path, or the playlist's media token."""
+
+    requires_auth = False
+
+    async def _fragment(self, request: web.Request, segment_id: str) -> Path:
+        segment, path = await self._segment(segment_id)
+        if request.get(KEY_AUTHENTICATED):
+            _entry, access = self._camera(request, segment.camera, Right.RECORDINGS)
+        else:
+            caller = async_media_token_user(
+                self.hass, request.query.get(MEDIA_TOKEN, ""), segment.camera
+            )
+            if caller is None:
+                raise web.HTTPUnauthorized
+            if segment.camera not in loaded_cameras(self.hass):
+                raise web.HTTPNotFound
+            access = async_access(self.hass, caller)
+            if access.camera(segment.camera, Right.RECORDINGS) is None:
+                raise web.HTTPForbidden
+        self._check_footage(access, segment.camera, segment.start, segment.end)
+        return path
+
+
+class InitView(_FragmentView):
     """The initialisation section (ftyp + moov) of a segment, for EXT-X-MAP."""
 
     url = INIT_ROUTE
@@ -131,14 +264,14 @@ class InitView(_NvrView):
 
     async def get(self, request: web.Request, segment_id: str) -> web.Response:
         """Return the init bytes."""
-        _segment, path = await self._segment(request, segment_id)
+        path = await self._fragment(request, segment_id)
         data = await self.hass.async_add_executor_job(_read_or_none, hls.init_bytes, path)
         if data is None:
             raise web.HTTPNotFound
         return web.Response(body=data, content_type="video/mp4")
 
 
-class MediaView(_NvrView):
+class MediaView(_FragmentView):
     """The media fragments of a segment, shifted onto the playlist's timeline."""
 
     url = MEDIA_ROUTE
@@ -146,10 +279,9 @@ class MediaView(_NvrView):
 
     async def get(self, request: web.Request, segment_id: str, offset_ms: str) -> web.Response:
         """Return the moof/mdat bytes with shifted decode times."""
-        _segment, path = await self._segment(request, segment_id)
-        data = await self.hass.async_add_executor_job(
-            _read_or_none, hls.media_bytes, path, int(offset_ms) / 1000
-        )
+        offset = _number(offset_ms, MAX_MOMENT * 1000) / 1000
+        path = await self._fragment(request, segment_id)
+        data = await self.hass.async_add_executor_job(_read_or_none, hls.media_bytes, path, offset)
         if data is None:
             raise web.HTTPNotFound
         return web.Response(body=data, content_type="video/iso.segment")
@@ -171,7 +303,9 @@ class SegmentView(_NvrView):
 
     async def get(self, request: web.Request, segment_id: str) -> web.StreamResponse:
         """Serve the file; aiohttp answers Range requests with 206."""
-        _segment, path = await self._segment(request, segment_id)
+        segment, path = await self._segment(segment_id)
+        _entry, access = self._camera(request, segment.camera, Right.RECORDINGS)
+        self._check_footage(access, segment.camera, segment.start, segment.end)
         if not await self.hass.async_add_executor_job(path.is_file):
             raise web.HTTPNotFound
         return web.FileResponse(path, headers={"Content-Type": "video/mp4"})
@@ -184,15 +318,33 @@ class ExportView(_NvrView):
     name = f"api:{DOMAIN}:export"
 
     async def get(self, request: web.Request, export_id: str) -> web.StreamResponse:
-        """Serve the export file."""
+        """Serve the export file to those who may see its footage (administrators: any)."""
         nvr = self.hass.data[DATA_NVR]
-        export = await self.hass.async_add_executor_job(nvr.index.exports.get, int(export_id))
+        export = await self.hass.async_add_executor_job(
+            nvr.index.exports.get, _number(export_id, MAX_ROW_ID)
+        )
         if export is None:
             raise web.HTTPNotFound
-        self._camera_or_admin(request, export.camera)
+        access = self._access(request)
+        if not access.caller.admin:
+            _entry, access = self._camera(request, export.camera, Right.RECORDINGS)
+            if not access.policy.range_visible(
+                access.caller, export.camera, export.start, export.end, time.time()
+            ):
+                raise web.HTTPForbidden
         path = _inside(nvr.exports, export.path)
         if not await self.hass.async_add_executor_job(path.is_file):
             raise web.HTTPNotFound
+        if "Range" not in request.headers or request.headers["Range"].startswith("bytes=0-"):
+            await async_audit(
+                self.hass,
+                access.caller,
+                export.camera,
+                Action.DOWNLOADED,
+                start=export.start,
+                end=export.end,
+                detail=f"export {export.name}",
+            )
         filename = Path(export.path).name
         return web.FileResponse(
             path,
@@ -202,28 +354,27 @@ class ExportView(_NvrView):
             },
         )
 
-    def _camera_or_admin(self, request: web.Request, camera: str) -> None:
-        user = request.get(KEY_HASS_USER)
-        if camera in loaded_cameras(self.hass):
-            self._camera(request, camera)
-        elif user is None or not user.is_admin:
-            raise web.HTTPNotFound
-
 
 class ThumbnailView(_NvrView):
-    """One frame near a moment of a camera's footage (generated lazily, cached)."""
+    """One frame of the footage at or after a moment (made once per segment, cached)."""
 
     url = THUMBNAIL_ROUTE
     name = f"api:{DOMAIN}:thumbnail"
 
     async def get(self, request: web.Request, camera: str, moment: str) -> web.Response:
-        """Return a small JPEG of the keyframe nearest after the moment."""
-        self._camera(request, camera)
+        """Return a small JPEG of the segment holding the moment (or the next one)."""
+        at = float(_number(moment, MAX_MOMENT))
+        _entry, access = self._camera(request, camera, Right.RECORDINGS)
         nvr = self.hass.data[DATA_NVR]
-        at = float(moment)
-        cache = nvr.thumbnails / camera / f"{int(at)}.jpg"
+        policy, caller, now = access.policy, access.caller, time.time()
         data = await self.hass.async_add_executor_job(
-            _thumbnail, nvr.index, nvr.root, cache, camera, at
+            _thumbnail,
+            nvr.index,
+            nvr.root,
+            nvr.thumbnails / camera,
+            camera,
+            at,
+            lambda seg: policy.segment_visible(caller, camera, seg.start, seg.end, now),
         )
         if data is None:
             raise web.HTTPNotFound
@@ -235,18 +386,30 @@ class ThumbnailView(_NvrView):
 
 
 def _thumbnail(
-    index: SegmentIndex, root: Path, cache: Path, camera: str, at: float
+    index: SegmentIndex,
+    root: Path,
+    cache: Path,
+    camera: str,
+    at: float,
+    visible: Callable[[Segment], bool],
 ) -> bytes | None:
-    if cache.is_file():
-        return cache.read_bytes()
-    segments = index.segments(camera, at, at + 3600)
-    for segment in segments[:3]:
+    """Return the JPEG of the first visible indexed segment at or after ``at`` (executor).
+
+    Cached per segment (``<segment id>.jpg``): a deleted segment's thumbnail is never
+    served (the row is looked up first) and retention removes it.
+    """
+    for segment in index.segments(camera, at, at + 3600)[:3]:
+        if not visible(segment):
+            continue
+        cached = cache / f"{segment.row_id}.jpg"
+        if cached.is_file():
+            return cached.read_bytes()
         try:
             data = last_keyframe_jpeg(_inside(root, segment.path), width=320)
         except ProbeError, OSError, web.HTTPNotFound:
             continue
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        cache.write_bytes(data)
+        cache.mkdir(parents=True, exist_ok=True)
+        cached.write_bytes(data)
         return data
     return None
 
@@ -256,18 +419,27 @@ def _thumbnail(
 # Links to these are signed for the integration's read-only content user with the
 # camera's notification link lifetime (see events.notification_links): a companion
 # app fetches them without a session, and each signature is valid for its path only.
+# Deleting the event (or its footage) ends them: the views answer 404.
 
 
 class _EventView(_NvrView):
-    async def _event(self, request: web.Request, recording_id: str) -> Recording:
+    async def _event(self, request: web.Request, recording_id: str) -> tuple[Recording, Access]:
         nvr = self.hass.data[DATA_NVR]
         recording = await self.hass.async_add_executor_job(
-            nvr.index.recordings.get, int(recording_id)
+            nvr.index.recordings.get, _number(recording_id, MAX_ROW_ID)
         )
-        if recording is None or recording.end is None:
+        if recording is None or recording.end is None or recording.kind != KIND_EVENT:
             raise web.HTTPNotFound
-        self._camera(request, recording.camera)
-        return recording
+        _entry, access = self._camera(request, recording.camera, Right.RECORDINGS)
+        if not access.policy.range_visible(
+            access.caller, recording.camera, recording.start, recording.end, time.time()
+        ):
+            raise web.HTTPForbidden
+        return recording, access
+
+
+def _event_cache(thumbnails: Path, recording: Recording) -> Path:
+    return thumbnails / "events" / recording.camera
 
 
 class EventClipView(_EventView):
@@ -278,7 +450,7 @@ class EventClipView(_EventView):
 
     async def get(self, request: web.Request, recording_id: str) -> web.StreamResponse:
         """Serve the clip; Range requests are answered with 206."""
-        recording = await self._event(request, recording_id)
+        recording, access = await self._event(request, recording_id)
         assert recording.end is not None  # noqa: S101
         nvr = self.hass.data[DATA_NVR]
         segments = await self.hass.async_add_executor_job(
@@ -286,29 +458,39 @@ class EventClipView(_EventView):
         )
         if not segments:
             raise web.HTTPNotFound
-        # The name holds the footage's end: a clip cut before the last segment was
-        # indexed is built again once it is.
+        # The name holds the footage it was made of: a clip cut before the last segment
+        # was indexed, or whose footage was partly deleted since, is made again.
         covered = min(segments[-1].end, recording.end)
-        cache = (
-            nvr.thumbnails
-            / "events"
-            / recording.camera
-            / f"{recording.id}-{round(recording.start * 1000)}-{round(covered * 1000)}.mp4"
+        cache = _event_cache(nvr.thumbnails, recording) / (
+            f"{recording.id}-{segments[0].row_id}-{segments[-1].row_id}-{len(segments)}"
+            f"-{round(covered * 1000)}.mp4"
         )
         entry = loaded_cameras(self.hass)[recording.camera]
-        if not await self.hass.async_add_executor_job(cache.is_file):
-            try:
-                await export_range(
-                    segments,
-                    nvr.root,
-                    recording.start,
-                    covered,
-                    cache,
-                    ffmpeg=entry.runtime_data.recorder.config.ffmpeg,
-                )
-            except ExportError as err:
-                _LOGGER.warning("Cannot build the clip of event %s: %s", recording.id, err)
-                raise web.HTTPNotFound from err
+        queue = self.hass.data[DATA_REMUXES]
+        async with queue.turn(request, key=("event", recording.id)):
+            if not await self.hass.async_add_executor_job(cache.is_file):
+                try:
+                    await export_range(
+                        segments,
+                        nvr.root,
+                        recording.start,
+                        covered,
+                        cache,
+                        ffmpeg=entry.runtime_data.recorder.config.ffmpeg,
+                    )
+                except ExportError as err:
+                    _LOGGER.warning("Cannot build the clip of event %s: %s", recording.id, err)
+                    raise web.HTTPNotFound from err
+        if "Range" not in request.headers or request.headers["Range"].startswith("bytes=0-"):
+            await async_audit(
+                self.hass,
+                access.caller,
+                recording.camera,
+                Action.DOWNLOADED,
+                start=recording.start,
+                end=recording.end,
+                detail=f"event {recording.label or recording.id}",
+            )
         return web.FileResponse(cache, headers={"Content-Type": "video/mp4"})
 
 
@@ -319,13 +501,15 @@ class EventSnapshotView(_EventView):
     name = f"api:{DOMAIN}:event_snapshot"
 
     async def get(self, request: web.Request, recording_id: str) -> web.Response:
-        """Return the snapshot (cached after the first request)."""
-        recording = await self._event(request, recording_id)
-        assert recording.end is not None  # noqa: S101
+        """Return the snapshot (cached per segment after the first request)."""
+        recording, _access = await self._event(request, recording_id)
         nvr = self.hass.data[DATA_NVR]
-        cache = nvr.thumbnails / "events" / recording.camera / f"{recording.id}.jpg"
         data = await self.hass.async_add_executor_job(
-            _event_snapshot, nvr.index, nvr.root, cache, recording
+            _event_snapshot,
+            nvr.index,
+            nvr.root,
+            _event_cache(nvr.thumbnails, recording),
+            recording,
         )
         if data is None:
             raise web.HTTPNotFound
@@ -335,18 +519,50 @@ class EventSnapshotView(_EventView):
 def _event_snapshot(
     index: SegmentIndex, root: Path, cache: Path, recording: Recording
 ) -> bytes | None:
-    if cache.is_file():
-        return cache.read_bytes()
+    """Return the JPEG of the event's middle segment that still exists (executor)."""
     assert recording.end is not None  # noqa: S101
     middle = (recording.start + recording.end) / 2
     segments = index.segments(recording.camera, recording.start, recording.end)
     segments.sort(key=lambda seg: abs((seg.start + seg.end) / 2 - middle))
     for segment in segments[:3]:
+        cached = cache / f"{recording.id}-{segment.row_id}.jpg"
+        if cached.is_file():
+            return cached.read_bytes()
         try:
             data = last_keyframe_jpeg(_inside(root, segment.path))
         except ProbeError, OSError, web.HTTPNotFound:
             continue
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        cache.write_bytes(data)
+        cache.mkdir(parents=True, exist_ok=True)
+        cached.write_bytes(data)
         return data
     return None
+
+
+class AuditCsvView(_NvrView):
+    """The audit trail of some local days as CSV (administrators only)."""
+
+    url = AUDIT_CSV_ROUTE
+    name = f"api:{DOMAIN}:audit_csv"
+
+    async def get(self, request: web.Request) -> web.Response:
+        """Return the selection ``cctv_nvr/audit`` shows, as a spreadsheet file."""
+        if not self._access(request).caller.admin:
+            raise web.HTTPForbidden
+        try:
+            first = date.fromisoformat(request.query["from"])
+            last = date.fromisoformat(request.query.get("to", request.query["from"]))
+            since, until = day_range(first, last, ZoneInfo(self.hass.config.time_zone))
+        except (KeyError, ValueError, HomeAssistantError) as err:
+            raise web.HTTPBadRequest from err
+        index = self.hass.data[DATA_NVR].index
+        user_id, camera = request.query.get("user_id"), request.query.get("camera")
+        text = await self.hass.async_add_executor_job(
+            lambda: to_csv(index.audit.find(since, until, user_id=user_id, camera=camera))
+        )
+        return web.Response(
+            text=text,
+            content_type="text/csv",
+            headers={
+                "Content-Disposition": f'attachment; filename="cctv-audit-{first}-{last}.csv"'
+            },
+        )

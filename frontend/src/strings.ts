@@ -39,6 +39,7 @@ const en = {
   select_hint: "Drag on the timeline (or use the selection buttons) to select a range.",
   export: "Export selection",
   exporting: "Exporting… {elapsed}",
+  export_queued: "Waiting for other exports to finish (place {position} in the queue)…",
   export_done: "Export ready",
   export_failed: "Export failed: {error}",
   download: "Download",

@@ -1,4 +1,18 @@
 import { describe, expect, it } from "vitest";
+import {
+  accessMessage,
+  deleteGrant,
+  deleteGrantMessage,
+  fetchAccess,
+  type Grant,
+  setDefaults,
+  setDefaultsMessage,
+  setGrant,
+  setGrantMessage,
+  subscribeAccess,
+  subscribeAccessMessage,
+} from "../src/data/access";
+import { auditMessage, fetchAudit } from "../src/data/audit";
 import { camerasMessage, fetchCameras } from "../src/data/cameras";
 import type { HomeAssistant, WsMessage } from "../src/data/connection";
 import {
@@ -12,6 +26,8 @@ import {
   type ExportJob,
 } from "../src/data/exports";
 import {
+  deleteEvent,
+  deleteEventMessage,
   deleteFootage,
   deleteMessage,
   protectFootage,
@@ -24,6 +40,11 @@ import { fetchStorage, storageMessage } from "../src/data/storage";
 import { fetchTimeline, timelineMessage } from "../src/data/timeline";
 
 const range = { camera: "driveway", start: 1000.5, end: 1060 };
+const grant: Grant = {
+  rights: ["live", "recordings"],
+  windows: [{ days: ["mon", "fri"], start: "22:00", end: "06:00" }],
+  lookback_hours: 24,
+};
 
 /** A connection that keeps what it was sent and answers each call with a token of it. */
 function recorder(): { hass: HomeAssistant; sent: WsMessage[] } {
@@ -33,6 +54,13 @@ function recorder(): { hass: HomeAssistant; sent: WsMessage[] } {
     callWS<T>(msg: WsMessage): Promise<T> {
       sent.push(msg);
       return Promise.resolve({ answered: msg.type } as T);
+    },
+    connection: {
+      subscribeMessage<T>(callback: (message: T) => void, msg: WsMessage) {
+        sent.push(msg);
+        callback({ changed: true } as T);
+        return Promise.resolve(() => Promise.resolve());
+      },
     },
   };
   return { hass, sent };
@@ -75,8 +103,39 @@ describe("request messages: exactly what the integration's command schemas take"
     expect(exportMessage(range, "Visitor")).toEqual({ type: "cctv_nvr/export", ...range, name: "Visitor" });
   });
 
-  it("delete_export: the export's id", () => {
+  it("delete_export and delete_event: the id", () => {
     expect(deleteExportMessage(42)).toEqual({ type: "cctv_nvr/delete_export", export_id: 42 });
+    expect(deleteEventMessage(9)).toEqual({ type: "cctv_nvr/delete_event", recording_id: 9 });
+  });
+
+  it("access: a grant carries rights, windows and a look-back; defaults only what changes", () => {
+    expect(setGrantMessage("garden", "u1", grant)).toEqual({
+      type: "cctv_nvr/access/set_grant",
+      camera: "garden",
+      user_id: "u1",
+      ...grant,
+    });
+    expect(deleteGrantMessage("garden", "u1")).toEqual({
+      type: "cctv_nvr/access/delete_grant",
+      camera: "garden",
+      user_id: "u1",
+    });
+    expect(setDefaultsMessage("garden", { live_panel_only: true })).toEqual({
+      type: "cctv_nvr/access/set_defaults",
+      camera: "garden",
+      live_panel_only: true,
+    });
+  });
+
+  it("audit: days, and a user or camera only when given", () => {
+    expect(auditMessage({ from: "2026-06-03" })).toEqual({ type: "cctv_nvr/audit", from: "2026-06-03" });
+    expect(auditMessage({ from: "2026-06-01", to: "2026-06-03", user_id: "u1", camera: "garden" })).toEqual({
+      type: "cctv_nvr/audit",
+      from: "2026-06-01",
+      to: "2026-06-03",
+      user_id: "u1",
+      camera: "garden",
+    });
   });
 });
 
@@ -94,6 +153,12 @@ describe("wrappers send one message each and answer what Home Assistant answered
       protectFootage(hass, range),
       unprotectFootage(hass, range),
       deleteFootage(hass, range),
+      deleteEvent(hass, 12),
+      fetchAccess(hass),
+      setGrant(hass, "garden", "u1", grant),
+      deleteGrant(hass, "garden", "u1"),
+      setDefaults(hass, "garden", { default_rights: [] }),
+      fetchAudit(hass, { from: "2026-06-03" }),
     ]);
     expect(sent).toEqual([
       camerasMessage(),
@@ -106,16 +171,32 @@ describe("wrappers send one message each and answer what Home Assistant answered
       protectMessage(range),
       unprotectMessage(range),
       deleteMessage(range),
+      deleteEventMessage(12),
+      accessMessage(),
+      setGrantMessage("garden", "u1", grant),
+      deleteGrantMessage("garden", "u1"),
+      setDefaultsMessage("garden", { default_rights: [] }),
+      auditMessage({ from: "2026-06-03" }),
     ]);
     expect(answers).toEqual(sent.map((msg) => ({ answered: msg.type })));
-    // One wrapper per command of the integration.
-    expect(new Set(sent.map((msg) => msg.type)).size).toBe(10);
+    // One wrapper per command of the integration (the subscription below is the 17th).
+    expect(new Set(sent.map((msg) => msg.type)).size).toBe(16);
+  });
+
+  it("the access subscription calls back and can be undone", async () => {
+    const { hass, sent } = recorder();
+    let changes = 0;
+    const unsubscribe = await subscribeAccess(hass, () => changes++);
+    expect(sent).toEqual([subscribeAccessMessage()]);
+    expect(changes).toBe(1);
+    await unsubscribe();
   });
 
   it("a refusal reaches the caller", async () => {
     const hass: HomeAssistant = {
       states: {},
       callWS: () => Promise.reject({ code: "unauthorized", message: "Camera garden is not yours" }),
+      connection: recorder().hass.connection,
     };
     await expect(deleteFootage(hass, range)).rejects.toEqual({
       code: "unauthorized",
@@ -133,14 +214,16 @@ describe("export jobs", () => {
     name: null,
     status,
     started: 0,
-    finished: status === "running" ? null : 10,
+    finished: status === "running" || status === "queued" ? null : 10,
     export_id: status === "done" ? 1 : null,
     error: status === "failed" ? "no footage" : null,
+    position: status === "queued" ? 1 : null,
   });
 
   it("the panel polls while one is running", () => {
     expect(hasRunningJob([])).toBe(false);
     expect(hasRunningJob([job("done"), job("failed")])).toBe(false);
     expect(hasRunningJob([job("done"), job("running")])).toBe(true);
+    expect(hasRunningJob([job("queued")])).toBe(true);
   });
 });

@@ -10,6 +10,7 @@ import time
 import pytest
 
 from custom_components.cctv_nvr.engine.index import SCHEMA_VERSION, Segment, SegmentIndex
+from custom_components.cctv_nvr.engine.index.audit import to_csv
 
 T0 = 1_700_000_000.0
 
@@ -50,10 +51,11 @@ def user_version(path: Path) -> int:
 
 def test_fresh_database_is_current(tmp_path: Path) -> None:
     SegmentIndex(tmp_path / "index.db").close()
-    assert user_version(tmp_path / "index.db") == SCHEMA_VERSION == 2
+    assert user_version(tmp_path / "index.db") == SCHEMA_VERSION == 3
 
 
-def test_migration_v1_to_v2_keeps_data(tmp_path: Path) -> None:
+def test_migration_v1_to_current_keeps_data(tmp_path: Path) -> None:
+    """A schema-1 database (segments, recordings) migrates through 2 and 3 keeping its rows."""
     db = tmp_path / "index.db"
     conn = sqlite3.connect(db)
     conn.executescript(_V1)
@@ -77,7 +79,7 @@ def test_migration_v1_to_v2_keeps_data(tmp_path: Path) -> None:
 
     index = SegmentIndex(db)
     try:
-        assert user_version(db) == 2
+        assert user_version(db) == 3
         segments = index.segments("a", T0, T0 + 100)
         assert [s.path for s in segments] == ["a/1.mp4", "a/2.mp4"]
         assert segments[1].protected
@@ -87,15 +89,20 @@ def test_migration_v1_to_v2_keeps_data(tmp_path: Path) -> None:
         assert index.cameras() == ["a", "b"]
         assert [r.label for r in index.recordings.overlapping("a", T0, T0 + 1)] == ["x"]
         # The new table and the totals triggers work on the migrated file.
-        export_id = index.exports.add("a", "clip", T0, T0 + 4, "a/clip.mp4", 10, 4.0)
-        assert index.exports.get(export_id) is not None
+        export_id = index.exports.add(
+            "a", "clip", T0, T0 + 4, "a/clip.mp4", 10, 4.0, user_id="u1", expires=T0 + 9
+        )
+        export = index.exports.get(export_id)
+        assert export is not None
+        assert (export.user_id, export.expires) == ("u1", T0 + 9)
+        assert index.audit.add(T0, "u1", "Alice", "a", "watched", T0, T0 + 4) > 0
         assert index.add_segment(seg("a", T0 + 10, T0 + 14, 1))
         assert index.camera_stats("a")[:2] == (3, 301)
     finally:
         index.close()
     # Reopening a current database changes nothing.
     SegmentIndex(db).close()
-    assert user_version(db) == 2
+    assert user_version(db) == 3
 
 
 def test_newer_schema_is_refused(tmp_path: Path) -> None:
@@ -287,7 +294,7 @@ def test_open_or_recover_moves_garbage_aside(tmp_path: Path) -> None:
     aside = list(tmp_path.glob("index.db.corrupt-*"))
     assert len(aside) == 1
     assert aside[0].read_bytes() == garbage  # kept, never deleted
-    assert user_version(db) == 2
+    assert user_version(db) == 3
 
     # A healthy database opens as it is (also with the integrity check).
     index, recovered = SegmentIndex.open_or_recover(db, quick_check=True)
@@ -392,3 +399,50 @@ def test_candidates_by_kind_and_recorded(index: SegmentIndex) -> None:
     found = index.deletion_candidates("cam", kind="buffer", keep_recorded=True)
     assert [s.start for s in found] == [T0]
     assert [s.start for s in index.deletion_candidates("cam", kind="buffer")] == [T0, T0 + 2]
+
+
+def test_export_owner_expiry_and_quota(index: SegmentIndex) -> None:
+    """Exports remember who made them and when they expire; expired ones are listed."""
+    mine = index.exports.add("a", "one", T0, T0 + 4, "a/1.mp4", 1, 4.0, user_id="u", expires=T0)
+    index.exports.add("a", "two", T0, T0 + 4, "a/2.mp4", 1, 4.0, user_id="u", expires=T0 + 99)
+    index.exports.add("a", "kept", T0, T0 + 4, "a/3.mp4", 1, 4.0)
+    assert index.exports.count_by_user("u") == 2
+    assert index.exports.count_by_user("other") == 0
+    assert [e.id for e in index.exports.expired(T0 + 1)] == [mine]
+    assert index.exports.expired(T0 - 1) == []
+
+
+def test_audit_find_filter_prune_and_csv(index: SegmentIndex) -> None:
+    """Audit rows are found by day, user and camera, newest first; pruning and CSV are safe."""
+    index.audit.add(T0, "u1", "Alice", "a", "watched", T0 - 60, T0)
+    index.audit.add(T0 + 10, "u2", "=cmd|' /C calc'!A0", "b", "exported", None, None, "x")
+    index.audit.add(T0 + 20, None, "automation", "a", "protected", T0, T0 + 5)
+    everything = index.audit.find(T0, T0 + 30)
+    assert [r.action for r in everything] == ["protected", "exported", "watched"]
+    assert [r.action for r in index.audit.find(T0, T0 + 30, user_id="u1")] == ["watched"]
+    assert [r.action for r in index.audit.find(T0, T0 + 30, camera="a")] == [
+        "protected",
+        "watched",
+    ]
+    assert index.audit.find(T0 + 30, T0 + 60) == []
+    text = to_csv(everything)
+    lines = text.splitlines()
+    assert lines[0] == "time,user,user_id,camera,action,from,to,detail"
+    assert len(lines) == 4
+    assert "'=cmd" in text  # a formula in a user name is not run by a spreadsheet
+    assert index.audit.prune("a", T0 + 15) == 1
+    assert [r.action for r in index.audit.find(T0, T0 + 30)] == ["protected", "exported"]
+
+
+def test_recording_delete_and_known_ids(index: SegmentIndex) -> None:
+    """A recording range can be deleted (its footage stays); known_ids answers existing rows."""
+    assert index.add_segment(seg("cam", T0, T0 + 4))
+    (segment,) = index.segments("cam", T0, T0 + 4)
+    rec = index.recordings.start("cam", "event", "door", T0)
+    assert index.recordings.delete(rec)
+    assert not index.recordings.delete(rec)
+    assert index.recordings.get(rec) is None
+    assert index.segments("cam", T0, T0 + 4) == [segment]
+    assert index.known_ids([segment.row_id, 12345]) == {segment.row_id}
+    with pytest.raises(ValueError, match="was not read from the index"):
+        _ = seg("cam", T0, T0 + 1).row_id

@@ -28,6 +28,7 @@ those of the current hour.
 from __future__ import annotations
 
 from collections.abc import Callable
+import contextlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 import logging
@@ -198,6 +199,60 @@ def prune_cache(directory: Path, older_than: float) -> int:
         except OSError:
             continue
     return removed
+
+
+def prune_thumbnails(index: SegmentIndex, directory: Path, max_files: int) -> int:
+    """Bound the thumbnail cache: drop thumbnails of deleted segments, then the oldest.
+
+    Thumbnails are ``<directory>/<camera>/<segment id>.jpg``; event clips and snapshots
+    (``<directory>/events/<camera>/<event id>-...``) go when their event or footage does.
+    Returns how many files went.
+    """
+    if not directory.is_dir():
+        return 0
+    removed = 0
+    kept: list[tuple[float, Path]] = []
+    for camera_dir in (p for p in directory.iterdir() if p.is_dir() and p.name != "events"):
+        files = {p: p.stem for p in camera_dir.glob("*.jpg")}
+        known = index.known_ids(int(stem) for stem in files.values() if stem.isdigit())
+        for path, stem in files.items():
+            if not stem.isdigit() or int(stem) not in known:
+                removed += _unlink(path)
+            else:
+                with contextlib.suppress(OSError):
+                    kept.append((path.stat().st_mtime, path))
+    kept.sort()
+    for _mtime, path in kept[: max(0, len(kept) - max_files)]:
+        removed += _unlink(path)
+    events = directory / "events"
+    for path in events.glob("*/*") if events.is_dir() else ():
+        if _stale_event_file(index, path):
+            removed += _unlink(path)
+    return removed
+
+
+def _stale_event_file(index: SegmentIndex, path: Path) -> bool:
+    """Return True when a cached event file's event or footage is gone.
+
+    Snapshots are ``<event>-<segment>.jpg``, clips ``<event>-<first>-<last>-<count>-<ms>.mp4``
+    (segment ids): the file goes with its event or with any segment its name holds.
+    """
+    parts = path.stem.split("-")
+    named = parts[1:2] if path.suffix == ".jpg" else parts[1:3]
+    if not all(part.isdigit() for part in (parts[0], *named)):
+        return True
+    if index.recordings.get(int(parts[0])) is None:
+        return True
+    ids = [int(part) for part in named]
+    return len(index.known_ids(ids)) < len(set(ids))
+
+
+def _unlink(path: Path) -> int:
+    try:
+        path.unlink()
+    except OSError:
+        return 0
+    return 1
 
 
 class _Sweeper:

@@ -144,9 +144,27 @@ def credential_url(url: str, username: str | None, password: str | None) -> str:
     return parsed.uri.replace("rtsp://", f"rtsp://{auth}@", 1)
 
 
+# Credentials some cameras take in the path or query instead of the user information:
+# ``?user=admin&password=…``, ``/user=admin_password=…_channel=1_stream=0.sdp``.
+_CREDENTIAL_PARAM = re.compile(
+    r"(?i)(?<![a-z0-9])(user(?:name)?|usr|login|pass(?:word|wd)?|pwd|psw|auth|token|secret)"
+    r"=([^&;_/\s]*)"
+)
+
+
 def redact_text(text: str) -> str:
-    """Remove credentials of any URL that appears in a text (ffmpeg logs)."""
-    return re.sub(r"(\w+://)[^/\s@]*@", r"\1***:***@", text)
+    """Remove credentials of any URL that appears in a text (logs, errors).
+
+    The user information of URLs and credential parameters in paths and queries are
+    replaced by ``***``.
+    """
+    text = re.sub(r"(\w+://)[^/\s@]*@", r"\1***:***@", text)
+    return _CREDENTIAL_PARAM.sub(lambda match: f"{match.group(1)}=***", text)
+
+
+def redact_url(url: str) -> str:
+    """Return the URL without any credentials (safe to log, show or use as an id)."""
+    return redact_text(strip_credentials(url))
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ or 25 hours.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 import time
@@ -14,6 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from .index import Recording, SegmentIndex
+from .policy import Interval, clip, complement
 
 _UTC = ZoneInfo("UTC")
 
@@ -40,12 +42,16 @@ def timeline(
     *,
     max_gap: float,
     open_segment: float | None,
+    visible: list[Interval] | None = None,
 ) -> dict[str, Any]:
     """Return the coverage, gaps (up to now) and labelled recordings of [start, end).
 
     ``open_segment``: while the camera records, the segment being written (up to this many
     seconds long) is not indexed yet; the time since the last indexed footage is reported as
     ``recording``, not as a gap, unless it is longer than that.
+
+    ``visible``: the parts of [start, end) the caller may see (``policy.visible``); footage,
+    gaps and recordings outside them are left out, and ``hidden`` lists those parts.
     """
     spans = index.coverage(camera, start, end, max_gap)
     recordings = index.recordings.overlapping(camera, start, end)
@@ -56,23 +62,36 @@ def timeline(
     if open_segment is not None and spans and spans[-1][1] < until <= spans[-1][1] + open_segment:
         recording = [spans[-1][1], until]
         until = spans[-1][1]
-    gaps: list[list[float]] = []
+    gaps: list[Interval] = []
     cursor = start
     if first is not None:
         cursor = max(start, first)  # before the first footage there is nothing to miss
         for lo, hi in spans:
             if lo > cursor and lo < until:
-                gaps.append([cursor, min(lo, until)])
+                gaps.append((cursor, min(lo, until)))
             cursor = max(cursor, hi)
         if cursor < until:
-            gaps.append([cursor, until])
+            gaps.append((cursor, until))
+    hidden: list[Interval] = []
+    if visible is not None and visible != [(start, end)]:
+        spans = clip(spans, visible)
+        gaps = clip(gaps, visible)
+        if recording is not None and not clip([(recording[0], recording[1])], visible):
+            recording = None
+        recordings = [
+            rec
+            for rec in recordings
+            if clip([(rec.start, rec.end if rec.end is not None else end)], visible)
+        ]
+        hidden = complement(visible, start, end)
     return {
         "start": start,
         "end": end,
         "now": now,
         "first": first,
         "spans": [[lo, hi] for lo, hi in spans],
-        "gaps": gaps,
+        "gaps": [[lo, hi] for lo, hi in gaps],
+        "hidden": [[lo, hi] for lo, hi in hidden],
         "recording": recording,
         "events": [
             {"id": rec.id, "kind": rec.kind, "label": rec.label, "start": rec.start, "end": rec.end}
@@ -81,21 +100,48 @@ def timeline(
     }
 
 
-def days_with_footage(index: SegmentIndex, camera: str, zone: ZoneInfo) -> list[date]:
-    """Return the local days with footage, newest first (one index seek per hour with footage)."""
+def days_with_footage(
+    index: SegmentIndex,
+    camera: str,
+    zone: ZoneInfo,
+    visible: Callable[[float, float], list[Interval]] | None = None,
+) -> list[date]:
+    """Return the local days with footage, newest first (one index seek per hour with footage).
+
+    ``visible(start, end)`` gives the parts of a range the caller may see; with it, only
+    days with visible footage are listed.
+    """
     first = index.first_start(camera)
     if first is None:
         return []
     begin = local_hours(datetime.fromtimestamp(first, zone).date(), zone)[0].timestamp()
     hours = index.bucket_starts(camera, begin, time.time() + 3600, 3600, origin=begin)
+    if visible is not None:
+        hours = [
+            hour
+            for hour in hours
+            if clip(index.coverage(camera, hour, hour + 3600), visible(hour, hour + 3600))
+        ]
     return sorted({datetime.fromtimestamp(hour, zone).date() for hour in hours}, reverse=True)
 
 
-def hours_with_footage(index: SegmentIndex, camera: str, hours: list[datetime]) -> list[datetime]:
-    """Return those of the given hour starts that hold footage."""
+def hours_with_footage(
+    index: SegmentIndex,
+    camera: str,
+    hours: list[datetime],
+    visible: list[Interval] | None = None,
+) -> list[datetime]:
+    """Return those of the given hour starts that hold footage (visible footage, if given)."""
     begin = hours[0].timestamp()
     found = set(index.bucket_starts(camera, begin, begin + 3600 * len(hours), 3600, origin=begin))
-    return [moment for moment in hours if moment.timestamp() in found]
+    kept = [moment for moment in hours if moment.timestamp() in found]
+    if visible is None:
+        return kept
+    return [
+        moment
+        for moment in kept
+        if clip(index.coverage(camera, moment.timestamp(), moment.timestamp() + 3600), visible)
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,9 +152,24 @@ class HourContents:
     recordings: list[Recording]
 
 
-def hour_contents(index: SegmentIndex, camera: str, start: float, max_gap: float) -> HourContents:
-    """Return the spans and labelled recordings of the hour starting at ``start``."""
-    return HourContents(
-        spans=index.coverage(camera, start, start + 3600, max_gap),
-        recordings=index.recordings.overlapping(camera, start, start + 3600),
-    )
+def hour_contents(
+    index: SegmentIndex,
+    camera: str,
+    start: float,
+    max_gap: float,
+    visible: list[Interval] | None = None,
+) -> HourContents:
+    """Return the spans and labelled recordings of the hour starting at ``start``.
+
+    With ``visible`` (the parts of the hour the caller may see), only those parts.
+    """
+    spans = index.coverage(camera, start, start + 3600, max_gap)
+    recordings = index.recordings.overlapping(camera, start, start + 3600)
+    if visible is not None:
+        spans = clip(spans, visible)
+        recordings = [
+            rec
+            for rec in recordings
+            if clip([(rec.start, rec.end if rec.end is not None else start + 3600)], visible)
+        ]
+    return HourContents(spans=spans, recordings=recordings)

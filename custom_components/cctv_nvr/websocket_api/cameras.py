@@ -13,29 +13,45 @@ from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 import probatio as vol
 
-from ..access import visible_cameras
+from ..access import Right
 from ..const import (
+    CONF_LIVE_PANEL_ONLY,
     DOMAIN,
     MAX_GAP,
     MAX_PLAYLIST_SECONDS,
     MAX_TIMELINE_SECONDS,
     SIGNED_URL_LIFETIME,
 )
-from ..coordinator import CctvNvrConfigEntry
+from ..coordinator import loaded_cameras
 from ..engine.timeline import day_bounds, timeline
 from ..urls import playlist_path
 from ..util import camera_entity_id, checked_range
-from .helpers import CAMERA, DATE, END, MOMENT, RANGE, START, Message, sign, with_camera
+from .helpers import (
+    CAMERA,
+    DATE,
+    END,
+    MOMENT,
+    RANGE,
+    START,
+    CameraCall,
+    Message,
+    access_of,
+    sign,
+    with_camera,
+)
 
 
 @websocket_command({vol.Required("type"): f"{DOMAIN}/cameras"})
 @callback
 def ws_cameras(hass: HomeAssistant, connection: ActiveConnection, msg: Message) -> None:
-    """List the cameras the user may watch, with their live state."""
+    """List the cameras the user has any right on, with their live state and the rights."""
+    access = access_of(hass, connection)
+    now = time.time()
     cameras = []
-    for key, entry in sorted(
-        visible_cameras(hass, connection.user).items(), key=lambda kv: kv[1].title
-    ):
+    for key, entry in sorted(loaded_cameras(hass).items(), key=lambda kv: kv[1].title):
+        rights = access.rights(key)
+        if not rights:
+            continue
         coordinator = entry.runtime_data
         status = coordinator.data
         online = bool(coordinator.last_update_success and status is not None and status.online)
@@ -49,6 +65,9 @@ def ws_cameras(hass: HomeAssistant, connection: ActiveConnection, msg: Message) 
                 "recording": bool(online and status is not None and status.recording),
                 "continuous": coordinator.recordings.continuous,
                 "manual": coordinator.recordings.manual_active,
+                "rights": rights,
+                "live_now": access.policy.allows(access.caller, key, Right.LIVE, now=now),
+                "live_panel_only": bool(entry.options.get(CONF_LIVE_PANEL_ONLY)),
             }
         )
     connection.send_result(
@@ -70,12 +89,15 @@ def ws_cameras(hass: HomeAssistant, connection: ActiveConnection, msg: Message) 
         vol.Optional(END): MOMENT,
     }
 )
-@with_camera
+@with_camera(Right.RECORDINGS)
 async def ws_timeline(
-    hass: HomeAssistant, connection: ActiveConnection, msg: Message, entry: CctvNvrConfigEntry
+    hass: HomeAssistant, connection: ActiveConnection, msg: Message, call: CameraCall
 ) -> None:
-    """Return a camera's coverage, gaps and events for a local day or a range."""
-    coordinator = entry.runtime_data
+    """Return a camera's coverage, gaps and events for a local day or a range.
+
+    Footage the user may not see (outside their windows or look-back) is left out.
+    """
+    coordinator = call.coordinator
     status = coordinator.data
     # The open segment plus a little for ffmpeg to finish it and the index to take it.
     open_segment = (
@@ -89,38 +111,48 @@ async def ws_timeline(
         start, end = checked_range(msg[START], msg[END], MAX_TIMELINE_SECONDS, allow_future=True)
     else:
         raise ServiceValidationError(translation_domain=DOMAIN, translation_key="timeline_when")
+    visible = call.access.policy.visible(call.access.caller, call.key, start, end, time.time())
     result = await hass.async_add_executor_job(
         partial(
             timeline,
             coordinator.nvr.index,
-            coordinator.camera_key,
+            call.key,
             start,
             end,
             max_gap=MAX_GAP,
             open_segment=open_segment,
+            visible=visible,
         )
     )
     connection.send_result(msg["id"], result)
 
 
 @websocket_command({vol.Required("type"): f"{DOMAIN}/playback", **RANGE})
-@with_camera
+@with_camera(Right.RECORDINGS)
 async def ws_playback(
-    hass: HomeAssistant, connection: ActiveConnection, msg: Message, entry: CctvNvrConfigEntry
+    hass: HomeAssistant, connection: ActiveConnection, msg: Message, call: CameraCall
 ) -> None:
-    """Return a signed, expiring HLS playlist URL of a camera's footage in a range."""
+    """Return a signed, expiring HLS playlist URL of a camera's footage in a range.
+
+    The playlist holds only footage the user may see.
+    """
     start, end = checked_range(msg[START], msg[END], MAX_PLAYLIST_SECONDS)
     begin, finish = int(start), int(end) + (0 if end == int(end) else 1)
-    camera = entry.runtime_data.camera_key
-    segments = await hass.async_add_executor_job(
-        entry.runtime_data.nvr.index.segments, camera, float(begin), float(finish)
-    )
+    policy, caller = call.access.policy, call.access.caller
+    now = time.time()
+    segments = [
+        segment
+        for segment in await hass.async_add_executor_job(
+            call.coordinator.nvr.index.segments, call.key, float(begin), float(finish)
+        )
+        if policy.segment_visible(caller, call.key, segment.start, segment.end, now)
+    ]
     if not segments:
         raise ServiceValidationError(translation_domain=DOMAIN, translation_key="no_footage")
     connection.send_result(
         msg["id"],
         {
-            "url": sign(hass, connection, playlist_path(camera, begin, finish)),
+            "url": sign(hass, connection, playlist_path(call.key, begin, finish)),
             "start": begin,
             "end": finish,
             "first": segments[0].start,

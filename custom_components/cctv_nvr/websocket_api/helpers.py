@@ -1,8 +1,12 @@
-"""What every WebSocket command shares: the camera lookup, errors with codes, signed URLs."""
+"""What every WebSocket command shares: the caller, the camera and its access check.
+
+Also errors with codes and signed URLs.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 import functools
 from typing import Any, Final
 
@@ -15,9 +19,9 @@ from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import config_validation as cv
 import probatio as vol
 
-from ..access import can_view
+from ..access import Access, Right, async_access, caller_of
 from ..const import DOMAIN, SIGNED_URL_LIFETIME
-from ..coordinator import CctvNvrConfigEntry, loaded_cameras
+from ..coordinator import CameraCoordinator, CctvNvrConfigEntry, loaded_cameras
 
 CAMERA: Final = "camera"
 START: Final = "start"
@@ -32,8 +36,28 @@ RANGE: Final[dict[Any, Any]] = {
 }
 
 type Message = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class CameraCall:
+    """A command for one camera: its entry, and what the caller may see and do."""
+
+    entry: CctvNvrConfigEntry
+    access: Access
+
+    @property
+    def key(self) -> str:
+        """Return the camera's storage key."""
+        return self.coordinator.camera_key
+
+    @property
+    def coordinator(self) -> CameraCoordinator:
+        """Return the camera's coordinator."""
+        return self.entry.runtime_data
+
+
 type CameraHandler = Callable[
-    [HomeAssistant, ActiveConnection, Message, CctvNvrConfigEntry], Awaitable[None]
+    [HomeAssistant, ActiveConnection, Message, CameraCall], Awaitable[None]
 ]
 type Handler = Callable[[HomeAssistant, ActiveConnection, Message], None]
 
@@ -63,35 +87,49 @@ def send_error(connection: ActiveConnection, msg_id: int, err: WsError) -> None:
     )
 
 
-def camera_for(hass: HomeAssistant, connection: ActiveConnection, key: str) -> CctvNvrConfigEntry:
-    """Return a loaded camera the user may watch; raise not_found / unauthorized."""
-    entry = loaded_cameras(hass).get(key)
-    if entry is None:
+def access_of(hass: HomeAssistant, connection: ActiveConnection) -> Access:
+    """Return what the connection's user may see and do."""
+    caller = caller_of(hass, connection.user)
+    if caller is None:
+        raise WsError(ERR_UNAUTHORIZED, "access_denied")
+    return async_access(hass, caller)
+
+
+def camera_for(
+    hass: HomeAssistant, connection: ActiveConnection, key: str, right: Right
+) -> CameraCall:
+    """Return a loaded camera the user has a right on; raise not_found / unauthorized."""
+    access = access_of(hass, connection)
+    if key not in loaded_cameras(hass):
         raise WsError(ERR_NOT_FOUND, "camera_not_found", camera=key)
-    if not can_view(hass, connection.user, entry):
+    entry = access.camera(key, right)
+    if entry is None:
         raise WsError(ERR_UNAUTHORIZED, "camera_unauthorized", camera=key)
-    return entry
+    return CameraCall(entry, access)
 
 
-def with_camera(func: CameraHandler) -> Handler:
-    """Run a command for the camera its ``camera`` field names, once the user may see it.
+def with_camera(right: Right) -> Callable[[CameraHandler], Handler]:
+    """Run a command for the camera its ``camera`` field names, if the user has ``right``.
 
     Use under ``websocket_command`` (and ``require_admin``); the command runs as an
-    async response and gets the camera's config entry as a fourth argument. Unknown
-    cameras answer ``not_found``, cameras the user may not watch ``unauthorized``.
+    async response and gets a ``CameraCall`` as a fourth argument. Unknown cameras answer
+    ``not_found``, cameras the user has no such right on ``unauthorized``.
     """
 
-    @async_response
-    @functools.wraps(func)
-    async def handler(hass: HomeAssistant, connection: ActiveConnection, msg: Message) -> None:
-        try:
-            entry = camera_for(hass, connection, msg[CAMERA])
-        except WsError as err:
-            send_error(connection, msg["id"], err)
-            return
-        await func(hass, connection, msg, entry)
+    def decorator(func: CameraHandler) -> Handler:
+        @async_response
+        @functools.wraps(func)
+        async def handler(hass: HomeAssistant, connection: ActiveConnection, msg: Message) -> None:
+            try:
+                call = camera_for(hass, connection, msg[CAMERA], right)
+            except WsError as err:
+                send_error(connection, msg["id"], err)
+                return
+            await func(hass, connection, msg, call)
 
-    return handler
+        return handler
+
+    return decorator
 
 
 def sign(hass: HomeAssistant, connection: ActiveConnection, path: str) -> str:

@@ -9,13 +9,13 @@ from homeassistant.components.websocket_api.decorators import async_response, we
 from homeassistant.core import HomeAssistant
 import probatio as vol
 
-from ..access import visible_cameras
+from ..access import Right
 from ..const import DOMAIN
 from ..coordinator import storage_limits
 from ..data import DATA_NVR
 from ..engine.index import SegmentIndex
 from ..engine.stats import DiskUsage, StorageStats, disk_usage, storage_stats
-from .helpers import Message
+from .helpers import Message, access_of
 
 type _Limits = tuple[int | None, float, int]
 
@@ -33,7 +33,7 @@ def _storage(
 async def ws_storage(hass: HomeAssistant, connection: ActiveConnection, msg: Message) -> None:
     """Disk used/free, and per camera: footage size, oldest/newest, days that fit."""
     nvr = hass.data[DATA_NVR]
-    entries = visible_cameras(hass, connection.user)
+    entries = access_of(hass, connection).cameras(Right.RECORDINGS)
     stats, disk = await hass.async_add_executor_job(
         _storage,
         nvr.index,

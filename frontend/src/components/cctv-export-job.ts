@@ -20,6 +20,12 @@ export class CctvExportJob extends CctvElement {
   protected override render(): TemplateResult | typeof nothing {
     const job = this.job;
     if (!job) return nothing;
+    if (job.status === "queued") {
+      return html`<div class="job running" role="status">
+        <progress aria-label=${this.t("export_queued", { position: "" })}></progress>
+        ${this.t("export_queued", { position: String(job.position ?? "") })}
+      </div>`;
+    }
     if (job.status === "running") {
       return html`<div class="job running" role="status">
         <progress aria-label=${this.t("exporting", { elapsed: "" })}></progress>

@@ -1,4 +1,4 @@
-/** `cctv_nvr/cameras`: the cameras the user may watch, with their live state. */
+/** `cctv_nvr/cameras`: the cameras the user has rights on, with their live state and rights. */
 import type { HomeAssistant, WsMessage } from "./connection";
 
 export interface Camera {
@@ -10,6 +10,9 @@ export interface Camera {
   recording: boolean;
   continuous: boolean;
   manual: boolean;
+  rights: ("live" | "recordings" | "export" | "control")[]; // what this user may do here
+  live_now: boolean; // may watch live now (inside their time windows)
+  live_panel_only: boolean; // kept off Home Assistant's own views: live video only here
 }
 
 export interface CamerasRequest extends WsMessage {

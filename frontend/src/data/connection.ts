@@ -16,11 +16,17 @@ export interface HassEntity {
   attributes: Record<string, unknown>;
 }
 
+/** The WebSocket connection (home-assistant-js-websocket), for subscriptions. */
+export interface Connection {
+  subscribeMessage<T>(callback: (message: T) => void, msg: WsMessage): Promise<() => Promise<void>>;
+}
+
 export interface HomeAssistant {
   language?: string;
-  user?: { is_admin: boolean };
+  user?: { id?: string; is_admin: boolean };
   states: Record<string, HassEntity | undefined>;
   callWS<T>(msg: WsMessage): Promise<T>;
+  connection: Connection;
   hassUrl?(path: string): string;
 }
 

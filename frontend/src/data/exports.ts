@@ -13,6 +13,7 @@ export interface ExportItem {
   bytes: number;
   duration: number | null;
   created: number;
+  expires: number | null; // when it is deleted automatically (a non-admin user's export)
   url: string; // signed, expiring download URL
 }
 
@@ -22,11 +23,12 @@ export interface ExportJob {
   start: number;
   end: number;
   name: string | null;
-  status: "running" | "done" | "failed";
+  status: "queued" | "running" | "done" | "failed";
   started: number;
   finished: number | null;
   export_id: number | null;
   error: string | null;
+  position: number | null; // place in the queue while queued (1 = next)
 }
 
 export interface ExportsRequest extends WsMessage {
@@ -82,6 +84,8 @@ export const startExport = (
 export const deleteExport = (hass: HomeAssistant, exportId: number): Promise<DeleteExportAnswer> =>
   hass.callWS<DeleteExportAnswer>(deleteExportMessage(exportId));
 
-/** Whether an export is still being written (the panel polls until none is). */
-export const hasRunningJob = (jobs: ExportJob[]): boolean =>
-  jobs.some((job) => job.status === "running");
+/** Whether an export is still waiting or being written (the panel polls until none is). */
+export const isActive = (job: ExportJob): boolean =>
+  job.status === "running" || job.status === "queued";
+
+export const hasRunningJob = (jobs: ExportJob[]): boolean => jobs.some(isActive);

@@ -50,3 +50,17 @@ export const unprotectFootage = (hass: HomeAssistant, range: FootageRange): Prom
 
 export const deleteFootage = (hass: HomeAssistant, range: FootageRange): Promise<DeleteAnswer> =>
   hass.callWS<DeleteAnswer>(deleteMessage(range));
+
+export interface DeleteEventRequest extends WsMessage {
+  type: "cctv_nvr/delete_event";
+  recording_id: number;
+}
+
+/** `cctv_nvr/delete_event` (administrators only): its notification links stop working. */
+export const deleteEventMessage = (recordingId: number): DeleteEventRequest => ({
+  type: "cctv_nvr/delete_event",
+  recording_id: recordingId,
+});
+
+export const deleteEvent = (hass: HomeAssistant, recordingId: number): Promise<{ deleted: number }> =>
+  hass.callWS<{ deleted: number }>(deleteEventMessage(recordingId));

@@ -4,7 +4,7 @@ import { css, html, nothing, type TemplateResult } from "lit";
 import { CctvElement } from "../common/cctv-element";
 import { fireEvent } from "../common/fire-event";
 import type { Camera } from "../data/cameras";
-import { type ExportItem, type ExportJob, deleteExport } from "../data/exports";
+import { type ExportItem, type ExportJob, deleteExport, isActive } from "../data/exports";
 import { sharedStyles } from "../styles";
 import { formatBytes, formatClock, formatDuration, localDate } from "../timeline";
 import "../components/cctv-export-job";
@@ -37,7 +37,7 @@ export class CctvExportsView extends CctvElement {
     const names = new Map(this.cameras.map((c) => [c.id, c.name]));
     return html`<div class="card">
       ${this.jobs
-        .filter((j) => j.status === "running")
+        .filter(isActive)
         .map((job) => html`<cctv-export-job .hass=${this.hass} .job=${job} .exports=${this.exports}></cctv-export-job>`)}
       ${this.exports.length
         ? html`<ul class="exports">

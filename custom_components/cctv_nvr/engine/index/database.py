@@ -6,6 +6,8 @@ Schema history (``PRAGMA user_version``):
 2. ``exports``; ``camera_totals`` (per-camera count, bytes and longest segment,
    kept by triggers so sizes, camera lists and range bounds never scan
    ``segments``); partial indexes over unprotected segments for retention.
+3. ``exports.user_id`` (who made it) and ``expires_ts`` (when it goes); ``audit``
+   (who watched, exported, downloaded, protected, deleted footage or changed grants).
 
 One connection, guarded by a lock, is shared by the segment, recording and export
 tables (``Database``); WAL mode keeps readers fast. Everything here blocks: call it
@@ -25,7 +27,7 @@ from typing import Final
 
 _LOGGER = logging.getLogger(__name__)
 
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 CHUNK: Final = 500  # rows per statement when a list of ids or paths is bound
 
 _SCHEMA_V1 = """
@@ -109,8 +111,28 @@ AFTER UPDATE OF camera, bytes, start_ts, end_ts ON segments BEGIN
 END;
 """
 
+_SCHEMA_V3 = """
+ALTER TABLE exports ADD COLUMN user_id TEXT;
+ALTER TABLE exports ADD COLUMN expires_ts REAL;
+CREATE INDEX exports_user ON exports (user_id);
+CREATE TABLE audit (
+    id INTEGER PRIMARY KEY,
+    ts REAL NOT NULL,
+    user_id TEXT,
+    user_name TEXT,
+    camera TEXT,
+    action TEXT NOT NULL,
+    start_ts REAL,
+    end_ts REAL,
+    detail TEXT
+);
+CREATE INDEX audit_ts ON audit (ts);
+CREATE INDEX audit_camera_ts ON audit (camera, ts);
+CREATE INDEX audit_user_ts ON audit (user_id, ts);
+"""
+
 # Applying _MIGRATIONS[n] takes a database from user_version n - 1 to n.
-_MIGRATIONS: Final = {1: _SCHEMA_V1, 2: _SCHEMA_V2}
+_MIGRATIONS: Final = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3}
 
 
 def chunks[T](items: Sequence[T], size: int = CHUNK) -> Iterable[Sequence[T]]:

@@ -13,7 +13,9 @@ from typing import Any, Final
 
 from .database import Database
 
-_COLUMNS: Final = "id, camera, name, start_ts, end_ts, path, bytes, duration, created_ts"
+_COLUMNS: Final = (
+    "id, camera, name, start_ts, end_ts, path, bytes, duration, created_ts, user_id, expires_ts"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +31,8 @@ class Export:
     bytes: int
     duration: float | None
     created: float
+    user_id: str | None = None  # who made it (None: an automation or an administrator's service)
+    expires: float | None = None  # when retention deletes it (None: kept until deleted)
 
 
 def _from_row(row: tuple[Any, ...]) -> Export:
@@ -52,12 +56,15 @@ class ExportStore:
         size: int,
         duration: float | None,
         created: float | None = None,
+        *,
+        user_id: str | None = None,
+        expires: float | None = None,
     ) -> int:
         """Record an exported clip (path relative to the exports root); return its id."""
         with self._db.lock:
             cursor = self._db.conn.execute(
                 "INSERT INTO exports (camera, name, start_ts, end_ts, path, bytes, duration, "
-                "created_ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "created_ts, user_id, expires_ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     camera,
                     name,
@@ -67,9 +74,29 @@ class ExportStore:
                     size,
                     duration,
                     time.time() if created is None else created,
+                    user_id,
+                    expires,
                 ),
             )
             return int(cursor.lastrowid or 0)
+
+    def count_by_user(self, user_id: str) -> int:
+        """Return how many exports a user has stored."""
+        with self._db.lock:
+            row = self._db.conn.execute(
+                "SELECT COUNT(*) FROM exports WHERE user_id = ?", (user_id,)
+            ).fetchone()
+        return int(row[0])
+
+    def expired(self, now: float) -> list[Export]:
+        """Return the exports whose expiry has passed."""
+        with self._db.lock:
+            rows = self._db.conn.execute(
+                f"SELECT {_COLUMNS} FROM exports "  # noqa: S608
+                "WHERE expires_ts IS NOT NULL AND expires_ts <= ?",
+                (now,),
+            ).fetchall()
+        return [_from_row(row) for row in rows]
 
     def newest_first(self, camera: str | None = None) -> list[Export]:
         """Return the exports (of one camera, or all), newest first."""

@@ -53,6 +53,12 @@ class RecordingStore:
                 "UPDATE recordings SET end_ts = ? WHERE id = ?", (end, recording_id)
             )
 
+    def delete(self, recording_id: int) -> bool:
+        """Delete a range (its footage stays); return whether it existed."""
+        with self._db.lock:
+            cursor = self._db.conn.execute("DELETE FROM recordings WHERE id = ?", (recording_id,))
+            return cursor.rowcount == 1
+
     def get(self, recording_id: int) -> Recording | None:
         """Return one labelled range."""
         with self._db.lock:

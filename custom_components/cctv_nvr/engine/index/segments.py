@@ -20,6 +20,7 @@ from pathlib import Path
 import sqlite3
 from typing import Any, Final, Self
 
+from .audit import AuditStore
 from .database import CHUNK, Database, chunks, move_aside
 from .exports import ExportStore
 from .recordings import KIND_EVENT, RecordingStore
@@ -123,6 +124,7 @@ class SegmentIndex:
         self._lock = self._db.lock
         self.recordings = RecordingStore(self._db)
         self.exports = ExportStore(self._db)
+        self.audit = AuditStore(self._db)
 
     @classmethod
     def open_or_recover(cls, db_path: Path, *, quick_check: bool = False) -> tuple[Self, bool]:
@@ -219,6 +221,22 @@ class SegmentIndex:
                 (segment_id,),
             ).fetchone()
         return _segment_from_row(row) if row else None
+
+    def known_ids(self, ids: Iterable[int]) -> set[int]:
+        """Return which of the given segment row ids exist."""
+        wanted = list(ids)
+        found: set[int] = set()
+        with self._lock:
+            for chunk in chunks(wanted):
+                marks = ",".join("?" * len(chunk))
+                found.update(
+                    row[0]
+                    for row in self._conn.execute(
+                        f"SELECT id FROM segments WHERE id IN ({marks})",  # noqa: S608
+                        chunk,
+                    )
+                )
+        return found
 
     def _max_duration(self, camera: str) -> float | None:
         """Return the longest segment of a camera (None: no segment ever). Hold the lock."""
