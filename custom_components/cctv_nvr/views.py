@@ -216,19 +216,21 @@ class PlaylistView(_NvrView):
         token = async_media_token(self.hass, refresh_token_id, camera) if refresh_token_id else None
         if token is None:
             raise web.HTTPForbidden
-        policy, caller, now = access.policy, access.caller, time.time()
+        visible = access.policy.footage_filter(
+            access.caller, camera, float(begin), float(finish), time.time()
+        )
         text = await self.hass.async_add_executor_job(
             _playlist,
             self.hass.data[DATA_NVR].index,
             camera,
             begin,
             finish,
-            lambda seg: policy.segment_visible(caller, camera, seg.start, seg.end, now),
+            lambda seg: visible(seg.start, seg.end),
             f"{MEDIA_TOKEN}={token}",
         )
         if text is None:
             raise web.HTTPNotFound
-        await async_audit(self.hass, caller, camera, Action.WATCHED, start=begin, end=finish)
+        await async_audit(self.hass, access.caller, camera, Action.WATCHED, start=begin, end=finish)
         return web.Response(text=text, content_type=HLS_MIME, headers={"Cache-Control": "no-cache"})
 
 

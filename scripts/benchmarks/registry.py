@@ -9,6 +9,7 @@ sections that record the simulator come first, then those that must not compete 
 from __future__ import annotations
 
 from . import (
+    access,
     concurrent_cameras,
     cpu,
     export,
@@ -27,4 +28,5 @@ SECTIONS: tuple[Section, ...] = (
     memory_soak.SECTION,
     index_queries.SECTION,
     export.SECTION,
+    access.SECTION,
 )

@@ -138,14 +138,15 @@ async def ws_playback(
     """
     start, end = checked_range(msg[START], msg[END], MAX_PLAYLIST_SECONDS)
     begin, finish = int(start), int(end) + (0 if end == int(end) else 1)
-    policy, caller = call.access.policy, call.access.caller
-    now = time.time()
+    visible = call.access.policy.footage_filter(
+        call.access.caller, call.key, float(begin), float(finish), time.time()
+    )
     segments = [
         segment
         for segment in await hass.async_add_executor_job(
             call.coordinator.nvr.index.segments, call.key, float(begin), float(finish)
         )
-        if policy.segment_visible(caller, call.key, segment.start, segment.end, now)
+        if visible(segment.start, segment.end)
     ]
     if not segments:
         raise ServiceValidationError(translation_domain=DOMAIN, translation_key="no_footage")
