@@ -6,6 +6,7 @@ the end-to-end tests (which check that a camera added this way records).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 import json
 import time
 from typing import Any
@@ -52,13 +53,23 @@ class HomeAssistantApi:
             raw = response.read()
         return json.loads(raw) if raw else None
 
-    def wait_until_up(self, timeout: float = 300) -> None:
-        """Wait until the HTTP server answers (onboarding or API)."""
+    def wait_until_up(
+        self, timeout: float = 300, process_alive: Callable[[], bool] | None = None
+    ) -> None:
+        """Wait until the HTTP server answers.
+
+        Any HTTP answer counts: /api/onboarding answers 404 once onboarding is done.
+        Gives up early when ``process_alive`` says Home Assistant has exited.
+        """
         deadline = time.monotonic() + timeout
         while True:
             try:
                 self._request("GET", "/api/onboarding", auth=False, timeout=5)
+            except urllib.error.HTTPError:
+                return
             except urllib.error.URLError, ConnectionError, TimeoutError:
+                if process_alive is not None and not process_alive():
+                    raise RuntimeError(f"Home Assistant exited before {self.base} answered")
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(1)
@@ -67,7 +78,12 @@ class HomeAssistantApi:
 
     def onboarded(self) -> bool:
         """Return True once the owner user exists."""
-        steps = self._request("GET", "/api/onboarding", auth=False)
+        try:
+            steps = self._request("GET", "/api/onboarding", auth=False)
+        except urllib.error.HTTPError as err:
+            if err.code == 404:
+                return True  # onboarding finished: Home Assistant no longer serves its views
+            raise
         return bool(next((s["done"] for s in steps if s["step"] == "user"), True))
 
     def _token(self, code: str) -> None:
