@@ -69,7 +69,9 @@ class HomeAssistantApi:
                 return
             except urllib.error.URLError, ConnectionError, TimeoutError:
                 if process_alive is not None and not process_alive():
-                    raise RuntimeError(f"Home Assistant exited before {self.base} answered")
+                    raise RuntimeError(
+                        f"Home Assistant exited before {self.base} answered"
+                    ) from None
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(1)
@@ -148,10 +150,20 @@ class HomeAssistantApi:
 
     def config_flow(self, domain: str, user_input: dict[str, Any]) -> dict[str, Any]:
         """Run a one-step config flow; return its final result."""
-        flow = self._request("POST", "/api/config/config_entries/flow", {"handler": domain})
-        return dict(
-            self._request("POST", f"/api/config/config_entries/flow/{flow['flow_id']}", user_input)
-        )
+        flow = self.start_flow({"handler": domain})
+        return self.submit_flow(flow["flow_id"], user_input)
+
+    def start_flow(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Start a config flow (``entry_id``: reconfigure that entry); return its first step."""
+        return dict(self._request("POST", "/api/config/config_entries/flow", body))
+
+    def submit_flow(self, flow_id: str, user_input: dict[str, Any]) -> dict[str, Any]:
+        """Answer a flow's form; return the next step or the result."""
+        return dict(self._request("POST", f"/api/config/config_entries/flow/{flow_id}", user_input))
+
+    def abort_flow(self, flow_id: str) -> None:
+        """Abandon a flow."""
+        self._request("DELETE", f"/api/config/config_entries/flow/{flow_id}")
 
     def call_service(self, domain: str, service: str, data: dict[str, Any]) -> Any:
         """Call a service."""

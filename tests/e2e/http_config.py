@@ -51,8 +51,12 @@ def _refuse_if_running(config_dir: Path) -> None:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.seek(0)
+            try:
+                pid = f" (pid {json.loads(handle.read())['pid']})"
+            except ValueError, KeyError, TypeError:
+                pid = ""
             raise HomeAssistantRunningError(
-                f"Home Assistant is already running with {config_dir} ({handle.read().strip()})"
+                f"Home Assistant is already running with {config_dir}{pid}"
             ) from None
         fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
