@@ -117,6 +117,8 @@ def main() -> int:
     except RuntimeError as err:
         print(err, file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl+C while waiting: scripts/develop stops everything
+        return 130
     print(f"cameras recording: {', '.join(cameras)}")
     return 0
 
