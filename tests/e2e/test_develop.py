@@ -108,7 +108,10 @@ def _check_running(config: Path, port: int, banner: str, started: float) -> None
     assert http["result"]["stable"]["server_port"] == port
     assert http["result"]["stable"]["server_host"] == ["127.0.0.1"]
     assert issues["success"], issues
-    assert [i for i in issues["result"]["issues"] if i["domain"] == "http"] == []
+    # No repair to puzzle a newcomer, apart from the one every Home Assistant Core in a venv
+    # gets after its start ("Unsupported installation method").
+    listed = {(i["domain"], i["issue_id"]) for i in issues["result"]["issues"]}
+    assert listed <= {("homeassistant", "deprecated_method")}, listed
     # Both cameras record: each indexes a new segment after this start.
     deadline = time.monotonic() + 60
     while not all(_new_segments(config, started).get(name) for name in CAMERAS):
