@@ -10,8 +10,9 @@ confirmed, and is ignored on later starts (so a new port was not honoured).
 
 scripts/develop and the end-to-end tests therefore write the settings as confirmed
 (``stable``) before every start: Home Assistant listens on 127.0.0.1 and the asked port,
-nothing is pending, and nothing asks for confirmation. Other settings confirmed earlier
-(Settings → System → Network) are kept. Stdlib only.
+nothing is pending, and nothing asks for confirmation. Other settings made in Settings →
+System → Network are kept; one waiting for confirmation (Home Assistant restarts to try it,
+and scripts/develop starts it again) is taken as confirmed. Stdlib only.
 """
 
 from __future__ import annotations
@@ -71,7 +72,9 @@ def write_http_config(config_dir: Path, port: int, host: str = "127.0.0.1") -> P
     if path.exists():
         stored = json.loads(path.read_text(encoding="utf-8"))
         if stored.get("version") == STORAGE_VERSION:
-            stable.update(stored["data"]["stable"])
+            pending = stored["data"].get("pending")
+            wanted = pending is not None and pending.get("error") is None
+            stable.update(pending if wanted else stored["data"]["stable"])
     stable.update(
         server_host=[host],
         server_port=port,
