@@ -60,7 +60,11 @@ def home_assistant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running
     )
     running = RunningHomeAssistant(f"http://127.0.0.1:{port}", config, process)
     try:
-        running.api().wait_until_up(timeout=240, process_alive=lambda: process.poll() is None)
+        try:
+            running.api().wait_until_up(timeout=240, process_alive=lambda: process.poll() is None)
+        except RuntimeError as err:
+            output = (config / "stdout.log").read_text(errors="replace")[-4000:]
+            raise RuntimeError(f"{err} (exit status {process.poll()}):\n{output}") from err
         yield running
     finally:
         process.terminate()

@@ -160,6 +160,7 @@ def test_develop_twice_on_one_config_folder(tmp_path: Path) -> None:
                 for pid in leftovers:  # never leave anything behind, even when failing
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(pid, signal.SIGKILL)
-        assert process.returncode == status, output.read_text()
+        log = config / "home-assistant.log"
+        assert process.returncode == status, output.read_text() + log.read_text()[-3000:]
         assert leftovers == {}, leftovers
     assert ports[0] != ports[1]
