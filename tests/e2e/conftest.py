@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-import os
 from pathlib import Path
 import shutil
 import socket
@@ -15,6 +14,7 @@ import pytest
 import pytest_socket
 
 from tests.e2e.ha_api import HomeAssistantApi
+from tests.e2e.http_config import write_http_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,16 +51,20 @@ def home_assistant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running
     shutil.copy(ROOT / "config" / "configuration.yaml", config / "configuration.yaml")
     (config / "custom_components").symlink_to(ROOT / "custom_components")
     port = _free_port()
+    write_http_config(config, port)  # as scripts/develop does: 127.0.0.1:port, confirmed
     log = (config / "stdout.log").open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "homeassistant", "--config", str(config), "--skip-pip"],
-        env={**os.environ, "CCTV_NVR_PORT": str(port)},
         stdout=log,
         stderr=subprocess.STDOUT,
     )
     running = RunningHomeAssistant(f"http://127.0.0.1:{port}", config, process)
     try:
-        running.api().wait_until_up(timeout=240)
+        try:
+            running.api().wait_until_up(timeout=240, process_alive=lambda: process.poll() is None)
+        except RuntimeError as err:
+            output = (config / "stdout.log").read_text(errors="replace")[-4000:]
+            raise RuntimeError(f"{err} (exit status {process.poll()}):\n{output}") from err
         yield running
     finally:
         process.terminate()

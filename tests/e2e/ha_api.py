@@ -6,6 +6,7 @@ the end-to-end tests (which check that a camera added this way records).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 import json
 import time
 from typing import Any
@@ -52,13 +53,25 @@ class HomeAssistantApi:
             raw = response.read()
         return json.loads(raw) if raw else None
 
-    def wait_until_up(self, timeout: float = 300) -> None:
-        """Wait until the HTTP server answers (onboarding or API)."""
+    def wait_until_up(
+        self, timeout: float = 300, process_alive: Callable[[], bool] | None = None
+    ) -> None:
+        """Wait until the HTTP server answers.
+
+        Any HTTP answer counts: /api/onboarding answers 404 once onboarding is done.
+        Gives up early when ``process_alive`` says Home Assistant has exited.
+        """
         deadline = time.monotonic() + timeout
         while True:
             try:
                 self._request("GET", "/api/onboarding", auth=False, timeout=5)
+            except urllib.error.HTTPError:
+                return
             except urllib.error.URLError, ConnectionError, TimeoutError:
+                if process_alive is not None and not process_alive():
+                    raise RuntimeError(
+                        f"Home Assistant exited before {self.base} answered"
+                    ) from None
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(1)
@@ -67,7 +80,12 @@ class HomeAssistantApi:
 
     def onboarded(self) -> bool:
         """Return True once the owner user exists."""
-        steps = self._request("GET", "/api/onboarding", auth=False)
+        try:
+            steps = self._request("GET", "/api/onboarding", auth=False)
+        except urllib.error.HTTPError as err:
+            if err.code == 404:
+                return True  # onboarding finished: Home Assistant no longer serves its views
+            raise
         return bool(next((s["done"] for s in steps if s["step"] == "user"), True))
 
     def _token(self, code: str) -> None:
@@ -132,10 +150,20 @@ class HomeAssistantApi:
 
     def config_flow(self, domain: str, user_input: dict[str, Any]) -> dict[str, Any]:
         """Run a one-step config flow; return its final result."""
-        flow = self._request("POST", "/api/config/config_entries/flow", {"handler": domain})
-        return dict(
-            self._request("POST", f"/api/config/config_entries/flow/{flow['flow_id']}", user_input)
-        )
+        flow = self.start_flow({"handler": domain})
+        return self.submit_flow(flow["flow_id"], user_input)
+
+    def start_flow(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Start a config flow (``entry_id``: reconfigure that entry); return its first step."""
+        return dict(self._request("POST", "/api/config/config_entries/flow", body))
+
+    def submit_flow(self, flow_id: str, user_input: dict[str, Any]) -> dict[str, Any]:
+        """Answer a flow's form; return the next step or the result."""
+        return dict(self._request("POST", f"/api/config/config_entries/flow/{flow_id}", user_input))
+
+    def abort_flow(self, flow_id: str) -> None:
+        """Abandon a flow."""
+        self._request("DELETE", f"/api/config/config_entries/flow/{flow_id}")
 
     def call_service(self, domain: str, service: str, data: dict[str, Any]) -> Any:
         """Call a service."""

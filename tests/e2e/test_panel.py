@@ -145,20 +145,7 @@ def _open_panel(
     page = context.new_page()
     page.goto(f"{base}/cctv")
     page.locator("cctv-panel section.tile").first.wait_for(timeout=60_000)
-    _confirm_http_dialog(page)
     return page
-
-
-def _confirm_http_dialog(page: Any) -> None:
-    """Home Assistant asks admins to confirm the test's HTTP port (a fresh config dir): confirm."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-    dialog = page.locator("dialog-http-pending-config")
-    try:
-        dialog.get_by_role("button", name="Confirm").click(timeout=10_000)
-    except PlaywrightTimeout:
-        return  # not shown (non-admin users, or already confirmed)
-    dialog.get_by_role("button", name="Confirm").wait_for(state="detached", timeout=10_000)
 
 
 def _ffprobe(path: Path) -> dict[str, Any]:
