@@ -2,17 +2,21 @@
  * The CCTV sidebar panel (the custom element `cctv-panel` Home Assistant loads): the toolbar
  * with the tabs, messages, and the route between the views: the live grid or a camera's
  * recordings (views/cctv-live-grid, views/cctv-camera-view), the exports and the storage.
- * The shell loads the cameras (every 15 s) and the exports (every second while one is being
- * written), which several views show. The views talk to the integration's `cctv_nvr/...`
- * WebSocket commands through the typed wrappers in data/; playback and downloads use the
- * signed URLs those return.
+ * The shell loads the cameras (every 15 s, and whenever access changes: it subscribes to
+ * `cctv_nvr/subscribe_access` while it is on the page) and the exports (every second while one
+ * is queued or being written), which several views show. When the user may no longer see the
+ * open camera's recordings, its view closes. The views talk to the integration's
+ * `cctv_nvr/...` WebSocket commands through the typed wrappers in data/; playback and
+ * downloads use the signed URLs those return.
  */
-import { css, html, nothing, type TemplateResult } from "lit";
+import { css, html, nothing, type PropertyValues, type TemplateResult } from "lit";
 import { cache } from "lit/directives/cache.js";
 import { CctvElement } from "./common/cctv-element";
 import type { CctvEvent, PanelMessage } from "./common/fire-event";
+import { subscribeAccess } from "./data/access";
 import { type Camera, fetchCameras } from "./data/cameras";
 import { type ExportItem, type ExportJob, fetchExports, hasRunningJob } from "./data/exports";
+import { reopenCamera } from "./rights";
 import { sharedStyles } from "./styles";
 import "./views/cctv-camera-view";
 import "./views/cctv-exports-view";
@@ -48,16 +52,45 @@ export class CctvPanel extends CctvElement {
   private _message: PanelMessage | null = null;
   private _poll?: number;
   private _refresh?: number;
+  private _unsubscribeAccess?: Promise<() => Promise<void>>;
 
   override connectedCallback(): void {
     super.connectedCallback();
     this._refresh = window.setInterval(() => void this._loadCameras(), 15000);
+    if (this.hass) this._subscribeAccess();
   }
 
   override disconnectedCallback(): void {
     super.disconnectedCallback();
     window.clearInterval(this._refresh);
     window.clearInterval(this._poll);
+    this._poll = undefined;
+    this._unsubscribe();
+  }
+
+  protected override updated(changed: PropertyValues<this>): void {
+    if (changed.has("hass") && this.hass && this.isConnected && !this._unsubscribeAccess) this._subscribeAccess();
+  }
+
+  /** Told when access changes (grants, defaults; here or in Home Assistant's settings). */
+  private _subscribeAccess(): void {
+    const subscription = subscribeAccess(this.connection, () => void this._accessChanged());
+    this._unsubscribeAccess = subscription;
+    subscription.catch((err: unknown) => {
+      if (this._unsubscribeAccess === subscription) this._unsubscribeAccess = undefined;
+      this.fail(err);
+    });
+  }
+
+  private _unsubscribe(): void {
+    const subscription = this._unsubscribeAccess;
+    this._unsubscribeAccess = undefined;
+    void subscription?.then((unsubscribe) => unsubscribe()).catch(() => undefined);
+  }
+
+  private async _accessChanged(): Promise<void> {
+    await this._loadCameras();
+    void this._loadExports();
   }
 
   protected override firstUpdated(): void {
@@ -76,6 +109,11 @@ export class CctvPanel extends CctvElement {
       this._cameras = result.cameras;
       this._admin = result.admin;
       this._zone = result.time_zone;
+      const open = reopenCamera(this._camera, result.cameras);
+      if (open.closed && this._camera) {
+        this._message = { text: this.t("access_changed", { camera: this._camera.name }), error: true };
+      }
+      this._camera = open.camera;
     } catch (err) {
       this.fail(err);
     }
@@ -169,6 +207,7 @@ export class CctvPanel extends CctvElement {
     if (this._tab === "storage") {
       return html`<cctv-storage-view .hass=${this.hass} .zone=${this._zone}></cctv-storage-view>`;
     }
+
     // The live grid steps aside for a camera's recordings (kept, with its live cards, for later).
     return html`${cache(
         this._camera ? nothing : html`<cctv-live-grid .hass=${this.hass} .cameras=${this._cameras}></cctv-live-grid>`,

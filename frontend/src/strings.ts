@@ -63,6 +63,17 @@ const en = {
   days_fit: "Days that fit",
   bitrate: "Bitrate",
   error: "Error: {message}",
+  // What the user's rights on a camera allow
+  live_not_now: "Not allowed to watch live now",
+  live_outside_windows: "Live video is allowed only inside your time windows.",
+  live_no_right: "You have no right to watch this camera live.",
+  live_panel_only_unavailable: "Live video of this camera is kept to the CCTV panel and cannot be shown here yet.",
+  no_recordings_right: "You have no right to see this camera's recordings.",
+  access_changed: "Your access to {camera} changed: its recordings are closed.",
+  hidden: "Not yours to see",
+  delete_event: "Delete event “{label}”",
+  confirm_delete_event: "Delete the event “{label}” of {camera} at {start}? Its footage stays; its notification links stop working.",
+  event_deleted: "Event deleted",
 };
 
 export type StringKey = keyof typeof en;
