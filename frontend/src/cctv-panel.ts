@@ -1,7 +1,8 @@
 /**
  * The CCTV sidebar panel (the custom element `cctv-panel` Home Assistant loads): the toolbar
  * with the tabs, messages, and the route between the views: the live grid or a camera's
- * recordings (views/cctv-live-grid, views/cctv-camera-view), the exports and the storage.
+ * recordings (views/cctv-live-grid, views/cctv-camera-view), the exports, the storage, and for
+ * administrators access (views/cctv-access-view) and the audit trail (views/cctv-audit-view).
  * The shell loads the cameras (every 15 s, and whenever access changes: it subscribes to
  * `cctv_nvr/subscribe_access` while it is on the page) and the exports (every second while one
  * is queued or being written), which several views show. When the user may no longer see the
@@ -16,15 +17,14 @@ import type { CctvEvent, PanelMessage } from "./common/fire-event";
 import { subscribeAccess } from "./data/access";
 import { type Camera, fetchCameras } from "./data/cameras";
 import { type ExportItem, type ExportJob, fetchExports, hasRunningJob } from "./data/exports";
-import { reopenCamera } from "./rights";
+import { type Tab, reopenCamera, tabsFor } from "./rights";
 import { sharedStyles } from "./styles";
+import "./views/cctv-access-view";
+import "./views/cctv-audit-view";
 import "./views/cctv-camera-view";
 import "./views/cctv-exports-view";
 import "./views/cctv-live-grid";
 import "./views/cctv-storage-view";
-
-type Tab = "live" | "exports" | "storage";
-const TABS: Tab[] = ["live", "exports", "storage"];
 
 export class CctvPanel extends CctvElement {
   static override properties = {
@@ -91,6 +91,7 @@ export class CctvPanel extends CctvElement {
   private async _accessChanged(): Promise<void> {
     await this._loadCameras();
     void this._loadExports();
+    if (this._tab === "access") void this.renderRoot.querySelector("cctv-access-view")?.refresh();
   }
 
   protected override firstUpdated(): void {
@@ -114,6 +115,7 @@ export class CctvPanel extends CctvElement {
         this._message = { text: this.t("access_changed", { camera: this._camera.name }), error: true };
       }
       this._camera = open.camera;
+      if (!tabsFor(result.admin).includes(this._tab)) this._tab = "live";
     } catch (err) {
       this.fail(err);
     }
@@ -139,9 +141,9 @@ export class CctvPanel extends CctvElement {
   private async _selectTab(tab: Tab): Promise<void> {
     this._tab = tab;
     if (tab === "exports") void this._loadExports();
-    if (tab === "storage") {
+    if (tab === "storage" || tab === "access" || tab === "audit") {
       await this.updateComplete;
-      void this.renderRoot.querySelector("cctv-storage-view")?.refresh();
+      void this.renderRoot.querySelector(`cctv-${tab}-view`)?.refresh();
     }
   }
 
@@ -160,7 +162,7 @@ export class CctvPanel extends CctvElement {
         ${this.narrow ? html`<ha-menu-button .hass=${this.hass} .narrow=${this.narrow}></ha-menu-button>` : nothing}
         <h1>${this.t("title")}</h1>
         <nav role="tablist">
-          ${TABS.map(
+          ${tabsFor(this._admin).map(
             (tab) => html`<button
               role="tab"
               class="tab"
@@ -207,7 +209,12 @@ export class CctvPanel extends CctvElement {
     if (this._tab === "storage") {
       return html`<cctv-storage-view .hass=${this.hass} .zone=${this._zone}></cctv-storage-view>`;
     }
-
+    if (this._tab === "access") {
+      return html`<cctv-access-view .hass=${this.hass} .zone=${this._zone}></cctv-access-view>`;
+    }
+    if (this._tab === "audit") {
+      return html`<cctv-audit-view .hass=${this.hass} .zone=${this._zone} .cameras=${this._cameras}></cctv-audit-view>`;
+    }
     // The live grid steps aside for a camera's recordings (kept, with its live cards, for later).
     return html`${cache(
         this._camera ? nothing : html`<cctv-live-grid .hass=${this.hass} .cameras=${this._cameras}></cctv-live-grid>`,

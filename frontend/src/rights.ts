@@ -59,3 +59,10 @@ export function reopenCamera(open: Camera | null, cameras: Camera[]): { camera: 
   if (!fresh || !fresh.rights.includes("recordings")) return { camera: null, closed: true };
   return { camera: fresh, closed: false };
 }
+
+export type Tab = "live" | "exports" | "storage" | "access" | "audit";
+
+/** The tabs of the toolbar: Access and Audit for administrators only. */
+export function tabsFor(admin: boolean): Tab[] {
+  return admin ? ["live", "exports", "storage", "access", "audit"] : ["live", "exports", "storage"];
+}

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Camera } from "../src/data/cameras";
-import { cameraActions, liveState, liveTile, reopenCamera } from "../src/rights";
+import { cameraActions, liveState, liveTile, reopenCamera, tabsFor } from "../src/rights";
 
 const camera = (extra: Partial<Camera> = {}): Camera => ({
   id: "driveway",
@@ -76,5 +76,12 @@ describe("the open camera when the camera list comes again", () => {
 
   it("nothing open: nothing to close", () => {
     expect(reopenCamera(null, [camera()])).toEqual({ camera: null, closed: false });
+  });
+});
+
+describe("tabs", () => {
+  it("access and audit for administrators only", () => {
+    expect(tabsFor(true)).toEqual(["live", "exports", "storage", "access", "audit"]);
+    expect(tabsFor(false)).toEqual(["live", "exports", "storage"]);
   });
 });
