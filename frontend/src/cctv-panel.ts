@@ -1,26 +1,30 @@
 /**
  * The CCTV sidebar panel (the custom element `cctv-panel` Home Assistant loads): the toolbar
  * with the tabs, messages, and the route between the views: the live grid or a camera's
- * recordings (views/cctv-live-grid, views/cctv-camera-view), the exports and the storage.
- * The shell loads the cameras (every 15 s) and the exports (every second while one is being
- * written), which several views show. The views talk to the integration's `cctv_nvr/...`
- * WebSocket commands through the typed wrappers in data/; playback and downloads use the
- * signed URLs those return.
+ * recordings (views/cctv-live-grid, views/cctv-camera-view), the exports, the storage, and for
+ * administrators access (views/cctv-access-view) and the audit trail (views/cctv-audit-view).
+ * The shell loads the cameras (every 15 s, and whenever access changes: it subscribes to
+ * `cctv_nvr/subscribe_access` while it is on the page) and the exports (every second while one
+ * is queued or being written), which several views show. When the user may no longer see the
+ * open camera's recordings, its view closes. The views talk to the integration's
+ * `cctv_nvr/...` WebSocket commands through the typed wrappers in data/; playback and
+ * downloads use the signed URLs those return.
  */
-import { css, html, nothing, type TemplateResult } from "lit";
+import { css, html, nothing, type PropertyValues, type TemplateResult } from "lit";
 import { cache } from "lit/directives/cache.js";
 import { CctvElement } from "./common/cctv-element";
 import type { CctvEvent, PanelMessage } from "./common/fire-event";
+import { subscribeAccess } from "./data/access";
 import { type Camera, fetchCameras } from "./data/cameras";
 import { type ExportItem, type ExportJob, fetchExports, hasRunningJob } from "./data/exports";
+import { type Tab, reopenCamera, tabsFor } from "./rights";
 import { sharedStyles } from "./styles";
+import "./views/cctv-access-view";
+import "./views/cctv-audit-view";
 import "./views/cctv-camera-view";
 import "./views/cctv-exports-view";
 import "./views/cctv-live-grid";
 import "./views/cctv-storage-view";
-
-type Tab = "live" | "exports" | "storage";
-const TABS: Tab[] = ["live", "exports", "storage"];
 
 export class CctvPanel extends CctvElement {
   static override properties = {
@@ -48,16 +52,46 @@ export class CctvPanel extends CctvElement {
   private _message: PanelMessage | null = null;
   private _poll?: number;
   private _refresh?: number;
+  private _unsubscribeAccess?: Promise<() => Promise<void>>;
 
   override connectedCallback(): void {
     super.connectedCallback();
     this._refresh = window.setInterval(() => void this._loadCameras(), 15000);
+    if (this.hass) this._subscribeAccess();
   }
 
   override disconnectedCallback(): void {
     super.disconnectedCallback();
     window.clearInterval(this._refresh);
     window.clearInterval(this._poll);
+    this._poll = undefined;
+    this._unsubscribe();
+  }
+
+  protected override updated(changed: PropertyValues<this>): void {
+    if (changed.has("hass") && this.hass && this.isConnected && !this._unsubscribeAccess) this._subscribeAccess();
+  }
+
+  /** Told when access changes (grants, defaults; here or in Home Assistant's settings). */
+  private _subscribeAccess(): void {
+    const subscription = subscribeAccess(this.connection, () => void this._accessChanged());
+    this._unsubscribeAccess = subscription;
+    subscription.catch((err: unknown) => {
+      if (this._unsubscribeAccess === subscription) this._unsubscribeAccess = undefined;
+      this.fail(err);
+    });
+  }
+
+  private _unsubscribe(): void {
+    const subscription = this._unsubscribeAccess;
+    this._unsubscribeAccess = undefined;
+    void subscription?.then((unsubscribe) => unsubscribe()).catch(() => undefined);
+  }
+
+  private async _accessChanged(): Promise<void> {
+    await this._loadCameras();
+    void this._loadExports();
+    if (this._tab === "access") void this.renderRoot.querySelector("cctv-access-view")?.refresh();
   }
 
   protected override firstUpdated(): void {
@@ -76,6 +110,12 @@ export class CctvPanel extends CctvElement {
       this._cameras = result.cameras;
       this._admin = result.admin;
       this._zone = result.time_zone;
+      const open = reopenCamera(this._camera, result.cameras);
+      if (open.closed && this._camera) {
+        this._message = { text: this.t("access_changed", { camera: this._camera.name }), error: true };
+      }
+      this._camera = open.camera;
+      if (!tabsFor(result.admin).includes(this._tab)) this._tab = "live";
     } catch (err) {
       this.fail(err);
     }
@@ -101,9 +141,9 @@ export class CctvPanel extends CctvElement {
   private async _selectTab(tab: Tab): Promise<void> {
     this._tab = tab;
     if (tab === "exports") void this._loadExports();
-    if (tab === "storage") {
+    if (tab === "storage" || tab === "access" || tab === "audit") {
       await this.updateComplete;
-      void this.renderRoot.querySelector("cctv-storage-view")?.refresh();
+      void this.renderRoot.querySelector(`cctv-${tab}-view`)?.refresh();
     }
   }
 
@@ -122,7 +162,7 @@ export class CctvPanel extends CctvElement {
         ${this.narrow ? html`<ha-menu-button .hass=${this.hass} .narrow=${this.narrow}></ha-menu-button>` : nothing}
         <h1>${this.t("title")}</h1>
         <nav role="tablist">
-          ${TABS.map(
+          ${tabsFor(this._admin).map(
             (tab) => html`<button
               role="tab"
               class="tab"
@@ -168,6 +208,12 @@ export class CctvPanel extends CctvElement {
     }
     if (this._tab === "storage") {
       return html`<cctv-storage-view .hass=${this.hass} .zone=${this._zone}></cctv-storage-view>`;
+    }
+    if (this._tab === "access") {
+      return html`<cctv-access-view .hass=${this.hass} .zone=${this._zone}></cctv-access-view>`;
+    }
+    if (this._tab === "audit") {
+      return html`<cctv-audit-view .hass=${this.hass} .zone=${this._zone} .cameras=${this._cameras}></cctv-audit-view>`;
     }
     // The live grid steps aside for a camera's recordings (kept, with its live cards, for later).
     return html`${cache(

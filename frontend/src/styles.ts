@@ -1,6 +1,7 @@
 /**
  * The styles every element of the panel shares (Home Assistant's theme variables, with
- * fallbacks): controls, cards, rows, badges, empty states. Each element adds its own after these.
+ * fallbacks): controls, forms, tables, cards, rows, badges, empty states. Each element adds its
+ * own after these.
  */
 import { css } from "lit";
 
@@ -19,7 +20,7 @@ export const sharedStyles = css`
     min-height: 36px;
     cursor: pointer;
   }
-  button:focus-visible, .timeline:focus-visible, a:focus-visible {
+  button:focus-visible, .timeline:focus-visible, a:focus-visible, input:focus-visible, select:focus-visible {
     outline: 2px solid var(--primary-color, #03a9f4);
     outline-offset: 2px;
   }
@@ -44,5 +45,19 @@ export const sharedStyles = css`
   .download { color: var(--primary-color, #03a9f4); }
   .card { padding: 8px; }
   .empty { color: var(--secondary-text-color, #666); padding: 12px; }
+  input[type="checkbox"] {
+    min-height: 0; width: 18px; height: 18px; padding: 0; margin: 0;
+    accent-color: var(--primary-color, #03a9f4);
+  }
+  label.check { display: inline-flex; align-items: center; gap: 6px; min-height: 36px; margin-right: 14px; cursor: pointer; }
+  label.field { display: inline-flex; flex-direction: column; gap: 2px; font-size: 14px; color: var(--secondary-text-color, #666); }
+  label.field > input, label.field > select { color: var(--primary-text-color, #212121); }
+  fieldset { border: 1px solid var(--divider-color, #e0e0e0); border-radius: 6px; margin: 8px 0; padding: 6px 12px 10px; min-width: 0; }
+  legend { padding: 0 4px; font-weight: 500; }
+  .error { color: var(--error-color, #db4437); }
+  .table-wrap { overflow-x: auto; }
+  table.data { width: 100%; border-collapse: collapse; }
+  table.data th, table.data td { text-align: left; vertical-align: top; padding: 6px; border-bottom: 1px solid var(--divider-color, #e0e0e0); }
+  table.data th { font-weight: 500; color: var(--secondary-text-color, #666); }
   [hidden] { display: none !important; }
 `;

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { TimelineData } from "../src/timeline";
 import { MIN_VIEW_SECONDS, dayBounds } from "../src/timeline";
 import {
+  currentEvent,
   dateLimits,
   dayView,
   followPlayhead,
@@ -178,5 +179,23 @@ describe("following the playhead", () => {
 
   it("not past the end of the day", () => {
     expect(followPlayhead({ start: 76_000, end: 86_000 }, bounds, 86_300)).toEqual({ start: 76_400, end: 86_400 });
+  });
+});
+
+describe("the event on screen (administrators may delete it)", () => {
+  const ev = (id: number, kind: string, start: number, end: number | null) => ({ id, kind, label: `e${id}`, start, end });
+  const events = [ev(1, "event", 100, 200), ev(2, "manual", 150, 400), ev(3, "event", 180, 260), ev(4, "event", 500, null)];
+
+  it("the last started event holding the moment; manual recordings are not events", () => {
+    expect(currentEvent(events, 120, 1000)?.id).toBe(1);
+    expect(currentEvent(events, 190, 1000)?.id).toBe(3); // 1 and 3 overlap: the later one
+    expect(currentEvent(events, 300, 1000)).toBeNull(); // only the manual recording
+    expect(currentEvent(events, 260, 1000)?.id).toBe(3); // the end is included
+  });
+
+  it("a running event lasts until now; nothing playing, nothing to delete", () => {
+    expect(currentEvent(events, 900, 1000)?.id).toBe(4);
+    expect(currentEvent(events, 1100, 1000)).toBeNull();
+    expect(currentEvent(events, null, 1000)).toBeNull();
   });
 });

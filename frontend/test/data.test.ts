@@ -22,6 +22,7 @@ import {
   exportsMessage,
   fetchExports,
   hasRunningJob,
+  jobStatus,
   startExport,
   type ExportJob,
 } from "../src/data/exports";
@@ -38,6 +39,7 @@ import {
 import { fetchPlayback, playbackMessage } from "../src/data/playback";
 import { fetchStorage, storageMessage } from "../src/data/storage";
 import { fetchTimeline, timelineMessage } from "../src/data/timeline";
+import { localize } from "../src/strings";
 
 const range = { camera: "driveway", start: 1000.5, end: 1060 };
 const grant: Grant = {
@@ -225,5 +227,13 @@ describe("export jobs", () => {
     expect(hasRunningJob([job("done"), job("failed")])).toBe(false);
     expect(hasRunningJob([job("done"), job("running")])).toBe(true);
     expect(hasRunningJob([job("queued")])).toBe(true);
+  });
+
+  it("a queued job shows its place in the queue, a running one its time", () => {
+    expect(jobStatus({ ...job("queued"), position: 3 }, 50)).toEqual({ key: "export_queued", values: { position: 3 } });
+    expect(localize("en", "export_queued", { position: 3 })).toBe("Queued (place 3): waiting for other exports to finish…");
+    expect(jobStatus({ ...job("running"), started: 10 }, 72.4)).toEqual({ key: "exporting", values: { elapsed: 62 } });
+    expect(jobStatus(job("failed"), 50)).toEqual({ key: "export_failed", values: { error: "no footage" } });
+    expect(jobStatus(job("done"), 50)).toEqual({ key: "export_done", values: {} });
   });
 });

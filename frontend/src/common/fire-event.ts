@@ -24,6 +24,10 @@ export interface CctvEvents {
   "cctv-close-camera": undefined;
   /** Exports or export jobs changed (an export started, an export deleted): load them again. */
   "cctv-exports-changed": undefined;
+  /** A grant was saved in the grant editor (the Access view loads access again and closes it). */
+  "cctv-grant-saved": { camera: string; user_id: string };
+  /** The grant editor was closed without saving. */
+  "cctv-grant-cancel": undefined;
   /** The timeline bar asks to play from a moment (a click, Enter). */
   "cctv-timeline-play": { moment: number };
   "cctv-timeline-change": TimelineChange;

@@ -1,10 +1,11 @@
 /**
- * One export job: running (with the time it has taken), failed (with the reason) or done (with
- * the download link of its export, once the list of exports has it).
+ * One export job: queued (with its place in the queue), running (with the time it has taken),
+ * failed (with the reason) or done (with the download link of its export, once the list of
+ * exports has it).
  */
 import { css, html, nothing, type TemplateResult } from "lit";
 import { CctvElement } from "../common/cctv-element";
-import type { ExportItem, ExportJob } from "../data/exports";
+import { type ExportItem, type ExportJob, jobStatus } from "../data/exports";
 import { sharedStyles } from "../styles";
 import { formatBytes, formatDuration } from "../timeline";
 
@@ -20,20 +21,17 @@ export class CctvExportJob extends CctvElement {
   protected override render(): TemplateResult | typeof nothing {
     const job = this.job;
     if (!job) return nothing;
-    if (job.status === "queued") {
-      return html`<div class="job running" role="status">
-        <progress aria-label=${this.t("export_queued", { position: "" })}></progress>
-        ${this.t("export_queued", { position: String(job.position ?? "") })}
+    const { key, values } = jobStatus(job, Date.now() / 1000);
+    if (key === "export_queued" || key === "exporting") {
+      const text =
+        key === "exporting" ? this.t(key, { elapsed: formatDuration(Number(values.elapsed)) }) : this.t(key, values);
+      return html`<div class="job running ${job.status}" role="status">
+        <progress aria-label=${this.t(key === "exporting" ? "export_running" : "export_waiting")}></progress>
+        ${text}
       </div>`;
     }
-    if (job.status === "running") {
-      return html`<div class="job running" role="status">
-        <progress aria-label=${this.t("exporting", { elapsed: "" })}></progress>
-        ${this.t("exporting", { elapsed: formatDuration(Date.now() / 1000 - job.started) })}
-      </div>`;
-    }
-    if (job.status === "failed") {
-      return html`<div class="job failed" role="status">${this.t("export_failed", { error: job.error ?? "" })}</div>`;
+    if (key === "export_failed") {
+      return html`<div class="job failed" role="status">${this.t(key, values)}</div>`;
     }
     const item = this.exports.find((e) => e.id === job.export_id);
     return html`<div class="job done" role="status">

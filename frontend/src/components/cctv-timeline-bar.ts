@@ -1,8 +1,9 @@
 /**
- * The timeline bar of a camera's day: coverage, gaps, the segment being recorded, labelled
- * recordings, the selection, the playhead and the keyboard cursor, with ticks in Home Assistant's
- * zone. The mouse wheel zooms, a drag selects, a click plays; the arrow keys move the cursor,
- * Enter plays, + and - zoom.
+ * The timeline bar of a camera's day: coverage, gaps, the segment being recorded, what the user
+ * may not see (outside their time windows or look-back), labelled recordings, the selection, the
+ * playhead and the keyboard cursor, with ticks in Home Assistant's zone. The mouse wheel zooms,
+ * a drag selects (when `selectable`: something can be done with a range), a click plays; the
+ * arrow keys move the cursor, Enter plays, + and - zoom.
  *
  * A controlled element: the camera view owns the view, selection, cursor and playhead; the bar
  * asks for changes with `cctv-timeline-change` and for playback with `cctv-timeline-play`.
@@ -37,6 +38,7 @@ export class CctvTimelineBar extends CctvElement {
     selection: { attribute: false },
     playing: { attribute: false },
     cursor: { attribute: false },
+    selectable: { type: Boolean },
   };
 
   timeline?: TimelineData;
@@ -46,6 +48,7 @@ export class CctvTimelineBar extends CctvElement {
   selection: Range | null = null;
   playing: number | null = null;
   cursor: number | null = null;
+  selectable = true;
   private _drag: { from: number; moved: boolean } | null = null;
   private _barWidth = TIMELINE_WIDTH; // the timeline's width in CSS pixels
   private _resize?: ResizeObserver;
@@ -110,7 +113,7 @@ export class CctvTimelineBar extends CctvElement {
     const rect = (ev.currentTarget as HTMLElement).getBoundingClientRect();
     const pixels = (Math.abs(now - this._drag.from) / (this.view.end - this.view.start)) * rect.width;
     if (pixels > 4) this._drag.moved = true;
-    if (this._drag.moved) {
+    if (this._drag.moved && this.selectable) {
       const bounds = selectableView(this.timeline, Date.now() / 1000);
       this._change({ selection: normalizeSelection(this._drag.from, now, bounds) });
     }
@@ -159,6 +162,7 @@ export class CctvTimelineBar extends CctvElement {
     const spans = layoutRanges(tl.spans, view, width, 2 * px);
     const gaps = layoutRanges(tl.gaps, view, width, 2 * px);
     const live = layoutRanges(tl.recording ? [tl.recording] : [], view, width, 2 * px);
+    const hidden = layoutRanges(tl.hidden ?? [], view, width, 2 * px);
     const events: EventBox[] = layoutEvents(tl.events, view, width, tl.now, 6 * px);
     const marks = ticks(view, this.zone, width, 56 * px);
     const selection = this.selection ? layoutRanges([this.selection], view, width, 1) : [];
@@ -187,6 +191,7 @@ export class CctvTimelineBar extends CctvElement {
         ${spans.map((b) => html`<div class="span" style="left:${pct(b.x)};width:${pct(b.width)}"></div>`)}
         ${gaps.map((b) => html`<div class="gap" title=${this.t("gap")} style="left:${pct(b.x)};width:${pct(b.width)}"></div>`)}
         ${live.map((b) => html`<div class="live" title=${this.t("recording")} style="left:${pct(b.x)};width:${pct(b.width)}"></div>`)}
+        ${hidden.map((b) => html`<div class="hidden-part" title=${this.t("hidden")} style="left:${pct(b.x)};width:${pct(b.width)}"></div>`)}
       </div>
       <div class="lane events">
         ${events.map(
@@ -231,6 +236,11 @@ export class CctvTimelineBar extends CctvElement {
         position: absolute; top: 0; bottom: 0;
         background: repeating-linear-gradient(45deg, var(--error-color, #db4437) 0 3px, transparent 3px 6px);
         opacity: 0.6;
+      }
+      .hidden-part {
+        position: absolute; top: 0; bottom: 0;
+        background: repeating-linear-gradient(-45deg, var(--disabled-text-color, #9e9e9e) 0 2px, transparent 2px 8px);
+        opacity: 0.7;
       }
       .events { top: 40px; height: 30px; }
       .event {

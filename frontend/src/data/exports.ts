@@ -89,3 +89,20 @@ export const isActive = (job: ExportJob): boolean =>
   job.status === "running" || job.status === "queued";
 
 export const hasRunningJob = (jobs: ExportJob[]): boolean => jobs.some(isActive);
+
+/** What a job's line says (a string key and its values): its place in the queue while queued. */
+export function jobStatus(
+  job: ExportJob,
+  now: number,
+): { key: "export_queued" | "exporting" | "export_failed" | "export_done"; values: Record<string, string | number> } {
+  switch (job.status) {
+    case "queued":
+      return { key: "export_queued", values: { position: job.position ?? "?" } };
+    case "running":
+      return { key: "exporting", values: { elapsed: Math.max(0, Math.round(now - job.started)) } };
+    case "failed":
+      return { key: "export_failed", values: { error: job.error ?? "" } };
+    default:
+      return { key: "export_done", values: {} };
+  }
+}

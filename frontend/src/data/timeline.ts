@@ -20,6 +20,7 @@ export interface TimelineData {
   gaps: Range[];
   events: TimelineEvent[];
   recording?: Range | null; // being recorded now: not indexed yet, not a gap
+  hidden?: Range[]; // parts the user may not see (outside their time windows or look-back)
 }
 
 /** A local day ("YYYY-MM-DD" in Home Assistant's zone), or a range of at most two days. */

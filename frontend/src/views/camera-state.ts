@@ -1,11 +1,12 @@
 /**
  * What the camera view and its timeline bar decide, as pure functions (unit-tested with Vitest):
  * the range a playback asks for, the selectable range, the selection buttons, the keyboard on the
- * timeline, following the playhead. All moments are epoch seconds.
+ * timeline, following the playhead, the event on screen. All moments are epoch seconds.
  */
 import {
   type Range,
   type TimelineData,
+  type TimelineEvent,
   type View,
   clampView,
   localDate,
@@ -92,4 +93,20 @@ export function timelineKey(key: string, state: TimelineKeyState): TimelineKeyAc
 export function followPlayhead(view: View, bounds: View, playing: number): View {
   if (playing <= view.end) return view;
   return panView(view, bounds, playing - view.end + (view.end - view.start) * 0.1);
+}
+
+/**
+ * The event recording being shown at a moment (the one started last, if several overlap; a
+ * running one lasts until now), which administrators may delete; manual recordings are not
+ * events.
+ */
+export function currentEvent(events: TimelineEvent[], moment: number | null, now: number): TimelineEvent | null {
+  if (moment === null) return null;
+  let found: TimelineEvent | null = null;
+  for (const event of events) {
+    if (event.kind !== "event") continue;
+    const end = event.end ?? now;
+    if (event.start <= moment && moment <= end && (!found || event.start > found.start)) found = event;
+  }
+  return found;
 }

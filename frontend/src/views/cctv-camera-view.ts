@@ -1,11 +1,14 @@
 /**
  * A camera's recordings: the day picker, zoom and pan, the timeline bar, the player (hls.js, or
  * native HLS) with speed and previous/next event, the selection with export and the
- * administrators' protect, unprotect and delete.
+ * administrators' protect, unprotect and delete, and their delete of the event on screen.
+ * What it offers follows the user's rights on the camera (rights.ts): without `recordings`
+ * it says so and shows no timeline; without `export` there is no export button.
  *
- * The shell sets `camera` when a camera is opened (the view then loads today) and clears it when
- * the view is closed; the view keeps its day, zoom and speed while another tab is shown, and
- * stops playback when it leaves the page.
+ * The shell sets `camera` when a camera is opened (the view then loads today), passes a fresh
+ * copy when the camera list is loaded again (rights may change; the view keeps its day and
+ * playback) and clears it when the view is closed; the view keeps its day, zoom and speed while
+ * another tab is shown, and stops playback when it leaves the page.
  */
 import { css, html, nothing, type PropertyValues, type TemplateResult } from "lit";
 import Hls from "hls.js";
@@ -14,9 +17,10 @@ import { fireEvent, type CctvEvent } from "../common/fire-event";
 import type { Camera } from "../data/cameras";
 import type { ExportItem, ExportJob } from "../data/exports";
 import { startExport } from "../data/exports";
-import { type FootageAction, deleteFootage, protectFootage, unprotectFootage } from "../data/footage";
+import { type FootageAction, deleteEvent, deleteFootage, protectFootage, unprotectFootage } from "../data/footage";
 import { type Playback, fetchPlayback } from "../data/playback";
-import { fetchTimeline } from "../data/timeline";
+import { type TimelineEvent, fetchTimeline } from "../data/timeline";
+import { type CameraActions, cameraActions } from "../rights";
 import {
   type Range,
   type TimelineData,
@@ -36,6 +40,7 @@ import { cameraBadges } from "../components/camera-badges";
 import "../components/cctv-export-job";
 import "../components/cctv-timeline-bar";
 import {
+  currentEvent,
   dateLimits,
   dayView,
   followPlayhead,
@@ -91,13 +96,14 @@ export class CctvCameraView extends CctvElement {
 
   protected override willUpdate(changed: PropertyValues<this>): void {
     if (!changed.has("camera")) return;
+    // A fresh copy of the same camera (the list was loaded again): keep the day and playback.
+    if (changed.get("camera")?.id === this.camera?.id) return;
     this._stop();
-    if (this.camera) {
+    this._timeline = null;
+    if (this.camera?.rights.includes("recordings")) {
       // Opened: today, no selection.
       this._selection = null;
       void this._loadDay(localDate(Date.now() / 1000, this.zone));
-    } else {
-      this._timeline = null;
     }
   }
 
@@ -252,6 +258,24 @@ export class CctvCameraView extends CctvElement {
     }
   }
 
+  private async _deleteEvent(event: TimelineEvent): Promise<void> {
+    if (!this.camera) return;
+    const label = event.label ?? event.kind;
+    const question = this.t("confirm_delete_event", {
+      label,
+      camera: this.camera.name,
+      start: formatClock(event.start, this.zone),
+    });
+    if (!window.confirm(question)) return;
+    try {
+      await deleteEvent(this.connection, event.id);
+      this.notify({ text: this.t("event_deleted"), error: false });
+      await this._loadDay(this._date);
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
   private async _footageAction(kind: FootageAction): Promise<void> {
     if (!this.camera || !this._selection) return;
     const [start, end] = this._selection;
@@ -284,14 +308,20 @@ export class CctvCameraView extends CctvElement {
   protected override render(): TemplateResult | typeof nothing {
     const camera = this.camera;
     if (!camera) return nothing;
+    const actions = cameraActions(camera, this.admin);
+    const title = html`<div class="row">
+      <button class="link" @click=${() => fireEvent(this, "cctv-close-camera", undefined)}>← ${this.t("back")}</button>
+      <h2>${camera.name}</h2>
+      ${cameraBadges(camera, (key) => this.t(key))}
+    </div>`;
+    if (!actions.recordings) {
+      return html`<div class="camera">${title}<p class="empty no-recordings">${this.t("no_recordings_right")}</p></div>`;
+    }
     const tl = this._timeline;
     const { first, today } = dateLimits(tl, this.zone, Date.now() / 1000);
+    const event = actions.admin && tl ? currentEvent(tl.events, this._playing ?? this._cursor, tl.now) : null;
     return html`<div class="camera">
-      <div class="row">
-        <button class="link" @click=${() => fireEvent(this, "cctv-close-camera", undefined)}>← ${this.t("back")}</button>
-        <h2>${camera.name}</h2>
-        ${cameraBadges(camera, (key) => this.t(key))}
-      </div>
+      ${title}
       <div class="row controls">
         <button aria-label=${this.t("previous_day")} ?disabled=${this._date <= first} @click=${() => void this._loadDay(addDays(this._date, -1))}>‹</button>
         <label>${this.t("date")}
@@ -318,6 +348,7 @@ export class CctvCameraView extends CctvElement {
             .selection=${this._selection}
             .playing=${this._playing}
             .cursor=${this._cursor}
+            .selectable=${actions.select}
             @cctv-timeline-change=${this._onTimelineChange}
             @cctv-timeline-play=${(ev: CctvEvent<"cctv-timeline-play">) => void this._play(ev.detail.moment)}
           ></cctv-timeline-bar>`
@@ -340,6 +371,11 @@ export class CctvCameraView extends CctvElement {
           <span class="spacer"></span>
           <button class="prev-event" @click=${() => this._jumpEvent(-1)}>‹ ${this.t("previous_event")}</button>
           <button class="next-event" @click=${() => this._jumpEvent(1)}>${this.t("next_event")} ›</button>
+          ${event
+            ? html`<button class="danger delete-event" @click=${() => void this._deleteEvent(event)}>
+                ${this.t("delete_event", { label: event.label ?? event.kind })}
+              </button>`
+            : nothing}
           <label>${this.t("speed")}
             <select @change=${(ev: Event) => this._setSpeed(Number((ev.target as HTMLSelectElement).value))}>
               ${SPEEDS.map((s) => html`<option value=${s} ?selected=${s === this._speed}>${s}×</option>`)}
@@ -347,13 +383,19 @@ export class CctvCameraView extends CctvElement {
           </label>
         </div>
       </div>
-      ${this._renderSelection(camera)}
+      ${this._renderSelection(camera, actions)}
     </div>`;
   }
 
-  private _renderSelection(camera: Camera): TemplateResult {
+  /** The selection and what can be done with it (nothing to select without export or admin). */
+  private _renderSelection(camera: Camera, actions: CameraActions): TemplateResult | typeof nothing {
     const sel = this._selection;
     const jobs = this.jobs.filter((job) => job.camera === camera.id).slice(0, 3);
+    if (!actions.select) {
+      return jobs.length
+        ? html`<div class="selection-panel">${jobs.map((job) => html`<cctv-export-job .hass=${this.hass} .job=${job} .exports=${this.exports}></cctv-export-job>`)}</div>`
+        : nothing;
+    }
     return html`<div class="selection-panel">
       <div class="row">
         <button @click=${() => this._mark(0)}>${this.t("mark_in")}</button>
@@ -369,8 +411,10 @@ export class CctvCameraView extends CctvElement {
       </div>
       ${sel
         ? html`<div class="row">
-            <button class="primary export" @click=${() => void this._export()}>${this.t("export")}</button>
-            ${this.admin
+            ${actions.export
+              ? html`<button class="primary export" @click=${() => void this._export()}>${this.t("export")}</button>`
+              : nothing}
+            ${actions.admin
               ? html`<button class="protect" @click=${() => void this._footageAction("protect")}>${this.t("protect")}</button>
                   <button class="unprotect" @click=${() => void this._footageAction("unprotect")}>${this.t("unprotect")}</button>
                   <button class="danger delete" @click=${() => void this._footageAction("delete")}>${this.t("delete")}</button>`

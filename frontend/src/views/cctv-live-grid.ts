@@ -2,6 +2,11 @@
  * The live grid: a tile per camera with Home Assistant's own live view (the dashboards'
  * picture-entity card in live mode: WebRTC/HLS as there), its state badges and the way to its
  * recordings; a tile enlarges into an overlay that Escape or a click outside closes.
+ *
+ * Only cameras the user may watch live now (`live_now`) get a live view; the others show why
+ * not (no live right, or outside their time windows), and a camera without the recordings
+ * right has no way to its recordings. A camera whose live video is kept to the CCTV panel
+ * offers no stream to Home Assistant's cards, so it shows a placeholder too.
  */
 import { css, html, nothing, type PropertyValues, type TemplateResult } from "lit";
 import { CctvElement } from "../common/cctv-element";
@@ -10,6 +15,7 @@ import type { Camera } from "../data/cameras";
 import type { HomeAssistant } from "../data/connection";
 import { sharedStyles } from "../styles";
 import { cameraBadges } from "../components/camera-badges";
+import { liveTile } from "../rights";
 
 /** A dashboard card as Home Assistant's card helpers create it. */
 interface LovelaceCard extends HTMLElement {
@@ -25,6 +31,8 @@ declare global {
     loadCardHelpers?: () => Promise<CardHelpers>;
   }
 }
+
+const showsLive = (camera: Camera): boolean => liveTile(camera) === "card";
 
 export class CctvLiveGrid extends CctvElement {
   static override properties = {
@@ -46,6 +54,19 @@ export class CctvLiveGrid extends CctvElement {
   override disconnectedCallback(): void {
     super.disconnectedCallback();
     window.removeEventListener("keydown", this._onKey);
+  }
+
+  protected override willUpdate(changed: PropertyValues<this>): void {
+    if (!changed.has("cameras")) return;
+    // Forget the live cards of cameras the user may no longer watch live (and stop them).
+    const live = new Set(this.cameras.filter(showsLive).map((c) => c.entity_id));
+    for (const key of [...this._cards.keys()]) {
+      if (!live.has(key.slice(key.indexOf(":") + 1))) this._cards.delete(key);
+    }
+    if (this._enlarged) {
+      const fresh = this.cameras.find((c) => c.id === this._enlarged?.id);
+      this._enlarged = fresh && showsLive(fresh) ? fresh : null;
+    }
   }
 
   protected override updated(changed: PropertyValues): void {
@@ -93,18 +114,41 @@ export class CctvLiveGrid extends CctvElement {
       : html`<div class="still placeholder"></div>`;
   }
 
+  /** Why there is no live view: not allowed (now), or kept to the panel's own live view. */
+  private _placeholder(camera: Camera): TemplateResult {
+    const tile = liveTile(camera);
+    const [title, reason] =
+      tile === "not_now"
+        ? [this.t("live_not_now"), this.t("live_outside_windows")]
+        : tile === "no_right"
+          ? [this.t("live_not_now"), this.t("live_no_right")]
+          : ["", this.t("live_panel_only_unavailable")];
+    return html`<div class="no-live" role="note">
+      ${title ? html`<strong>${title}</strong>` : nothing}
+      <span>${reason}</span>
+    </div>`;
+  }
+
+  private _openButton(camera: Camera): TemplateResult {
+    return camera.rights.includes("recordings")
+      ? html`<button class="open" @click=${() => this._open(camera)}>${this.t("recordings")}</button>`
+      : html`<span class="hint no-recordings">${this.t("no_recordings_right")}</span>`;
+  }
+
   protected override render(): TemplateResult {
     if (!this.cameras.length) return html`<p class="empty">${this.t("no_cameras")}</p>`;
     return html`<div class="grid">
         ${this.cameras.map(
           (camera) => html`<section class="tile" data-camera=${camera.id}>
-            <button class="view" aria-label=${this.t("enlarge", { camera: camera.name })} @click=${() => (this._enlarged = camera)}>
-              ${this._liveCard(camera, "grid")}
-            </button>
+            ${showsLive(camera)
+              ? html`<button class="view" aria-label=${this.t("enlarge", { camera: camera.name })} @click=${() => (this._enlarged = camera)}>
+                  ${this._liveCard(camera, "grid")}
+                </button>`
+              : this._placeholder(camera)}
             <div class="tile-bar">
               <span class="name">${camera.name}</span>
               ${cameraBadges(camera, (key) => this.t(key))}
-              <button class="open" @click=${() => this._open(camera)}>${this.t("recordings")}</button>
+              ${this._openButton(camera)}
             </div>
           </section>`,
         )}
@@ -117,7 +161,7 @@ export class CctvLiveGrid extends CctvElement {
       <div class="big" @click=${(ev: Event) => ev.stopPropagation()}>
         <div class="tile-bar">
           <span class="name">${camera.name}</span>${cameraBadges(camera, (key) => this.t(key))}
-          <button class="open" @click=${() => this._open(camera)}>${this.t("recordings")}</button>
+          ${this._openButton(camera)}
           <button class="close" aria-label=${this.t("close")} @click=${() => (this._enlarged = null)}>×</button>
         </div>
         ${this._liveCard(camera, "big")}
@@ -133,6 +177,13 @@ export class CctvLiveGrid extends CctvElement {
       .view > * { pointer-events: none; }
       .still { width: 100%; height: 100%; object-fit: contain; display: block; }
       .placeholder { background: #111; }
+      .no-live {
+        aspect-ratio: 16 / 9; display: flex; flex-direction: column; align-items: center; justify-content: center;
+        gap: 6px; padding: 12px; box-sizing: border-box; text-align: center;
+        background: var(--secondary-background-color, #eee); color: var(--secondary-text-color, #666);
+      }
+      .no-live strong { color: var(--primary-text-color, #212121); font-weight: 500; }
+      .tile-bar .no-recordings { margin-left: auto; font-size: 13px; }
       .tile-bar .open { margin-left: auto; }
       .overlay { position: fixed; inset: 0; background: rgba(0, 0, 0, 0.75); display: flex; align-items: center; justify-content: center; z-index: 10; padding: 12px; }
       .big { width: min(1200px, 100%); }
