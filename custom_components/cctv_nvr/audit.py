@@ -13,12 +13,18 @@ import time
 from typing import Any
 
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.util.hass_dict import HassKey
 
-from .const import ATTR_CAMERA_NAME, EVENT_AUDIT
+from .const import ATTR_CAMERA_NAME, DOMAIN, EVENT_AUDIT
 from .coordinator import loaded_cameras
 from .data import DATA_NVR
 from .engine.policy import Caller
 from .util import camera_entity_id
+
+REPEAT_SECONDS = 600.0
+DATA_RECENT: HassKey[dict[tuple[str | None, str | None, float | None, float | None], float]] = (
+    HassKey(f"{DOMAIN}_audit_recent")
+)
 
 
 class Action(StrEnum):
@@ -58,7 +64,20 @@ async def async_audit(
     detail: str | None = None,
     user_name: str | None = None,
 ) -> None:
-    """Record what a caller did (and tell the logbook); ``user_name`` overrides the name."""
+    """Record what a caller did (and tell the logbook); ``user_name`` overrides the name.
+
+    The same user watching the same range again within ``REPEAT_SECONDS`` (a player fetching
+    the playlist again) is recorded once.
+    """
+    if action is Action.WATCHED:
+        recent = hass.data.setdefault(DATA_RECENT, {})
+        key = (caller.user_id, camera, start, end)
+        now = time.monotonic()
+        if now - recent.get(key, -REPEAT_SECONDS) < REPEAT_SECONDS:
+            return
+        for old in [k for k, moment in recent.items() if now - moment >= REPEAT_SECONDS]:
+            del recent[old]
+        recent[key] = now
     name = user_name or await async_user_name(hass, caller)
     await hass.async_add_executor_job(
         hass.data[DATA_NVR].index.audit.add,

@@ -555,14 +555,14 @@ def grantable_users(users: list[User]) -> dict[str, str]:
 class AccessGrantFlow(ConfigSubentryFlow):
     """Give a user rights on a camera (live, recordings, export, control), with limits."""
 
-    async def _async_audit(self, user_id: str, grant: Grant | None) -> None:
+    async def _async_audit(self, user: str, grant: Grant | None) -> None:
         entry = self._get_entry()
         await async_audit(
             self.hass,
             SYSTEM_ADMIN,
             entry.data[CONF_STORAGE_KEY],
             Action.ACCESS_CHANGED,
-            detail=f"user {user_id}: {'removed' if grant is None else grant.as_dict()}",
+            detail=f"{user}: {'removed' if grant is None else grant.as_dict()}",
             user_name="administrator (Home Assistant settings)",
         )
 
@@ -593,7 +593,7 @@ class AccessGrantFlow(ConfigSubentryFlow):
                     errors["base"] = str(err)
                 else:
                     if self.hass.data.get(DATA_NVR) is not None:
-                        await self._async_audit(user_id, grant)
+                        await self._async_audit(users[user_id], grant)
                     return self.async_create_entry(
                         title=users[user_id],
                         data={GRANT_USER_ID: user_id, **grant.as_dict()},
@@ -623,7 +623,7 @@ class AccessGrantFlow(ConfigSubentryFlow):
             else:
                 user_id = str(subentry.data[GRANT_USER_ID])
                 if self.hass.data.get(DATA_NVR) is not None:
-                    await self._async_audit(user_id, grant)
+                    await self._async_audit(subentry.title, grant)
                 return self.async_update_and_abort(
                     entry, subentry, data={GRANT_USER_ID: user_id, **grant.as_dict()}
                 )

@@ -32,7 +32,6 @@ from tests.e2e.test_browser_playback import _chromium
 from tests.e2e.test_panel import (
     ARTIFACTS,
     CHROMIUM_ARGS,
-    _confirm_http_dialog,
     _segments,
     _tokens,
     _ws,
@@ -78,7 +77,7 @@ def _create_user(base: str, admin_token: str, name: str, username: str, password
     return user_id
 
 
-def _open(browser: Any, base: str, tokens: dict[str, Any], *, admin: bool) -> Any:
+def _open(browser: Any, base: str, tokens: dict[str, Any]) -> Any:
     context = browser.new_context(viewport=DESKTOP)
     context.add_init_script(
         f"window.localStorage.setItem('hassTokens', {json.dumps(json.dumps(tokens))});"
@@ -86,8 +85,6 @@ def _open(browser: Any, base: str, tokens: dict[str, Any], *, admin: bool) -> An
     page = context.new_page()
     page.goto(f"{base}/cctv")
     page.locator("cctv-panel section.tile").first.wait_for(timeout=60_000)
-    if admin:  # only administrators are asked to confirm the HTTP settings
-        _confirm_http_dialog(page)
     return page
 
 
@@ -302,7 +299,7 @@ def test_access_in_the_panel(
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
         try:
-            admin = _open(browser, home_assistant.url, admin_tokens, admin=True)
+            admin = _open(browser, home_assistant.url, admin_tokens)
             admin_panel = admin.locator("cctv-panel")
             _restrict_and_grant(admin_panel, guard_id)
             admin.screenshot(path=str(ARTIFACTS / "panel-access-admin.png"))
@@ -330,7 +327,7 @@ def test_access_in_the_panel(
                 "lookback_hours": 48.0,
             }
 
-            guard = _open(browser, home_assistant.url, guard_tokens, admin=False)
+            guard = _open(browser, home_assistant.url, guard_tokens)
             guard_panel = guard.locator("cctv-panel")
             fetched = _guard_plays(guard, guard_panel)
             garden_segment = int(_segment_ids(db, "garden")[0])

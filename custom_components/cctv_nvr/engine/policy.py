@@ -240,6 +240,13 @@ class Policy:
         spans = self.visible(caller, camera, start, end, now)
         return len(spans) == 1 and spans[0][0] <= start and spans[0][1] >= end
 
+    def earliest(self, caller: Caller, camera: str, now: float) -> float | None:
+        """Return the oldest moment whose footage the caller may see (None: no limit)."""
+        grant = self.grant(caller, camera)
+        if grant is None or grant.lookback is None:
+            return None
+        return now - grant.lookback
+
     def segment_visible(
         self, caller: Caller, camera: str, start: float, end: float, now: float
     ) -> bool:

@@ -171,13 +171,14 @@ async def ws_delete_grant(hass: HomeAssistant, connection: ActiveConnection, msg
     if existing is None:
         send_error(connection, msg["id"], WsError(ERR_NOT_FOUND, "unknown_grant"))
         return
+    title = entry.subentries[existing[0]].title
     hass.config_entries.async_remove_subentry(entry, existing[0])
     await async_audit(
         hass,
         access_of(hass, connection).caller,
         msg[CAMERA],
         Action.ACCESS_CHANGED,
-        detail=f"user {msg[GRANT_USER_ID]}: grant removed",
+        detail=f"{title}: grant removed",
     )
     connection.send_result(msg["id"], {"deleted": msg[GRANT_USER_ID]})
 
@@ -275,10 +276,16 @@ async def ws_audit(hass: HomeAssistant, connection: ActiveConnection, msg: Messa
             since, until, user_id=msg.get("user_id"), camera=msg.get(CAMERA)
         )
     )
+    users = [
+        {"id": user.id, "name": user.name or user.id}
+        for user in sorted(await hass.auth.async_get_users(), key=lambda u: (u.name or "").lower())
+        if not user.system_generated
+    ]
     connection.send_result(
         msg["id"],
         {
             "records": [_record(record) for record in records],
+            "users": users,
             "csv_url": sign(
                 hass,
                 connection,

@@ -111,7 +111,8 @@ async def ws_timeline(
         start, end = checked_range(msg[START], msg[END], MAX_TIMELINE_SECONDS, allow_future=True)
     else:
         raise ServiceValidationError(translation_domain=DOMAIN, translation_key="timeline_when")
-    visible = call.access.policy.visible(call.access.caller, call.key, start, end, time.time())
+    now = time.time()
+    visible = call.access.policy.visible(call.access.caller, call.key, start, end, now)
     result = await hass.async_add_executor_job(
         partial(
             timeline,
@@ -124,6 +125,10 @@ async def ws_timeline(
             visible=visible,
         )
     )
+    earliest = call.access.policy.earliest(call.access.caller, call.key, now)
+    if earliest is not None and result["first"] is not None:
+        # The date picker starts at the oldest footage the user may see (their look-back).
+        result["first"] = max(result["first"], earliest)
     connection.send_result(msg["id"], result)
 
 

@@ -36,6 +36,7 @@ export interface AuditRequest extends WsMessage, AuditFilter {
 
 export interface AuditAnswer {
   records: AuditRecord[]; // newest first
+  users: { id: string; name: string }[]; // every (non-system) user, for the filter
   csv_url: string; // signed URL of the same selection as CSV
   now: number;
 }

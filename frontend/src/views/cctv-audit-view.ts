@@ -72,7 +72,7 @@ export class CctvAuditView extends CctvElement {
       const answer = await fetchAudit(this.connection, auditFilter(this._from, this._to, this._user, this._camera));
       if (request !== this._request) return;
       this._answer = answer;
-      this._users = auditUsers(this._known, [], answer.records);
+      this._users = auditUsers(this._known, answer.users ?? [], answer.records);
     } catch (err) {
       if (request === this._request) this._error = errorText(err);
     } finally {
