@@ -46,8 +46,8 @@ from .layout import (
     segment_dir_for_name,
     segment_template,
 )
-from .media import ProbeError, StreamInfo, probe_file
-from .mp4box import leading_parameter_sets
+from .media import ProbeError, StreamInfo, last_frame_damaged, probe_file
+from .mp4box import Mp4Error, drop_last_video_sample, leading_parameter_sets
 from .retention import disk_free_bytes
 
 _LOGGER = logging.getLogger(__name__)
@@ -133,6 +133,7 @@ class _Run:
     segments: int = 0
     info: StreamInfo | None = None
     parameter_sets: bytes | None = None  # in-band SPS/PPS of the last probed segment
+    last_segment: Segment | None = None  # the newest segment indexed from the list
 
 
 class Recorder:
@@ -571,6 +572,7 @@ class Recorder:
                 " | ".join(run.stderr),
             )
         await self._drain_ingest()  # announced segments first, then what is left over
+        await self._run_blocking(self._repair_cut_frame, run)
         await self._reconcile(run.started - 1, run)
         return reason
 
@@ -794,7 +796,51 @@ class Recorder:
             start = end - info.duration
         segment = _make_segment(self.config, path, start, end, size, info, run.run_id)
         segment = replace(segment, kind=self.kind_for(start, end))
-        return segment if self._index.add_segment(segment) else None
+        if not self._index.add_segment(segment):
+            return None
+        run.last_segment = segment
+        return segment
+
+    def _repair_cut_frame(self, run: _Run) -> None:
+        """Drop the last frame of a run's last segment when it does not decode (executor).
+
+        ffmpeg writes the access unit it was receiving when the camera vanished (the
+        RTSP connection closed mid-frame) as the segment's last frame; a decoder
+        fails on it. The product keeps every whole frame and drops that one, so every
+        stored frame decodes; the index row is shortened by its duration.
+        """
+        segment = run.last_segment
+        if segment is None:
+            return
+        path = self.config.root / segment.path
+        try:
+            if not last_frame_damaged(path):
+                return
+            seconds = drop_last_video_sample(path)
+            size = path.stat().st_size
+        except (ProbeError, Mp4Error, OSError) as err:
+            _LOGGER.warning(
+                "Camera %s: cannot check the end of %s: %s", self.config.camera, segment.path, err
+            )
+            return
+        end = segment.end - seconds
+        if end - segment.start < _MIN_SEGMENT_SECONDS:  # that frame was all it held
+            indexed = self._index.segment_by_path(segment.path)
+            if indexed is not None:
+                self._index.delete_segments([indexed.row_id])
+            self._discard_unplayable(path, segment.path)
+            run.last_segment = None
+            return
+        self._index.shorten_segment(segment.path, end, size)
+        if run.last_end is not None and abs(run.last_end - segment.end) < 1e-6:  # noqa: PLR2004
+            run.last_end = end
+        run.last_segment = replace(segment, end=end, bytes=size)
+        _LOGGER.info(
+            "Camera %s: dropped a frame cut short by the camera at the end of %s (%.3f s)",
+            self.config.camera,
+            segment.path,
+            seconds,
+        )
 
     async def _reconcile(self, since: float, run: _Run | None) -> None:
         """Index segment files that no notice announced (killed ffmpeg, crash)."""
