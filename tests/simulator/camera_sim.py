@@ -599,6 +599,16 @@ class Feeder(threading.Thread):
             self._medias.append(media_feed)
         self._wake.set()
 
+    def rtp_timestamps(self) -> dict[str, list[int]]:
+        with self._lock:
+            medias = list(self._medias)
+        found: dict[str, list[int]] = {}
+        for media in medias:
+            found.setdefault(media.mount, []).extend(
+                pay_src.get_parent_element().get_property("timestamp")
+                for _upstream, pay_src in media.clock_pads)
+        return found
+
     def set_clock_shifts(self, shifts: dict[str, int]) -> None:
         with self._lock:
             medias = list(self._medias)
@@ -770,6 +780,7 @@ class Camera:
         self.refused = 0
         self.hostile: HostileServer | None = None
         self._loss_rng = random.Random(0x1055)
+        self._loss_pushing = threading.local()
 
         self.server = GstRtspServer.RTSPServer()
         self.server.set_address(self.bind)
@@ -856,10 +867,33 @@ class Camera:
         media_feed.clock_pads = clock_pads
         self.feeder.add(media_feed)
 
-    def _lossy(self, _pad, _info, mount):
-        """Drop RTP packets (a frame's packets together) while a loss fault is on."""
+    def _lossy(self, pad, info, mount):
+        """Drop RTP packets while a loss fault is on, one by one (also from a frame's list).
+
+        A list (the packets of one frame) cannot be changed in place here: the kept
+        packets are pushed as a new list (which this probe lets through) and the
+        original is dropped.
+        """
         rate = self.faults.loss_rate(mount)
-        if rate and self._loss_rng.random() < rate:
+        if not rate or getattr(self._loss_pushing, "active", False):
+            return Gst.PadProbeReturn.OK
+        if info.type & Gst.PadProbeType.BUFFER_LIST:
+            packets = info.get_buffer_list()
+            kept = [packets.get(i) for i in range(packets.length())
+                    if self._loss_rng.random() >= rate]
+            if len(kept) == packets.length():
+                return Gst.PadProbeReturn.OK
+            if kept:
+                subset = Gst.BufferList.new()
+                for buf in kept:
+                    subset.insert(-1, buf)
+                self._loss_pushing.active = True
+                try:
+                    pad.push_list(subset)
+                finally:
+                    self._loss_pushing.active = False
+            return Gst.PadProbeReturn.DROP
+        if self._loss_rng.random() < rate:
             return Gst.PadProbeReturn.DROP
         return Gst.PadProbeReturn.OK
 
@@ -1119,6 +1153,8 @@ class Camera:
             "max_sessions": self.max_sessions,
             "refused": self.refused,
             "hostile": self.hostile.mode if self.hostile is not None else None,
+            # mount -> the last RTP timestamp of each stream of its running media
+            "rtp": self.feeder.rtp_timestamps(),
         }
 
 

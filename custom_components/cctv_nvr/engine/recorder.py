@@ -29,11 +29,13 @@ from enum import StrEnum
 import logging
 import os
 from pathlib import Path
+import re
 import secrets
 import signal
 import time
 import traceback
 from typing import Any
+import weakref
 
 from . import rtsp
 from .fmp4 import trim_incomplete_tail
@@ -60,6 +62,8 @@ _STDERR_LINES = 20
 _MIN_SEGMENT_SECONDS = 0.05
 # A segment this small holds headers at most (no complete frame).
 _EMPTY_SEGMENT_BYTES = 4096
+# ffmpeg's words for a camera refusing a session: SETUP/PLAY answered 453 or 503.
+_BUSY = re.compile(r"failed: (453|503)\b|Not Enough Bandwidth|Service Unavailable")
 # A segment that cannot be indexed is tried again this often (then left to _reconcile).
 _INDEX_ATTEMPTS = 3
 
@@ -134,6 +138,9 @@ class _Run:
     info: StreamInfo | None = None
     parameter_sets: bytes | None = None  # in-band SPS/PPS of the last probed segment
     last_segment: Segment | None = None  # the newest segment indexed from the list
+    # (monotonic, stream seconds) of recent progress: does stream time still advance?
+    timeline: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=64))
+    timestamps_stuck: bool = False
 
 
 class Recorder:
@@ -164,6 +171,8 @@ class Recorder:
         self._last_failure_logged = False
         self._logged_faults: set[str] = set()
         self._control = asyncio.Lock()
+        # End of the newest indexed segment of this camera: a new run starts after it.
+        self._indexed_end: float | None = None
         # Kind of a finished segment from its (start, end): "continuous" unless the
         # owner says otherwise (a rolling pre-roll buffer is stored as "buffer").
         self.kind_for: Callable[[float, float], str] = lambda _start, _end: SEGMENT_CONTINUOUS
@@ -238,6 +247,7 @@ class Recorder:
             )
         try:
             last = await self._run_blocking(self._index.last_segment, self.config.camera)
+            self._indexed_end = last.end if last else None
             since = last.end - 60 if last else time.time() - 2 * 3600
             await self._reconcile(since, None)
         except Exception as err:  # noqa: BLE001 - recording starts anyway; runs reconcile too
@@ -480,6 +490,9 @@ class Recorder:
         ]
         if video_codec == "hevc":
             args += ["-tag:v", "hvc1"]
+        # A camera clock that jumps (NTP resync) must not put a hole or a pile of
+        # frames into a segment: see _clock_jump_filter.
+        args += ["-bsf:v", _clock_jump_filter(f"1/({fps:g}*TB)", cfg.stall_timeout)]
         audio = described.audio_codec
         if cfg.record_audio and audio is not None:
             args += ["-map", "0:a:0?"]
@@ -488,6 +501,10 @@ class Recorder:
             else:
                 args += ["-c:a", "aac", "-b:a", "64k"]
         args += [
+            # Audio that stops must not hold video back in the interleaving queue
+            # (10 s by default): packets wait at most one fragment for the other track.
+            "-max_interleave_delta",
+            str(int(FRAGMENT_SECONDS * 1_000_000)),
             "-f",
             "segment",
             "-segment_time",
@@ -502,6 +519,9 @@ class Recorder:
             (
                 "movflags=+frag_keyframe+empty_moov+default_base_moof"
                 f":frag_duration={int(FRAGMENT_SECONDS * 1_000_000)}"
+                # A packet older than the segment's start (audio held back by a camera
+                # across a gap in its audio) must not shift the timeline of what follows.
+                ":avoid_negative_ts=disabled"
             ),
             "-segment_list",
             "pipe:1",
@@ -557,13 +577,16 @@ class Recorder:
         finally:
             # Whatever happened above, this ffmpeg ends with the run (readers end at its EOF).
             if proc.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.send_signal(signal.SIGTERM)
+                _terminate_once(proc)
                 await self._wait_exit(proc)
             await asyncio.gather(*readers, return_exceptions=True)
             self._proc = None
         if any("No space left on device" in line for line in run.stderr):
             reason = "disk_full"
+        elif not run.frames and any(_BUSY.search(line) for line in run.stderr):
+            # The camera refused another session (its limit is reached, e.g. by a
+            # live view or another recorder); retried like any other exit.
+            reason = "camera_busy"
         if proc.returncode not in (0, 255, -signal.SIGTERM) and run.stderr:
             _LOGGER.debug(
                 "Camera %s: ffmpeg exited with %s: %s",
@@ -587,6 +610,14 @@ class Recorder:
             except TimeoutError:
                 pass
             if not self._wanted:  # stop() raced with the start of this process
+                self._terminate()
+                break
+            if run.timestamps_stuck:
+                _LOGGER.debug(
+                    "Camera %s: stream time stopped advancing, restarting ffmpeg",
+                    self.config.camera,
+                )
+                reason = "timestamps_stuck"
                 self._terminate()
                 break
             idle = time.monotonic() - run.last_progress
@@ -630,10 +661,7 @@ class Recorder:
             await proc.wait()
 
     def _terminate(self) -> None:
-        proc = self._proc
-        if proc is not None and proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(signal.SIGTERM)
+        _terminate_once(self._proc)
 
     async def _read_stderr(self, proc: asyncio.subprocess.Process, run: _Run) -> None:
         assert proc.stderr is not None  # noqa: S101
@@ -661,6 +689,29 @@ class Recorder:
             except ValueError:
                 _LOGGER.debug("Unexpected segment list line: %s", line)
 
+    def _follow_timeline(self, run: _Run, stream_time: float) -> None:
+        """Flag a stream whose time stops advancing while frames keep coming.
+
+        A camera clock set back past the start of the session makes ffmpeg's RTSP
+        reader stamp every later frame with the same time; the muxer piles them up and
+        no segment is ever cut. Over ``stall_timeout`` of wall time the stream time
+        must move forward by a quarter of it at least (steps back, a clock set back a
+        little, do not count against it), else the run is restarted: a new session
+        starts a new timeline.
+        """
+        now = time.monotonic()
+        timeline = run.timeline
+        timeline.append((now, stream_time))
+        while len(timeline) > 2 and now - timeline[1][0] >= self.config.stall_timeout:  # noqa: PLR2004
+            timeline.popleft()
+        waited = now - timeline[0][0]
+        forward = sum(
+            max(0.0, later[1] - earlier[1])
+            for earlier, later in zip(timeline, list(timeline)[1:], strict=False)
+        )
+        if waited >= self.config.stall_timeout and forward < waited / 4:
+            run.timestamps_stuck = True
+
     def _anchor(self, run: _Run, stream_time: float) -> None:
         candidate = time.time() - stream_time
         if run.anchor is None or candidate < run.anchor:
@@ -683,6 +734,8 @@ class Recorder:
                 micros = int(value)
                 if micros > 0:
                     self._anchor(run, micros / 1_000_000)
+                if run.frames:
+                    self._follow_timeline(run, micros / 1_000_000)
         elif key == "fps":
             with contextlib.suppress(ValueError):
                 self._set_status(self._status.state, self._status.reason, fps=float(value))
@@ -700,6 +753,10 @@ class Recorder:
         # Within a run the segments are contiguous by construction; only the first
         # one is placed on the wall clock (later anchor refinements must not open gaps).
         wall_start = run.anchor + start if run.last_end is None else run.last_end
+        if run.last_end is None and self._indexed_end is not None:
+            # Never before what is indexed: a previous run whose camera clock jumped
+            # ahead a little (less than the stall timeout: kept as a pause) ends late.
+            wall_start = max(wall_start, self._indexed_end)
         wall_end = wall_start + (end - start)
         run.last_end = wall_end
         run.segments += 1
@@ -729,6 +786,7 @@ class Recorder:
                     await asyncio.sleep(0.5 * 2**attempt)
                 continue
             if segment is not None:
+                self._indexed_end = max(self._indexed_end or 0.0, segment.end)
                 self._faults_resolved()
                 self._set_status(
                     self._status.state, self._status.reason, last_segment_end=segment.end
@@ -850,6 +908,7 @@ class Recorder:
             _LOGGER.exception("Camera %s: cannot scan recordings", self.config.camera)
             return
         for segment in found:
+            self._indexed_end = max(self._indexed_end or 0.0, segment.end)
             self._notify_segment(segment)
 
     def _reconcile_blocking(self, since: float, run: _Run | None) -> list[Segment]:
@@ -956,6 +1015,44 @@ def _make_segment(
         audio_codec=info.audio_codec if info else None,
         run_id=run_id,
     )
+
+
+_TERMINATED: weakref.WeakSet[asyncio.subprocess.Process] = weakref.WeakSet()
+
+
+def _terminate_once(proc: asyncio.subprocess.Process | None) -> None:
+    """Ask ffmpeg to finish (SIGTERM), once: a second signal makes it stop at once.
+
+    After the first SIGTERM ffmpeg closes its outputs and says TEARDOWN to the camera;
+    a second one interrupts that, and a camera that allows one session keeps the dead
+    one until it times out (a minute or more without recording).
+    """
+    if proc is None or proc.returncode is not None or proc in _TERMINATED:
+        return
+    _TERMINATED.add(proc)
+    with contextlib.suppress(ProcessLookupError):
+        proc.send_signal(signal.SIGTERM)
+
+
+def _clock_jump_filter(step: str, forward: float) -> str:
+    """Return an ffmpeg ``setts`` filter that closes timestamp jumps of the video.
+
+    A decode timestamp that steps back, or more than ``forward`` seconds ahead, is a
+    camera clock jump, not time that passed: frames keep coming, else the stall
+    watchdog would have restarted ffmpeg. The video goes on one ``step`` (an
+    expression in time-base units) after the previous frame, presentation offsets
+    (B-frames) kept. Every other step passes unchanged, as do packets without
+    timestamps. Not used on audio: the filter holds one packet back, which for audio
+    that stops and starts would hold its last packet for the whole gap.
+    """
+    delta = "DTS-PREV_INDTS"
+    allowed = f"between({delta},0,{forward:g}/TB)"
+    step_dts = f"PREV_OUTDTS+if({allowed},{delta},{step})"
+    unknown = "eq(DTS,NOPTS)+eq(PREV_INDTS,NOPTS)+eq(PREV_OUTDTS,NOPTS)"
+    dts = f"if({unknown},DTS,{step_dts})"
+    pts = f"if(eq(PTS,NOPTS)+{unknown},PTS,PTS-DTS+{step_dts})"
+    # Commas separate filters in -bsf: escaped inside the expressions.
+    return f"setts=dts={dts}:pts={pts}".replace(",", r"\,")
 
 
 def _notable(status: RecorderStatus) -> tuple[Any, ...]:
