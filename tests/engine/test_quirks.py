@@ -352,7 +352,7 @@ async def test_camera_allowing_one_session(
         await wait_for(lambda: own_simulator.status()["sessions"] == 1, timeout=15)
         await recorder.start()
         await wait_for(lambda: recorder.status.reason == "camera_busy", timeout=20)
-        assert recorder.status.state is RecorderState.OFFLINE
+        assert recorder.status.state is RecorderState.ERROR  # there, but not recording
     finally:
         viewer.terminate()
         viewer.wait()

@@ -363,9 +363,10 @@ class Recorder:
         reason = await self._run(described)
         if self._stopping():
             return None
+        # A camera that refuses a session is there (not offline), but not recording.
         state = (
             RecorderState.ERROR
-            if reason in ("ffmpeg_missing", "storage_unwritable", "disk_full")
+            if reason in ("ffmpeg_missing", "storage_unwritable", "disk_full", "camera_busy")
             else RecorderState.OFFLINE
         )
         return state, reason, time.monotonic() - started
@@ -383,8 +384,8 @@ class Recorder:
             return cfg.auth_retry, backoff
         if reason == "disk_full":
             return cfg.disk_full_retry, backoff
-        if state == RecorderState.ERROR:  # ffmpeg missing, folder unwritable
-            return 30.0, backoff
+        if state == RecorderState.ERROR and reason != "camera_busy":
+            return 30.0, backoff  # ffmpeg missing, folder unwritable: the user must act
         if lasted is not None:  # a run ended (not a failed DESCRIBE)
             self._set_status(state, reason, restarts=self._status.restarts + 1)
             if lasted > 30:  # noqa: PLR2004
