@@ -23,13 +23,13 @@ NOT_SECTIONS = {"__main__", "cli", "common", "pyav_recorder", "registry"}
 
 def test_every_section_module_is_registered_once() -> None:
     modules = {info.name for info in pkgutil.iter_modules(benchmarks.__path__)} - NOT_SECTIONS
-    assert len(modules) == 7
+    assert len(modules) == 9
     for name in modules:
         module = importlib.import_module(f"scripts.benchmarks.{name}")
         assert registry.SECTIONS.count(module.SECTION) == 1, name
     assert len(registry.SECTIONS) == len(modules)
     numbers = [section.number for section in registry.SECTIONS]
-    assert sorted(numbers, key=int) == ["1", "2", "3", "4", "5", "6", "7"]
+    assert sorted(numbers, key=int) == ["1", "2", "3", "4", "5", "6", "7", "8", "9"]
     aliases = [section.alias for section in registry.SECTIONS]
     assert len(set(aliases)) == len(aliases)
     for section in registry.SECTIONS:
@@ -42,13 +42,17 @@ def test_run_order_keeps_the_simulator_sections_together() -> None:
     needs = [section.simulator for section in registry.SECTIONS]
     assert needs == sorted(needs, reverse=True)
     assert {s.number for s in registry.SECTIONS if s.beside} == {"4", "7"}
+    # The long soaks (chaos, durability) run only when asked for.
+    assert {s.number for s in registry.SECTIONS if not s.default} == {"8", "9"}
 
 
 def test_sections_by_number_or_alias() -> None:
     assert cli.DEFAULT_SECTIONS == "1,2,3,4,5,6,7"
     assert cli.parse_sections("index,export") == {"4", "5"}
+    assert cli.parse_sections("chaos,durability") == {"8", "9"}
+    assert cli.parse_sections("all") == set(cli.NUMBERS)
     assert cli.parse_sections("1, LAG,soak") == {"1", "6", "7"}
-    assert cli.parse_sections(cli.DEFAULT_SECTIONS) == set(cli.NUMBERS)
+    assert cli.parse_sections(cli.DEFAULT_SECTIONS) == set(cli.NUMBERS) - {"8", "9"}
     with pytest.raises(ValueError, match=r"unknown section 'nope' \(use 1, 2, .* or cpu, "):
         cli.parse_sections("2,nope")
 
@@ -77,8 +81,12 @@ def test_list_prints_every_section(capsys: pytest.CaptureFixture[str]) -> None:
         ["5", "export"],
         ["6", "lag"],
         ["7", "soak"],
+        ["8", "chaos"],
+        ["9", "durability"],
     ]
     assert lines[3].endswith("4 Index queries (no simulator, child process beside the others)")
+    assert lines[7].endswith("8 Chaos soak (no simulator, not in the default run)")
+    assert lines[8].endswith("9 Index durability (not in the default run)")
 
 
 def test_help_and_unknown_sections(capsys: pytest.CaptureFixture[str]) -> None:

@@ -246,6 +246,13 @@ class Recorder:
                 self._ingest_loop(), name=f"cctv_nvr ingest {self.config.camera}"
             )
         try:
+            # ffmpeg outlives a killed Home Assistant (nothing reads its output, yet it
+            # records on): such a leftover would write files nobody indexes, and hold
+            # a session of a camera that allows only one.
+            await self._run_blocking(self._end_leftover_ffmpeg)
+        except Exception as err:  # noqa: BLE001 - recording starts anyway
+            self._fault("ending a leftover ffmpeg", err)
+        try:
             last = await self._run_blocking(self._index.last_segment, self.config.camera)
             self._indexed_end = last.end if last else None
             since = last.end - 60 if last else time.time() - 2 * 3600
@@ -537,6 +544,28 @@ class Recorder:
             "1",
         ]
         return args
+
+    def _end_leftover_ffmpeg(self) -> None:
+        """End ffmpeg processes still recording this camera from before a crash (executor)."""
+        template = segment_template(self.config.root, self.config.camera, "")
+        prefix = template[: template.index("%")]  # <root>/<camera>/
+        leftovers = [pid for pid in _ffmpeg_writing(prefix) if pid != os.getpid()]
+        for pid in leftovers:
+            _LOGGER.warning(
+                "Camera %s: ending ffmpeg (pid %d) left recording by an earlier run of "
+                "Home Assistant",
+                self.config.camera,
+                pid,
+            )
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        while leftovers and time.monotonic() < deadline:
+            leftovers = [pid for pid in leftovers if Path(f"/proc/{pid}").exists()]
+            time.sleep(0.1)
+        for pid in leftovers:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
 
     def _prepare_dirs(self) -> None:
         now = datetime.now(UTC)
@@ -1016,6 +1045,29 @@ def _make_segment(
         audio_codec=info.audio_codec if info else None,
         run_id=run_id,
     )
+
+
+def _ffmpeg_writing(prefix: str) -> list[int]:
+    """Return the pids of ffmpeg processes whose output template starts with ``prefix``.
+
+    Reads /proc (Linux); elsewhere nothing is found.
+    """
+    found: list[int] = []
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return found
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if not argv or b"ffmpeg" not in Path(os.fsdecode(argv[0])).name.encode():
+            continue
+        if any(os.fsdecode(arg).startswith(prefix) for arg in argv[1:]):
+            found.append(int(entry.name))
+    return found
 
 
 _TERMINATED: weakref.WeakSet[asyncio.subprocess.Process] = weakref.WeakSet()
