@@ -13,10 +13,11 @@ import struct
 import av
 import pytest
 
-from custom_components.cctv_nvr.engine.media import last_frame_damaged
+from custom_components.cctv_nvr.engine.fmp4 import last_frame_damaged
 from custom_components.cctv_nvr.engine.mp4box import (
     Mp4Error,
     drop_last_video_sample,
+    last_gop,
     top_level_boxes,
     video_fragment_span,
 )
@@ -63,8 +64,10 @@ def decode(path: Path) -> tuple[int, int, int]:
         return packets, frames, sound
 
 
-def cut_last_frame(path: Path) -> None:
+def cut_last_frame(path: Path, from_end: int = 1) -> None:
     """Overwrite the tail of the last video sample's data with zeros (a cut access unit).
+
+    ``from_end``: 1 cuts the last frame, 2 the one before it.
 
     The sizes stay (as when ffmpeg writes a short access unit it was still receiving):
     what the decoder gets is a slice whose data ends early.
@@ -91,9 +94,10 @@ def cut_last_frame(path: Path) -> None:
             )
         )
         sizes.append(values[0x200])
-    start = moof.offset + offset + sum(sizes[:-1])
+    start = moof.offset + offset + sum(sizes[:-from_end])
     keep = 12  # the NAL length and the first slice header bytes stay
-    data[start + keep : start + sizes[-1]] = bytes(sizes[-1] - keep)
+    size = sizes[-from_end]
+    data[start + keep : start + size] = bytes(size - keep)
     path.write_bytes(bytes(data))
 
 
@@ -148,3 +152,23 @@ def test_nothing_to_drop_and_odd_files(tmp_path: Path) -> None:
     not_mp4.write_bytes(b"\0" * 64)
     with pytest.raises(Mp4Error):
         drop_last_video_sample(not_mp4)
+
+
+def test_last_gop_stands_alone_and_damage_before_the_last_frame_is_not_cut(
+    tmp_path: Path,
+) -> None:
+    """The last group of pictures decodes alone; a frame damaged before the last is kept."""
+    path = make(tmp_path / "seg.mp4", 3.2, audio=True)
+    gop = last_gop(path)
+    assert gop is not None
+    data, frames = gop
+    assert frames == 48 - 45  # keyframes every 15 frames: the last GOP holds 3
+    alone = tmp_path / "gop.mp4"
+    alone.write_bytes(data)
+    assert decode(alone)[:2] == (3, 3)
+    # The camera damaged the frame before the last (garbage): not ours to cut.
+    earlier = make(tmp_path / "earlier.mp4", 3.2, audio=False)
+    cut_last_frame(earlier, from_end=2)
+    with pytest.raises(av.error.InvalidDataError):
+        decode(earlier)
+    assert not last_frame_damaged(earlier)

@@ -278,7 +278,11 @@ async def test_listeners_raising_are_survived(
 async def test_reconcile_failing_after_a_run_is_survived(
     rig: Rig, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The reconcile after a run (ffmpeg killed) raises: the next run starts, then indexes it."""
+    """The reconcile after a run (ffmpeg killed) raises: the next run starts, then indexes it.
+
+    Finishing a run (repairing its cut frame, indexing its leftovers) happens beside
+    the next run; a failed one's window is kept for the next finish.
+    """
     rig.injector.target = "_reconcile_blocking"
     rig.injector.error = sqlite3.OperationalError("disk I/O error")
     rig.injector.skip = 1  # the start-up reconcile runs normally
@@ -294,9 +298,9 @@ async def test_reconcile_failing_after_a_run_is_survived(
     count = len(rig.seen)
     await wait_for(lambda: len(rig.seen) >= count + 2, timeout=40)
     assert rig.recorder.alive
-    assert rig.recorder.status.last_fault == "supervision: OperationalError"
+    assert rig.recorder.status.last_fault == "finishing a run: OperationalError"
     assert len(fault_logs(caplog)) == 1
-    # The killed run's cut segment is indexed by the next run's reconcile (at its end).
+    # The killed run's cut segment is indexed by the next run's finish (its window kept).
     await rig.recorder.stop()
     on_disk = {p.relative_to(rig.root).as_posix() for p in rig.root.rglob("*.mp4")}
     assert on_disk == {s.path for s in rig.index.segments("cam", 0, time.time() + 60)}

@@ -132,53 +132,6 @@ def _measure(container: Any) -> float:
     return max(0.0, last - (first or 0.0))
 
 
-def last_frame_damaged(path: Path) -> bool:
-    """Return True when the last video frame of a file does not decode cleanly.
-
-    A camera that vanishes mid-frame leaves ffmpeg a cut access unit, which it writes
-    as the segment's last frame. The last group of pictures (from its keyframe) is
-    decoded strictly (``err_detect`` explode, one thread, so an error belongs to its
-    packet): the last frame is damaged when sending it fails, or when it yields no
-    picture although every frame before it did. Reads up to one GOP; an unreadable
-    file raises ``ProbeError``.
-    """
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                return False
-            stream = container.streams.video[0]
-            gop: list[Any] = []
-            for packet in container.demux(stream):
-                if packet.pts is None and not packet.size:
-                    continue  # the demuxer's flush packet
-                if packet.is_keyframe:
-                    gop = []
-                gop.append(packet)
-            if not gop:
-                return False
-            context = stream.codec_context
-            context.thread_count = 1
-            context.options = {"err_detect": "crccheck+bitstream+buffer+explode"}
-            return _last_packet_fails(context, gop)
-    except (av.error.FFmpegError, OSError) as err:
-        raise ProbeError("unreadable", f"cannot read {path.name}: {err}") from err
-
-
-def _last_packet_fails(context: Any, packets: list[Any]) -> bool:
-    frames = failed = 0
-    for packet in packets[:-1]:
-        try:
-            frames += len(context.decode(packet))
-        except av.error.FFmpegError:
-            failed += 1
-    try:
-        frames += len(context.decode(packets[-1]))
-        frames += len(context.decode(None))
-    except av.error.FFmpegError:
-        return True
-    return frames < len(packets) - failed
-
-
 def last_keyframe_jpeg(path: Path, width: int | None = None, height: int | None = None) -> bytes:
     """Decode the newest keyframe of a (possibly still growing) segment into a JPEG."""
     try:

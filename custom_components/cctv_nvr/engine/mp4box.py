@@ -471,6 +471,7 @@ class _TrackDefaults:
     timescale: int
     duration: int  # trex default sample duration
     size: int  # trex default sample size
+    flags: int = 0  # trex default sample flags
 
 
 @dataclass(slots=True)
@@ -480,6 +481,7 @@ class _Trun:
     data_offset: int | None
     durations: list[int]
     sizes: list[int]
+    first_sync: bool = True  # its first sample is a sync sample (a keyframe)
 
 
 @dataclass(slots=True)
@@ -496,7 +498,7 @@ def _track_defaults(moov: bytes) -> dict[int, _TrackDefaults]:
     """Return each track's id, handler, timescale and trex defaults from a moov box."""
     root = iter_boxes(moov)[0]
     found: dict[int, tuple[bytes, int]] = {}
-    trex: dict[int, tuple[int, int]] = {}
+    trex: dict[int, tuple[int, int, int]] = {}
     for child in iter_boxes(moov, root.body, root.end):
         if child.kind == b"trak":
             ids = _track_timescale(moov, child)
@@ -508,17 +510,20 @@ def _track_defaults(moov: bytes) -> dict[int, _TrackDefaults]:
             for box in iter_boxes(moov, child.body, child.end):
                 if box.kind == b"trex":
                     # version/flags(4) track_ID(4) description(4) duration(4) size(4) flags(4)
-                    track_id, _desc, duration, size = struct.unpack_from(
-                        ">IIII", moov, box.body + 4
+                    track_id, _desc, duration, size, flags = struct.unpack_from(
+                        ">IIIII", moov, box.body + 4
                     )
-                    trex[track_id] = (duration, size)
+                    trex[track_id] = (duration, size, flags)
     return {
-        track_id: _TrackDefaults(track_id, handler, timescale, *trex.get(track_id, (0, 0)))
+        track_id: _TrackDefaults(track_id, handler, timescale, *trex.get(track_id, (0, 0, 0)))
         for track_id, (handler, timescale) in found.items()
     }
 
 
-def _parse_trun(moof: bytes, box: Box, count_default: tuple[int, int]) -> _Trun:
+_SAMPLE_IS_NON_SYNC: Final = 0x00010000
+
+
+def _parse_trun(moof: bytes, box: Box, count_default: tuple[int, int, int]) -> _Trun:
     flags = int.from_bytes(moof[box.body + 1 : box.body + 4], "big")
     count = struct.unpack_from(">I", moof, box.body + 4)[0]
     pos = box.body + 8
@@ -526,7 +531,9 @@ def _parse_trun(moof: bytes, box: Box, count_default: tuple[int, int]) -> _Trun:
     if flags & _TRUN_DATA_OFFSET:
         data_offset = struct.unpack_from(">i", moof, pos)[0]
         pos += 4
+    first_flags = None
     if flags & _TRUN_FIRST_SAMPLE_FLAGS:
+        first_flags = struct.unpack_from(">I", moof, pos)[0]
         pos += 4
     fields = [f for f in (_TRUN_DURATION, _TRUN_SIZE, _TRUN_FLAGS, _TRUN_CTO) if flags & f]
     entry = 4 * len(fields)
@@ -539,7 +546,10 @@ def _parse_trun(moof: bytes, box: Box, count_default: tuple[int, int]) -> _Trun:
         values = dict(zip(fields, struct.unpack_from(f">{len(fields)}I", moof, at), strict=True))
         durations.append(values.get(_TRUN_DURATION, count_default[0]))
         sizes.append(values.get(_TRUN_SIZE, count_default[1]))
-    return _Trun(box, flags, data_offset, durations, sizes)
+        if index == 0 and first_flags is None:
+            first_flags = values.get(_TRUN_FLAGS, count_default[2])
+    sync = not (first_flags or 0) & _SAMPLE_IS_NON_SYNC
+    return _Trun(box, flags, data_offset, durations, sizes, first_sync=sync)
 
 
 def _parse_moof(moof: bytes, tracks: dict[int, _TrackDefaults]) -> list[_Traf]:
@@ -557,6 +567,7 @@ def _parse_moof(moof: bytes, tracks: dict[int, _TrackDefaults]) -> list[_Traf]:
         defaults = tracks.get(track_id)
         duration = defaults.duration if defaults else 0
         size = defaults.size if defaults else 0
+        sample_flags = defaults.flags if defaults else 0
         pos = tfhd.body + 8
         base = None
         if flags & _TFHD_BASE_DATA_OFFSET:
@@ -569,13 +580,16 @@ def _parse_moof(moof: bytes, tracks: dict[int, _TrackDefaults]) -> list[_Traf]:
             pos += 4
         if flags & _TFHD_DEFAULT_SIZE:
             size = struct.unpack_from(">I", moof, pos)[0]
+            pos += 4
+        if flags & _TFHD_DEFAULT_FLAGS:
+            sample_flags = struct.unpack_from(">I", moof, pos)[0]
         tfdt = _find(moof, traf.body, traf.end, b"tfdt")
         decode_time = None
         if tfdt is not None:
             fmt = ">Q" if _full_box_version(moof, tfdt) == 1 else ">I"
             decode_time = struct.unpack_from(fmt, moof, tfdt.body + 4)[0]
         truns = [
-            _parse_trun(moof, box, (duration, size))
+            _parse_trun(moof, box, (duration, size, sample_flags))
             for box in iter_boxes(moof, traf.body, traf.end)
             if box.kind == b"trun"
         ]
@@ -629,6 +643,37 @@ def video_fragment_span(path: Path) -> float | None:
     if first is None or end is None:
         return None
     return (end - first) / video.timescale
+
+
+def last_gop(path: Path) -> tuple[bytes, int] | None:
+    """Return the file cut down to its last group of pictures, and its video frames.
+
+    The init part followed by the fragments from the last one that starts with a video
+    keyframe to the end (ffmpeg starts a fragment at every keyframe); data offsets
+    count from each moof, so the fragments stand on their own. None without video.
+    """
+    tracks, pairs = _fragments(path)
+    video = next((t for t in tracks.values() if t.handler == b"vide"), None)
+    if video is None or not pairs:
+        return None
+    start = None
+    frames: list[int] = []
+    for number, (moof, _mdat) in enumerate(pairs):
+        trafs = _parse_moof(_read_box(path, moof), tracks)
+        traf = next((t for t in trafs if t.track_id == video.track_id and t.truns), None)
+        count = sum(len(trun.sizes) for trun in traf.truns) if traf else 0
+        frames.append(count)
+        if traf is not None and count and traf.truns[0].first_sync:
+            start = number
+    if start is None:
+        return None
+    moof, _ = pairs[start]
+    last = pairs[-1][1]
+    with path.open("rb") as handle:
+        init = handle.read(pairs[0][0].offset)
+        handle.seek(moof.offset)
+        body = handle.read(last.end - moof.offset)
+    return init + body, sum(frames[start:])
 
 
 def drop_last_video_sample(path: Path) -> float:

@@ -32,13 +32,14 @@ from pathlib import Path
 import re
 import secrets
 import signal
+import subprocess
 import time
 import traceback
 from typing import Any
 import weakref
 
 from . import rtsp
-from .fmp4 import trim_incomplete_tail
+from .fmp4 import last_frame_damaged, trim_incomplete_tail
 from .index import SEGMENT_CONTINUOUS, Segment, SegmentIndex
 from .layout import (
     hour_dir,
@@ -48,7 +49,7 @@ from .layout import (
     segment_dir_for_name,
     segment_template,
 )
-from .media import ProbeError, StreamInfo, last_frame_damaged, probe_file
+from .media import ProbeError, StreamInfo, probe_file
 from .mp4box import Mp4Error, drop_last_video_sample, leading_parameter_sets
 from .retention import disk_free_bytes
 
@@ -173,6 +174,9 @@ class Recorder:
         self._control = asyncio.Lock()
         # End of the newest indexed segment of this camera: a new run starts after it.
         self._indexed_end: float | None = None
+        self._finishing: set[asyncio.Task[None]] = set()  # runs being finished
+        self._active_run: str | None = None  # run id of the running ffmpeg
+        self._reconcile_from: float | None = None  # a failed reconcile's window, kept
         # Kind of a finished segment from its (start, end): "continuous" unless the
         # owner says otherwise (a rolling pre-roll buffer is stored as "buffer").
         self.kind_for: Callable[[float, float], str] = lambda _start, _end: SEGMENT_CONTINUOUS
@@ -278,6 +282,7 @@ class Recorder:
         if self._task is not None:
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+        await asyncio.gather(*self._finishing, return_exceptions=True)
         if self._ingest_task is not None:
             if not self._ingest_task.done():
                 await self._ingest.put(None)
@@ -597,6 +602,7 @@ class Recorder:
             _LOGGER.exception("Cannot start ffmpeg (%s)", self.config.ffmpeg)
             return "ffmpeg_missing"
         self._proc = proc
+        self._active_run = run.run_id
         readers = [
             asyncio.create_task(self._read_stdout(proc, run)),
             asyncio.create_task(self._read_stderr(proc, run)),
@@ -611,6 +617,7 @@ class Recorder:
                 await self._wait_exit(proc)
             await asyncio.gather(*readers, return_exceptions=True)
             self._proc = None
+            self._active_run = None
         if any("No space left on device" in line for line in run.stderr):
             reason = "disk_full"
         elif not run.frames and any(_BUSY.search(line) for line in run.stderr):
@@ -625,9 +632,26 @@ class Recorder:
                 " | ".join(run.stderr),
             )
         await self._drain_ingest()  # announced segments first, then what is left over
-        await self._run_blocking(self._repair_cut_frame, run)
-        await self._reconcile(run.started - 1, run)
+        # The repair decodes (about a second) and the reconcile scans: neither needs to
+        # hold up the next run, whose files they leave alone (they look at this run's).
+        task = asyncio.get_running_loop().create_task(
+            self._finish_run(run), name=f"cctv_nvr finish run {self.config.camera}"
+        )
+        self._finishing.add(task)
+        task.add_done_callback(self._finishing.discard)
         return reason
+
+    async def _finish_run(self, run: _Run) -> None:
+        """Repair the end of a run's last segment, then index what the run left over."""
+        since = min(run.started - 1, self._reconcile_from or run.started)
+        try:
+            await self._run_blocking(self._repair_cut_frame, run)
+            await self._reconcile(since, run)
+        except Exception as err:  # noqa: BLE001 - the next run's finish tries again
+            self._reconcile_from = since
+            self._fault("finishing a run", err)
+        else:
+            self._reconcile_from = None
 
     async def _watch(self, proc: asyncio.subprocess.Process, run: _Run) -> str:
         """Wait for ffmpeg to exit, ending it when it stops making progress; return why."""
@@ -892,6 +916,10 @@ class Recorder:
     def _repair_cut_frame(self, run: _Run) -> None:
         """Drop the last frame of a run's last segment when it does not decode (executor).
 
+        The check decodes the segment's last group of pictures in an ffmpeg process
+        (``fmp4.last_frame_damaged``), never in Home Assistant's: decoders hold tens of
+        MB that the allocator keeps (the chaos soak measured +94 MB/hour with PyAV).
+
         ffmpeg writes the access unit it was receiving when the camera vanished (the
         RTSP connection closed mid-frame) as the segment's last frame; a decoder
         fails on it. The product keeps every whole frame and drops that one, so every
@@ -902,11 +930,11 @@ class Recorder:
             return
         path = self.config.root / segment.path
         try:
-            if not last_frame_damaged(path):
+            if not last_frame_damaged(path, self.config.ffmpeg):
                 return
             seconds = drop_last_video_sample(path)
             size = path.stat().st_size
-        except (ProbeError, Mp4Error, OSError) as err:
+        except (Mp4Error, OSError, subprocess.SubprocessError) as err:
             _LOGGER.warning(
                 "Camera %s: cannot check the end of %s: %s", self.config.camera, segment.path, err
             )
@@ -961,8 +989,8 @@ class Recorder:
             if rel in known or parsed is None:
                 continue
             name_start, run_id = parsed
-            if name_start < since - 1:
-                continue
+            if name_start < since - 1 or (run_id is not None and run_id == self._active_run):
+                continue  # too old, or still being written by the running ffmpeg
             try:
                 trimmed = trim_incomplete_tail(path)
                 if trimmed:
