@@ -1,7 +1,7 @@
 """Section 9 (also "durability"): kill -9 of the Home Assistant side while it indexes.
 
-The Home Assistant side is played by a child process that does what the coordinators
-do with the engine: one SegmentIndex shared by four Recorders of the simulator, 2 s
+The Home Assistant side is played by a child process (ha_side.py, next to this file)
+that does what the coordinators do with the engine: one SegmentIndex shared by four Recorders of the simulator, 2 s
 segments (the shortest a user can set: an insert every half second), and a reader
 querying the index.
 That process is killed with SIGKILL at a random moment between 1 and 5 s after its
@@ -20,7 +20,6 @@ Not in the default run: ``scripts/bench --sections durability``.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 from dataclasses import dataclass, field
@@ -35,9 +34,10 @@ import time
 from custom_components.cctv_nvr.engine.index import SegmentIndex
 from custom_components.cctv_nvr.engine.recorder import Recorder, RecorderConfig
 
-from .common import REPO, Bench, Row, Section, log
+from .common import Bench, Row, Section, log
 
 TITLE = "9 Index durability"
+HA_SIDE = Path(__file__).with_name("ha_side.py")
 CAMERAS = 4
 SEGMENT_SECONDS = 2.0  # the shortest a user can set: an insert every half second
 
@@ -78,18 +78,6 @@ def recorders(root: Path, url: str, index: SegmentIndex) -> list[Recorder]:
     ]
 
 
-async def _child(work: Path, url: str) -> None:
-    """The Home Assistant side: record and index until killed."""
-    index = SegmentIndex(work / "index.db")
-    recs = recorders(work / "rec", url, index)
-    await asyncio.gather(*(r.start() for r in recs))
-    loop = asyncio.get_running_loop()
-    while True:  # a reader, as the panel and the sensors are
-        for rec in recs:
-            await loop.run_in_executor(None, index.segments, rec.config.camera, 0, 1e12)
-        await asyncio.sleep(0.2)
-
-
 def _segment_rows(db: Path) -> int:
     try:
         with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as conn:
@@ -103,13 +91,7 @@ async def kill_once(work: Path, url: str, rng: random.Random, outcome: Outcome) 
     db = work / "index.db"
     before = _segment_rows(db)
     child = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "scripts.benchmarks.durability",
-        "--child",
-        str(work),
-        url,
-        cwd=REPO,
+        sys.executable, str(HA_SIDE), str(work), url, str(CAMERAS), str(SEGMENT_SECONDS),
         stdin=asyncio.subprocess.DEVNULL,
     )
     try:
@@ -258,15 +240,3 @@ async def run(bench: Bench) -> list[Row]:
 
 
 SECTION = Section("9", "durability", TITLE, run, default=False)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="The Home Assistant side of section 9.")
-    parser.add_argument("--child", nargs=2, metavar=("WORK", "URL"), required=True)
-    args = parser.parse_args(argv)
-    asyncio.run(_child(Path(args.child[0]), args.child[1]))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
