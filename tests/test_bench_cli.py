@@ -18,12 +18,12 @@ from scripts.benchmarks import cli, registry
 
 REPO = Path(__file__).resolve().parent.parent
 ENTRY = REPO / "scripts" / "bench"
-NOT_SECTIONS = {"__main__", "cli", "common", "pyav_recorder", "registry"}
+NOT_SECTIONS = {"__main__", "cli", "common", "ha_side", "pyav_recorder", "registry"}
 
 
 def test_every_section_module_is_registered_once() -> None:
     modules = {info.name for info in pkgutil.iter_modules(benchmarks.__path__)} - NOT_SECTIONS
-    assert {"cpu", "export", "index_queries", "memory_soak", "access"} <= modules
+    assert {"cpu", "export", "memory_soak", "access", "chaos", "durability"} <= modules
     for name in modules:
         module = importlib.import_module(f"scripts.benchmarks.{name}")
         assert registry.SECTIONS.count(module.SECTION) == 1, name
@@ -42,13 +42,17 @@ def test_run_order_keeps_the_simulator_sections_together() -> None:
     needs = [section.simulator for section in registry.SECTIONS]
     assert needs == sorted(needs, reverse=True)
     assert {s.number for s in registry.SECTIONS if s.beside} == {"4", "7"}
+    # The long soaks (chaos, durability) run only when asked for.
+    assert {s.number for s in registry.SECTIONS if not s.default} == {"9", "10"}
 
 
 def test_sections_by_number_or_alias() -> None:
-    assert ",".join(str(n) for n in range(1, len(registry.SECTIONS) + 1)) == cli.DEFAULT_SECTIONS
+    assert cli.DEFAULT_SECTIONS == "1,2,3,4,5,6,7,8"
     assert cli.parse_sections("index,export") == {"4", "5"}
+    assert cli.parse_sections("chaos,durability") == {"9", "10"}
+    assert cli.parse_sections("all") == set(cli.NUMBERS)
     assert cli.parse_sections("1, LAG,soak") == {"1", "6", "7"}
-    assert cli.parse_sections(cli.DEFAULT_SECTIONS) == set(cli.NUMBERS)
+    assert cli.parse_sections(cli.DEFAULT_SECTIONS) == set(cli.NUMBERS) - {"9", "10"}
     with pytest.raises(ValueError, match=r"unknown section 'nope' \(use 1, 2, .* or cpu, "):
         cli.parse_sections("2,nope")
 
@@ -69,7 +73,7 @@ def test_rows_sort_by_section_number() -> None:
 def test_list_prints_every_section(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["--list"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert [line.split()[:2] for line in lines][:8] == [
+    assert [line.split()[:2] for line in lines] == [
         ["1", "cpu"],
         ["2", "concurrent"],
         ["3", "snapshot"],
@@ -78,9 +82,13 @@ def test_list_prints_every_section(capsys: pytest.CaptureFixture[str]) -> None:
         ["6", "lag"],
         ["7", "soak"],
         ["8", "access"],
+        ["9", "chaos"],
+        ["10", "durability"],
     ]
     assert len(lines) == len(registry.SECTIONS)
     assert lines[3].endswith("4 Index queries (no simulator, child process beside the others)")
+    assert lines[8].endswith("9 Chaos soak (no simulator, not in the default run)")
+    assert lines[9].endswith("10 Index durability (not in the default run)")
 
 
 def test_help_and_unknown_sections(capsys: pytest.CaptureFixture[str]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from pathlib import Path
 import time
@@ -98,4 +99,51 @@ async def test_unwritable_storage_raises_repair(
     issue = ir.async_get(hass).async_get_issue(DOMAIN, f"storage_unwritable_{entry.entry_id}")
     assert issue is not None
     assert coordinator.recorder.status.restarts == 0
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_recorder_fault_sensor_repair_and_revival(
+    hass: HomeAssistant, simulator: CameraSimulator
+) -> None:
+    """A supervising task that ended is restarted; faults show, persist into a repair, clear."""
+    entry = await setup_camera(hass, camera_entry(simulator))
+    coordinator = entry.runtime_data
+    recorder = coordinator.recorder
+    await _turn_on(hass)
+    await wait_for(lambda: recorder.status.last_segment_end, timeout=30)
+    await coordinator.async_refresh()
+    await hass.async_block_till_done()
+    assert hass.states.get(PROBLEM).state == "off"
+
+    # The supervising task ends (as if a bug escaped it): Home Assistant's side notices.
+    task = recorder._task
+    assert task is not None
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert not recorder.alive
+    await coordinator.async_refresh()
+    assert recorder.alive
+    assert recorder.status.faults == 1
+    assert recorder.status.last_fault == "supervising task: RuntimeError"
+    await hass.async_block_till_done()
+    assert hass.states.get(PROBLEM).state == "on"  # until a segment is indexed again
+
+    # Persisting faults (pretend the episode began ten minutes ago) become a repair issue.
+    issues = ir.async_get(hass)
+    issue_id = f"recorder_fault_{entry.entry_id}"
+    since = recorder.status.fault_since
+    assert since is not None
+    recorder._status = replace(recorder.status, fault_since=since - 600)
+    await coordinator.async_refresh()
+    issue = issues.async_get_issue(DOMAIN, issue_id)
+    assert issue is not None
+    assert issue.translation_placeholders["camera"] == "Front door"
+    assert issue.translation_placeholders["fault"] == "supervising task: RuntimeError"
+
+    # Recording goes on: the next indexed segment ends the episode, issue and sensor clear.
+    await wait_for(lambda: recorder.status.fault_since is None, timeout=30)
+    await coordinator.async_refresh()
+    assert issues.async_get_issue(DOMAIN, issue_id) is None
+    await hass.async_block_till_done()
+    assert hass.states.get(PROBLEM).state == "off"
     assert await hass.config_entries.async_unload(entry.entry_id)

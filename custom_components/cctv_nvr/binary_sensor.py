@@ -1,4 +1,4 @@
-"""Recording health: segments arrive as expected while recording is wanted."""
+"""Recording health: segments arrive as expected while recording is wanted, without faults."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ async def async_setup_entry(
 
 
 class RecordingProblem(CctvNvrEntity, BinarySensorEntity):
-    """On when recording is wanted but segments do not arrive (device class problem)."""
+    """On when recording is wanted but segments do not arrive or the recorder keeps failing."""
 
     _attr_translation_key = "recording_problem"
     _attr_device_class = BinarySensorDeviceClass.PROBLEM
@@ -53,6 +53,8 @@ class RecordingProblem(CctvNvrEntity, BinarySensorEntity):
         status = recorder.status
         if status.state in (RecorderState.OFFLINE, RecorderState.AUTH_FAILED, RecorderState.ERROR):
             return True
+        if status.fault_since is not None or not recorder.alive:
+            return True  # faults (exceptions survived) and no segment indexed since
         if status.state != RecorderState.RECORDING:
             return time.time() - status.since > recorder.config.start_timeout + GRACE_SECONDS
         expected = recorder.config.segment_seconds * 2 + GRACE_SECONDS

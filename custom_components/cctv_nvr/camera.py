@@ -1,4 +1,10 @@
-"""Camera entity: live stream, fast snapshots, recording state."""
+"""Camera entity: live stream, fast snapshots, recording state.
+
+Recording goes first: when the camera refuses the recorder a session (``camera_busy``:
+it allows only so many, and a live stream holds one), the live stream is stopped and
+not offered again until recording runs; live view shows snapshots meanwhile (taken
+from the recording once it runs, no session needed).
+"""
 
 from __future__ import annotations
 
@@ -78,11 +84,28 @@ class NvrCamera(CctvNvrEntity, Camera):
         """A camera is unavailable while it cannot be reached."""
         return self.coordinator.last_update_success
 
+    @property
+    def _recording_blocked(self) -> bool:
+        """Return True while the camera refuses the recorder a session."""
+        recorder = self.coordinator.recorder
+        return recorder.running and recorder.status.reason == "camera_busy"
+
     async def stream_source(self) -> str | None:
-        """Return the RTSP URL Home Assistant's stream component plays (none: panel only)."""
-        if self._panel_only:
+        """Return the RTSP URL Home Assistant's stream component plays (none: panel only, busy)."""
+        if self._panel_only or self._recording_blocked:
             return None
         return self._url(live=True)
+
+    def _handle_coordinator_update(self) -> None:
+        """Give the camera's session to the recorder when the live stream holds it."""
+        if self._recording_blocked and self.stream is not None:
+            stream, self.stream = self.stream, None
+            _LOGGER.info(
+                "%s: the camera refuses the recorder a session; live stream stopped",
+                self.entity_id,
+            )
+            self.hass.async_create_task(stream.stop(), eager_start=True)
+        super()._handle_coordinator_update()
 
     async def async_camera_image(
         self, width: int | None = None, height: int | None = None

@@ -204,6 +204,8 @@ class CameraCoordinator(DataUpdateCoordinator[CameraStatus]):
         if not self._stale_closed:
             self._stale_closed = True
             await self.hass.async_add_executor_job(self.recordings.close_stale)
+        # Recording is wanted but a supervising task ended: start it again (a fault).
+        await self.recorder.revive()
         await self._async_refresh_storage()
         async_update_camera_issues(self.hass, self.config_entry, self.recorder)
         status = self.recorder.status

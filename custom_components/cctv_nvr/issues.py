@@ -1,8 +1,9 @@
 """Repair issues: what the user must fix for recording to go on.
 
 Per camera: ffmpeg cannot start, the recordings folder is not writable, the camera has
-been offline longer than its configured time. For all cameras: the disk is full of
-footage that may not be deleted. Each is raised and cleared from the state that causes
+been offline longer than its configured time, the recorder has kept failing (faults: an
+exception it survived) for minutes. For all cameras: the disk is full of footage that may
+not be deleted. Each is raised and cleared from the state that causes
 it, so an issue disappears by itself once the cause is gone.
 """
 
@@ -18,6 +19,9 @@ from .const import CONF_OFFLINE_REPAIR_MINUTES, DEFAULT_OFFLINE_MINUTES, DOMAIN
 from .engine.recorder import Recorder, RecorderState
 
 ISSUE_DISK_FULL = "disk_full"
+# A fault episode (exceptions the recorder survived, no segment indexed since) this long
+# becomes a repair issue; shorter ones only turn the recording-problem sensor on.
+FAULT_REPAIR_SECONDS = 300
 # Recorder errors that only the user can fix (the recorder's reason is the translation key).
 _RECORDER_ERRORS = ("ffmpeg_missing", "storage_unwritable")
 
@@ -60,6 +64,20 @@ def async_update_camera_issues(hass: HomeAssistant, entry: ConfigEntry, recorder
             severity=ir.IssueSeverity.ERROR,
             placeholders=placeholders,
         )
+    _set_issue(
+        hass,
+        f"recorder_fault_{entry.entry_id}",
+        recorder.running
+        and status.fault_since is not None
+        and time.time() - status.fault_since > FAULT_REPAIR_SECONDS,
+        translation_key="recorder_fault",
+        severity=ir.IssueSeverity.ERROR,
+        placeholders={
+            **placeholders,
+            "fault": status.last_fault or "unknown",
+            "faults": str(status.faults),
+        },
+    )
     minutes = float(entry.options.get(CONF_OFFLINE_REPAIR_MINUTES, DEFAULT_OFFLINE_MINUTES))
     _set_issue(
         hass,

@@ -41,7 +41,7 @@ CACHE_DIR = "cache"
 BY_NUMBER = tuple(sorted(SECTIONS, key=lambda section: int(section.number)))
 NUMBERS = tuple(section.number for section in BY_NUMBER)
 SECTION_ALIASES = {section.alias: section.number for section in BY_NUMBER}
-DEFAULT_SECTIONS = ",".join(NUMBERS)
+DEFAULT_SECTIONS = ",".join(section.number for section in BY_NUMBER if section.default)
 BESIDE = [section.number for section in BY_NUMBER if section.beside]
 
 
@@ -156,6 +156,8 @@ async def start_child(
 
 
 def parse_sections(text: str) -> set[str]:
+    if text.strip().lower() == "all":
+        return set(NUMBERS)
     chosen = set()
     for part in text.split(","):
         name = SECTION_ALIASES.get(part.strip().lower(), part.strip())
@@ -173,6 +175,8 @@ def section_list() -> str:
         notes = [] if section.simulator else ["no simulator"]
         if section.beside:
             notes.append("child process beside the others")
+        if not section.default:
+            notes.append("not in the default run")
         lines.append(f"{section.number:>2}  {section.alias:<11} {section.title}"
                      + (f" ({', '.join(notes)})" if notes else ""))
     return "\n".join(lines)
@@ -191,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="about 1 minute instead of about 12")
     parser.add_argument(
         "--sections", default=DEFAULT_SECTIONS,
-        help=(f"which sections to run (default {DEFAULT_SECTIONS}; aliases "
+        help=(f"which sections to run (default {DEFAULT_SECTIONS}; 'all' adds the long "
+              "soaks; aliases "
               f"{', '.join(f'{k}={v}' for k, v in SECTION_ALIASES.items())})"),
     )
     parser.add_argument(
@@ -207,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
         chosen = parse_sections(args.sections)
     except ValueError as err:
         parser.error(str(err))
+    if args.sections == "all":
+        args.sections = ",".join(NUMBERS)
     if args.list:
         print(section_list())
         return 0

@@ -169,3 +169,4 @@ class Section:
     run: Callable[[Bench], Awaitable[list[Row]]]  # raises: one "failed" row, exit status 1
     simulator: bool = True  # needs the simulator (stopped before a section that does not)
     beside: bool = False  # in a run of several sections: runs in a child process beside them
+    default: bool = True  # in a run without --sections (the long soaks are asked for by name)

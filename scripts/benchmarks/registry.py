@@ -4,14 +4,17 @@ A run starts the sections marked beside first (each in a child process, when mor
 one section is chosen), then runs the others here in this order, starting the simulator
 before a section that needs it and stopping it before one that does not. So the
 sections that record the simulator come first, then those that must not compete with it.
+Sections 9 (chaos) and 10 (durability) run only when asked for (--sections, or all).
 """
 
 from __future__ import annotations
 
 from . import (
     access,
+    chaos,
     concurrent_cameras,
     cpu,
+    durability,
     export,
     index_queries,
     loop_lag,
@@ -26,6 +29,8 @@ SECTIONS: tuple[Section, ...] = (
     snapshot.SECTION,
     loop_lag.SECTION,
     memory_soak.SECTION,
+    durability.SECTION,
+    chaos.SECTION,
     index_queries.SECTION,
     export.SECTION,
     access.SECTION,

@@ -136,3 +136,23 @@ def fill_disk(path: Path, leave: int) -> None:
         while size > 0:
             handle.write(chunk[: min(size, len(chunk))])
             size -= len(chunk)
+
+
+def decode_strictly(path: Path) -> tuple[int, int]:
+    """Decode every video frame with strict error detection; return (packets, frames).
+
+    Any decoder error (a frame cut short, damaged data) raises; one thread, so an error
+    is reported for its own packet.
+    """
+    with av.open(str(path)) as container:
+        video = container.streams.video[0]
+        video.codec_context.options = {"err_detect": "crccheck+bitstream+buffer+explode"}
+        video.codec_context.thread_count = 1
+        packets = frames = 0
+        for packet in container.demux(video):
+            if packet.pts is None and not packet.size:
+                continue
+            packets += 1
+            frames += len(packet.decode())
+        frames += len(video.codec_context.decode(None))
+        return packets, frames

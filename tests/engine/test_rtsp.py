@@ -6,6 +6,8 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 import hashlib
 import re
+import time
+import tracemalloc
 
 import pytest
 
@@ -105,6 +107,7 @@ async def _answer(
         writer.close()
 
 
+_OK = b"RTSP/1.0 200 OK\r\nCSeq: 1\r\n"
 AUDIO_ONLY = b"v=0\r\nm=audio 0 RTP/AVP 97\r\na=rtpmap:97 MPEG4-GENERIC/16000\r\n"
 
 
@@ -127,6 +130,17 @@ AUDIO_ONLY = b"v=0\r\nm=audio 0 RTP/AVP 97\r\na=rtpmap:97 MPEG4-GENERIC/16000\r\
             "not_video",
         ),
         (b"RTSP/1.0 401 Unauthorized\r\nCSeq: 1\r\n\r\n", rtsp.RtspAuthError, "invalid_auth"),
+        # Broken Content-Length headers (a ValueError once ended the recorder's supervision).
+        (_OK + b"Content-Length: abc\r\n\r\n", rtsp.RtspProtocolError, "not_rtsp"),
+        (_OK + b"Content-Length: -5\r\n\r\n", rtsp.RtspProtocolError, "not_rtsp"),
+        (_OK + b"Content-Length: \xb2\r\n\r\n", rtsp.RtspProtocolError, "not_rtsp"),
+        (
+            _OK + b"Content-Length: 5\r\nContent-Length: 6\r\n\r\nabcdef",
+            rtsp.RtspProtocolError,
+            "not_rtsp",
+        ),
+        # A body shorter than announced, then the connection closes.
+        (_OK + b"Content-Length: 500\r\n\r\nv=0\r\n", rtsp.RtspProtocolError, "not_rtsp"),
     ],
 )
 async def test_describe_odd_answers(
@@ -148,3 +162,80 @@ async def test_describe_huge_header_is_not_rtsp(server: Serve) -> None:
     url = await server(b"RTSP/1.0 200 OK\r\nX: " + b"a" * (70 * 1024))
     with pytest.raises(rtsp.RtspProtocolError):
         await rtsp.describe(url, timeout=3)
+
+
+async def _hostile(
+    behaviour: Callable[[asyncio.StreamWriter], Awaitable[None]],
+) -> tuple[str, asyncio.Server, set[asyncio.Task[None]]]:
+    handlers: set[asyncio.Task[None]] = set()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        handlers.add(task)
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            await behaviour(writer)
+        except OSError, asyncio.IncompleteReadError:
+            pass
+        finally:
+            writer.close()
+
+    srv = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return f"rtsp://127.0.0.1:{srv.sockets[0].getsockname()[1]}/s", srv, handlers
+
+
+async def _endless_headers(writer: asyncio.StreamWriter) -> None:
+    chunk = b"".join(b"X-Header-%06d: value\r\n" % n for n in range(3000))  # ~70 KB
+    writer.write(b"RTSP/1.0 200 OK\r\nCSeq: 1\r\n")
+    for _ in range(60):  # 4 MB of short header lines, never an empty line
+        writer.write(chunk)
+        await writer.drain()
+
+
+async def _huge_sdp(writer: asyncio.StreamWriter) -> None:
+    body = b"v=0\r\n" + b"a=x-padding:" + b"p" * (300 * 1024) + b"\r\n"
+    writer.write(b"RTSP/1.0 200 OK\r\nCSeq: 1\r\nContent-Length: %d\r\n\r\n" % len(body))
+    writer.write(body)
+    await writer.drain()
+
+
+async def _trickle(writer: asyncio.StreamWriter) -> None:
+    for byte in b"RTSP/1.0 200 OK\r\nCSeq: 1\r\nContent-Length: 10\r\n" * 100:
+        writer.write(bytes([byte]))
+        await writer.drain()
+        await asyncio.sleep(0.05)
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "error"),
+    [
+        (_endless_headers, rtsp.RtspProtocolError),
+        (_huge_sdp, rtsp.RtspProtocolError),
+        (_trickle, rtsp.RtspTimeoutError),
+    ],
+    ids=["endless_headers", "huge_sdp", "trickle"],
+)
+async def test_hostile_server_clear_error_bounded_memory(
+    behaviour: Callable[[asyncio.StreamWriter], Awaitable[None]], error: type[rtsp.RtspError]
+) -> None:
+    """Endless headers, a huge SDP, a trickling server: one clear error, in time, little memory."""
+    url, srv, handlers = await _hostile(behaviour)
+    tracemalloc.start()
+    try:
+        started = time.monotonic()
+        with pytest.raises(error):
+            await rtsp.describe(url, timeout=2)
+        took = time.monotonic() - started
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        srv.close()
+        for task in handlers:
+            task.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
+        await srv.wait_closed()
+    assert took < 4
+    # The reader keeps at most its 64 KiB header limit (twice, while searching) or the
+    # 256 KiB body limit; the server offered megabytes.
+    assert peak < 2 * 2**20, peak

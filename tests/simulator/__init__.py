@@ -32,10 +32,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-__all__ = ["CameraSimulator", "SimulatorError", "SIMULATOR_SCRIPT", "MOUNTS"]
+__all__ = ["CameraSimulator", "SimulatorError", "SIMULATOR_SCRIPT", "MOUNTS", "HOSTILE_MODES"]
 
 SIMULATOR_SCRIPT = Path(__file__).with_name("camera_sim.py")
-MOUNTS = ("main", "sub", "h265", "audio", "pcmu")
+MOUNTS = ("main", "sub", "h265", "audio", "pcmu", "bframes", "longgop", "vfr", "sdponly")
+HOSTILE_MODES = ("bad_length", "negative_length", "short_body", "endless_headers",
+                 "huge_sdp", "trickle", "garbage")
 DEFAULT_PYTHON = os.environ.get("CCTV_SIM_PYTHON", "/usr/bin/python3")
 
 # No proxies for loopback control requests, whatever the environment says.
@@ -227,8 +229,14 @@ class CameraSimulator:
         except OSError as err:
             raise SimulatorError(f"{method} {path}: {err}") from err
 
-    def offline(self) -> dict:
-        """Close all RTSP connections and refuse new ones until online()."""
+    def offline(self, mid_frame: bool = False, mount: str | None = None) -> dict:
+        """Close all RTSP connections and refuse new ones until online().
+
+        ``mid_frame``: first send the next video access unit (of ``mount``, or of every
+        mount) cut short, then vanish 0.1 s later, as a camera that loses power mid-frame.
+        """
+        if mid_frame:
+            return self._request("POST", "/offline", {"mid_frame": True, "mount": mount})
         return self._request("POST", "/offline")
 
     def online(self) -> dict:
@@ -283,6 +291,36 @@ class CameraSimulator:
         return self._request("POST", "/garbage",
                              {"seconds": seconds, "mount": mount, "mode": mode})
 
+    def clock_jump(self, seconds: float, mount: str | None = None) -> dict:
+        """The camera's clock jumps: its timestamps move by ``seconds`` (+/-) in the
+        running session (RTP timestamps and RTCP), as after an NTP resync."""
+        return self._request("POST", "/clock", {"jump": seconds, "mount": mount})
+
+    def rtp_wrap(self, in_seconds: float | None) -> dict:
+        """Medias created from now on start their RTP timestamps ``in_seconds`` before
+        they wrap past 2^32 (None: random start again)."""
+        return self._request("POST", "/clock", {"wrap_in": in_seconds})
+
+    def clock_reset(self) -> dict:
+        return self._request("POST", "/clock", {"reset": True})
+
+    def audio_gap(self, seconds: float, mount: str | None = "audio") -> dict:
+        """The camera sends no audio for ``seconds`` (video goes on), then audio again."""
+        return self._request("POST", "/audio_gap", {"seconds": seconds, "mount": mount})
+
+    def loss(self, percent: float, seconds: float, mount: str | None = None) -> dict:
+        """Drop ``percent`` % of the RTP packets (a frame's packets together) for ``seconds``."""
+        return self._request("POST", "/loss",
+                             {"percent": percent, "seconds": seconds, "mount": mount})
+
+    def max_sessions(self, limit: int | None, status: int = 453) -> dict:
+        """Allow only ``limit`` RTSP sessions (None: any); more SETUPs get ``status``."""
+        return self._request("POST", "/sessions", {"max": limit, "status": status})
+
+    def hostile(self, mode: str | None) -> dict:
+        """Answer RTSP in a broken way (see HOSTILE_MODES) on the camera's port; None: normal."""
+        return self._request("POST", "/hostile", {"mode": mode})
+
     # -- asyncio variants ---------------------------------------------------------
     async def astart(self, timeout: float = 120) -> None:
         await asyncio.to_thread(self.start, timeout)
@@ -290,8 +328,8 @@ class CameraSimulator:
     async def astop(self, timeout: float = 5) -> None:
         await asyncio.to_thread(self.stop, timeout)
 
-    async def aoffline(self) -> dict:
-        return await asyncio.to_thread(self.offline)
+    async def aoffline(self, mid_frame: bool = False, mount: str | None = None) -> dict:
+        return await asyncio.to_thread(self.offline, mid_frame, mount)
 
     async def aonline(self) -> dict:
         return await asyncio.to_thread(self.online)
@@ -315,6 +353,27 @@ class CameraSimulator:
     async def agarbage(self, seconds: float = 5, mount: str | None = None,
                        mode: str = "corrupt") -> dict:
         return await asyncio.to_thread(self.garbage, seconds, mount, mode)
+
+    async def aclock_jump(self, seconds: float, mount: str | None = None) -> dict:
+        return await asyncio.to_thread(self.clock_jump, seconds, mount)
+
+    async def artp_wrap(self, in_seconds: float | None) -> dict:
+        return await asyncio.to_thread(self.rtp_wrap, in_seconds)
+
+    async def aclock_reset(self) -> dict:
+        return await asyncio.to_thread(self.clock_reset)
+
+    async def aaudio_gap(self, seconds: float, mount: str | None = "audio") -> dict:
+        return await asyncio.to_thread(self.audio_gap, seconds, mount)
+
+    async def aloss(self, percent: float, seconds: float, mount: str | None = None) -> dict:
+        return await asyncio.to_thread(self.loss, percent, seconds, mount)
+
+    async def amax_sessions(self, limit: int | None, status: int = 453) -> dict:
+        return await asyncio.to_thread(self.max_sessions, limit, status)
+
+    async def ahostile(self, mode: str | None) -> dict:
+        return await asyncio.to_thread(self.hostile, mode)
 
     def __repr__(self) -> str:
         state = f"rtsp={self._rtsp_port} control={self._control_port}" if self.running else "stopped"

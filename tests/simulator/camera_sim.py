@@ -25,10 +25,12 @@ import logging
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import gi
@@ -43,14 +45,51 @@ _LOGGER = logging.getLogger("camera_sim")
 SECOND = 1_000_000_000
 CACHE_VERSION = 1
 
-# mount name -> (video codec, width, height, video bitrate, audio kind or None)
-MOUNTS: dict[str, tuple[str, int, int, str, str | None]] = {
-    "main": ("h264", 1920, 1080, "2000k", None),
-    "sub": ("h264", 640, 360, "500k", None),
-    "h265": ("h265", 1920, 1080, "1500k", None),
-    "audio": ("h264", 1920, 1080, "2000k", "aac"),
-    "pcmu": ("h264", 640, 360, "500k", "pcmu"),
+@dataclass(frozen=True)
+class Mount:
+    """What one mount sends. The quirk fields describe camera behaviour of the stream itself."""
+
+    codec: str  # h264 / h265
+    width: int
+    height: int
+    bitrate: str
+    audio: str | None = None  # aac / pcmu
+    gop: int = 1  # seconds between keyframes
+    bframes: int = 0  # B-frames between references (pts != dts, reordered)
+    vfr: bool = False  # irregular frame intervals (33/100/67 ms pattern, 15 frames a second)
+    sdp_only: bool = False  # SPS/PPS only in the SDP (sprop-parameter-sets), never in band
+
+    @property
+    def clip(self) -> str:
+        """Key of the encoded clip this mount sends (mounts may share one)."""
+        key = f"{self.codec}_{self.width}x{self.height}"
+        if self.gop != 1:
+            key += f"_g{self.gop}"
+        if self.bframes:
+            key += f"_b{self.bframes}"
+        return key
+
+    @property
+    def track(self) -> str:
+        """Key of the loaded track (the SDP-only variant is repackaged, length-prefixed)."""
+        return self.clip + ("_avc" if self.sdp_only else "")
+
+
+MOUNTS: dict[str, Mount] = {
+    "main": Mount("h264", 1920, 1080, "2000k"),
+    "sub": Mount("h264", 640, 360, "500k"),
+    "h265": Mount("h265", 1920, 1080, "1500k"),
+    "audio": Mount("h264", 1920, 1080, "2000k", "aac"),
+    "pcmu": Mount("h264", 640, 360, "500k", "pcmu"),
+    # Camera quirks of the stream itself (640x360: cheap for tests to decode).
+    "bframes": Mount("h264", 640, 360, "500k", bframes=2),
+    "longgop": Mount("h264", 640, 360, "500k", gop=5),
+    "vfr": Mount("h264", 640, 360, "500k", vfr=True),
+    "sdponly": Mount("h264", 640, 360, "500k", sdp_only=True),
 }
+# VFR: frame intervals in 1/30 s over each second (15 frames): 33, 100 and 67 ms runs.
+VFR_STEPS = (1, 1, 1, 1, 1, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2)
+RTP_VIDEO_RATE = 90000
 AAC_RATE = 16000
 PCMU_RATE = 8000
 PCMU_CHUNK = 160  # 20 ms of 8 kHz mu-law per buffer
@@ -62,14 +101,22 @@ PCMU_CHUNK = 160  # 20 ms of 8 kHz mu-law per buffer
 
 
 def _video_clip_cmd(codec: str, width: int, height: int, fps: int, secs: int,
-                    bitrate: str, out: str) -> list[str]:
+                    bitrate: str, out: str, gop: int = 1, bframes: int = 0) -> list[str]:
     src = f"testsrc2=size={width}x{height}:rate={fps}:duration={secs}"
     cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
            "-f", "lavfi", "-i", src, "-an", "-pix_fmt", "yuv420p",
            "-b:v", bitrate, "-maxrate", bitrate, "-bufsize", bitrate]
-    if codec == "h264":
+    if codec == "h264" and bframes:
+        # B-frames: written to MP4 first, whose packets say each frame's pts and dts;
+        # ensure_clips turns it into Annex B plus a list of reorder delays.
         cmd += ["-c:v", "libx264", "-preset", "veryfast", "-profile:v", "main",
-                "-g", str(fps), "-keyint_min", str(fps), "-sc_threshold", "0",
+                "-g", str(fps * gop), "-keyint_min", str(fps * gop), "-sc_threshold", "0",
+                "-bf", str(bframes),
+                "-x264-params", "aud=1:repeat-headers=1:open-gop=0:b-adapt=0:b-pyramid=none",
+                "-f", "mp4", out]
+    elif codec == "h264":
+        cmd += ["-c:v", "libx264", "-preset", "veryfast", "-profile:v", "main",
+                "-g", str(fps * gop), "-keyint_min", str(fps * gop), "-sc_threshold", "0",
                 "-bf", "0", "-x264-params", "aud=1:repeat-headers=1:open-gop=0",
                 "-f", "h264", out]
     else:
@@ -97,12 +144,17 @@ def ensure_clips(cache_dir: str, fps: int, secs: int) -> dict[str, str]:
     """Encode all needed clips (in parallel) unless cached. Returns key -> path."""
     os.makedirs(cache_dir, exist_ok=True)
     wanted: dict[str, tuple[str, list[str]]] = {}
-    for codec, width, height, bitrate, audio in MOUNTS.values():
-        key = f"{codec}_{width}x{height}"
+    for spec in MOUNTS.values():
+        codec, width, height, bitrate, audio = (spec.codec, spec.width, spec.height,
+                                                spec.bitrate, spec.audio)
+        key = spec.clip
         if key not in wanted:
-            name = f"{codec}_{width}x{height}_{fps}fps_{secs}s_{bitrate}_v{CACHE_VERSION}.{codec}"
+            extra = key[len(f"{codec}_{width}x{height}"):]
+            name = (f"{codec}_{width}x{height}_{fps}fps_{secs}s_{bitrate}{extra}"
+                    f"_v{CACHE_VERSION}.{codec}")
             path = os.path.join(cache_dir, name)
-            wanted[key] = (path, _video_clip_cmd(codec, width, height, fps, secs, bitrate, path))
+            wanted[key] = (path, _video_clip_cmd(codec, width, height, fps, secs, bitrate, path,
+                                                 spec.gop, spec.bframes))
         if audio == "aac" and "aac" not in wanted:
             path = os.path.join(cache_dir, f"aac_{AAC_RATE}hz_mono_{secs}s_v{CACHE_VERSION}.aac")
             wanted["aac"] = (path, _aac_clip_cmd(secs, path))
@@ -128,8 +180,30 @@ def ensure_clips(cache_dir: str, fps: int, secs: int) -> dict[str, str]:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
                 raise RuntimeError(f"ffmpeg failed to encode {path}")
-            os.replace(tmp, path)
+            if proc.args[-2] == "mp4":  # B-frames: pts/dts from the MP4, then Annex B
+                _mp4_to_annexb(tmp, path, fps)
+                os.unlink(tmp)
+            else:
+                os.replace(tmp, path)
     return {k: p for k, (p, _c) in wanted.items()}
+
+
+def _mp4_to_annexb(mp4: str, out: str, fps: int) -> None:
+    """Annex B of an MP4's video, plus ``out.delays``: each frame's pts - dts in frames."""
+    probe = subprocess.run(
+        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+         "packet=pts,dts,duration", "-of", "csv=p=0", mp4],
+        capture_output=True, text=True, check=True)
+    rows = [line.split(",") for line in probe.stdout.split() if line]
+    dts0 = int(rows[0][1])
+    step = int(rows[0][2])
+    delays = [(int(pts) - dts0) // step - i for i, (pts, _dts, _d) in enumerate(rows)]
+    tmp = f"{out}.{os.getpid()}.annexb"
+    subprocess.run(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-i", mp4,
+                    "-c", "copy", "-bsf:v", "h264_mp4toannexb", "-f", "h264", tmp], check=True)
+    with open(f"{out}.delays", "w") as fh:
+        json.dump(delays, fh)
+    os.replace(tmp, out)
 
 
 # --------------------------------------------------------------------------
@@ -184,8 +258,10 @@ class Track:
     """An immutable looped clip: GstBuffers (shared memory) + timing."""
 
     def __init__(self, name: str, caps: str, units: list[tuple[bytes, bool]],
-                 unit_num: int, unit_den: int):
+                 unit_num: int, unit_den: int, delays: list[int] | None = None):
         self.name = name
+        # B-frames: per unit (decode order), how many frames its pts lies after its dts.
+        self.delays = delays
         self.codec = name.split("_")[0]  # h264 / h265 / aac / pcmu
         self.caps = Gst.Caps.from_string(caps)
         self.keys = [key for _data, key in units]
@@ -224,16 +300,52 @@ def load_tracks(paths: dict[str, str], fps: int) -> dict[str, Track]:
             units = split_annexb(data, codec)
             if not units[0][1]:
                 raise RuntimeError(f"{path}: clip does not start with a keyframe")
-            bad = [i for i, (_d, k) in enumerate(units) if k != (i % fps == 0)]
+            gop = fps * next((int(part[1:]) for part in key.split("_") if part.startswith("g")
+                              and part[1:].isdigit()), 1)
+            bad = [i for i, (_d, k) in enumerate(units) if k != (i % gop == 0)]
             if bad:
                 _LOGGER.warning("%s: unexpected keyframe pattern at %s", path, bad[:5])
-            if len(units) % fps:
+            if len(units) % gop:
                 _LOGGER.warning("%s: %d frames is not a whole number of GOPs", path, len(units))
+            delays = None
+            if os.path.exists(f"{path}.delays"):
+                with open(f"{path}.delays") as fh:
+                    delays = json.load(fh)
+                if len(delays) != len(units):
+                    raise RuntimeError(f"{path}: {len(delays)} delays for {len(units)} frames")
             media = "video/x-h264" if codec == "h264" else "video/x-h265"
             caps = f"{media},stream-format=byte-stream,alignment=au,framerate={fps}/1"
-            tracks[key] = Track(key, caps, units, 1, fps)
+            tracks[key] = Track(key, caps, units, 1, fps, delays)
+            if codec == "h264" and any(m.sdp_only and m.clip == key for m in MOUNTS.values()):
+                tracks[f"{key}_avc"] = sdp_only_track(f"{key}_avc", units, fps)
         _LOGGER.debug("loaded %s: %d units", key, len(tracks[key].buffers))
     return tracks
+
+
+def sdp_only_track(name: str, units: list[tuple[bytes, bool]], fps: int) -> Track:
+    """The clip as a camera that sends SPS/PPS only in the SDP: AVC (length-prefixed)
+    access units without parameter sets or delimiters, the parameter sets in codec_data
+    (the payloader turns them into sprop-parameter-sets and, with config-interval=0,
+    never sends them in band)."""
+    sps = pps = None
+    repacked = []
+    for data, key in units:
+        nals = [(data[start:end], nal_type) for start, end, nal_type in _nal_spans(data, "h264")]
+        for nal, nal_type in nals:
+            if nal_type == 7 and sps is None:
+                sps = nal.rstrip(b"\0")
+            elif nal_type == 8 and pps is None:
+                pps = nal.rstrip(b"\0")
+        body = b"".join(len(nal).to_bytes(4, "big") + nal
+                        for nal, nal_type in nals if nal_type not in (7, 8, 9))
+        repacked.append((body, key))
+    if sps is None or pps is None:
+        raise RuntimeError(f"{name}: no SPS/PPS in the clip")
+    avcc = (bytes([1, sps[1], sps[2], sps[3], 0xFF, 0xE1]) + len(sps).to_bytes(2, "big") + sps
+            + bytes([1]) + len(pps).to_bytes(2, "big") + pps)
+    caps = (f"video/x-h264,stream-format=avc,alignment=au,framerate={fps}/1,"
+            f"codec_data=(buffer){avcc.hex()}")
+    return Track(name, caps, repacked, 1, fps)
 
 
 # --------------------------------------------------------------------------
@@ -247,11 +359,28 @@ class Faults:
     def __init__(self):
         self.video: dict[str, Track] = {}  # mount -> video track it sends now
         self.garbage: dict[str, tuple[int, str]] = {}  # mount -> (until monotonic ns, mode)
+        # mount -> ns added to every timestamp it sends (the camera's clock was reset)
+        self.clock: dict[str, int] = {}
+        self.audio_gap: dict[str, int] = {}  # mount -> until monotonic ns: no audio sent
+        self.loss: dict[str, tuple[int, float]] = {}  # mount -> (until ns, drop probability)
+        # Medias created while set: RTP timestamps start this many seconds before wrapping.
+        self.wrap_in: float | None = None
+        # mount -> called after the next video access unit was sent cut short (mid-frame)
+        self.cut: dict[str, object] = {}
 
     def garbage_mode(self, mount: str) -> str | None:
         entry = self.garbage.get(mount)
         if entry is None or time.monotonic_ns() >= entry[0]:
             return None
+        return entry[1]
+
+    def audio_silent(self, mount: str) -> bool:
+        return time.monotonic_ns() < self.audio_gap.get(mount, 0)
+
+    def loss_rate(self, mount: str) -> float:
+        entry = self.loss.get(mount)
+        if entry is None or time.monotonic_ns() >= entry[0]:
+            return 0.0
         return entry[1]
 
 
@@ -312,18 +441,29 @@ def corrupt_unit(data: bytes, codec: str, mode: str, rng: random.Random) -> byte
 
 class TrackFeed:
     def __init__(self, track: Track, appsrc: Gst.Element, mount: str = "",
-                 faults: Faults | None = None):
+                 faults: Faults | None = None, vfr: bool = False):
         self.track = track
         self.appsrc = appsrc
         self.mount = mount
-        self.faults = faults if track.codec in ("h264", "h265") else None
+        self.is_video = track.codec in ("h264", "h265")
+        self.faults = faults if self.is_video else None  # video faults (switch, garbage)
+        self.mount_faults = faults  # faults of the whole mount (clock, audio gap)
+        self.vfr = vfr
         self.count = 0  # units pushed
         self.base = 0  # count at which unit 0 of the current track was pushed
         self.offset = 0  # running time of unit 0 (plus freeze shifts)
         self.rng = random.Random(0x5EED)
+        self.halted = False  # sent a frame cut short: nothing more (the camera is going)
+
+    def offset_of(self, n: int) -> int:
+        """Time of unit n from the feed's start (decode order; irregular with vfr)."""
+        if not self.vfr:
+            return self.track.offset_of(n)
+        period, step = divmod(n, len(VFR_STEPS))
+        return (period * sum(VFR_STEPS) + sum(VFR_STEPS[:step])) * SECOND // 30
 
     def next_pts(self) -> int:
-        return self.offset + self.track.offset_of(self.count)
+        return self.offset + self.offset_of(self.count)
 
     def _maybe_switch(self) -> None:
         want = self.faults.video.get(self.mount)
@@ -342,18 +482,37 @@ class TrackFeed:
         track = self.track
         n = (self.count - self.base) % len(track.buffers)
         base = track.buffers[n]
+        faults = self.mount_faults
+        dts = self.next_pts()
+        duration = self.offset + self.offset_of(self.count + 1) - dts
+        self.count += 1
+        if self.halted:
+            return Gst.FlowReturn.OK
+        if faults is not None and not self.is_video and faults.audio_silent(self.mount):
+            return Gst.FlowReturn.OK  # the camera's audio stopped; time goes on
         mode = self.faults.garbage_mode(self.mount) if self.faults is not None else None
-        if mode is not None:
+        cut = self.faults.cut.pop(self.mount, None) if self.faults is not None else None
+        if cut is not None:
+            # The camera vanishes mid-frame: this access unit goes out cut short.
+            data = track.raw[n]
+            buf = Gst.Buffer.new_wrapped(data[:max(len(data) * 2 // 5, 64)])
+            buf.set_flags(base.get_flags())
+        elif mode is not None:
             buf = Gst.Buffer.new_wrapped(corrupt_unit(track.raw[n], track.codec, mode, self.rng))
             buf.set_flags(base.get_flags())
         else:
             buf = base.copy()
-        pts = self.next_pts()
-        buf.pts = pts
-        buf.dts = pts
-        buf.duration = self.offset + track.offset_of(self.count + 1) - pts
-        self.count += 1
-        return self.appsrc.emit("push-buffer", buf)
+        buf.dts = dts
+        buf.pts = dts
+        if track.delays is not None:  # B-frames: presented after later-decoded frames
+            buf.pts += self.offset_of(self.count - 1 + track.delays[n]) - self.offset_of(
+                self.count - 1)
+        buf.duration = duration
+        ret = self.appsrc.emit("push-buffer", buf)
+        if cut is not None:
+            self.halted = True
+            cut()
+        return ret
 
 
 class MediaFeed:
@@ -366,6 +525,15 @@ class MediaFeed:
         self.pipeline: Gst.Element | None = None
         self.started = False
         self.dead = False
+        # (src pad feeding a payloader, the payloader's src pad) of every stream
+        self.clock_pads: list[tuple[Gst.Pad, Gst.Pad]] = []
+
+    def set_clock_shift(self, shift: int) -> None:
+        """Move the RTP timestamps (only) by ``shift`` ns: the running time the payloader
+        sees is offset, and offset back behind it, so nothing is sent late or early."""
+        for upstream, pay_src in self.clock_pads:
+            upstream.set_offset(shift)
+            pay_src.set_offset(-shift)
 
     def _resolve_pipeline(self) -> Gst.Element | None:
         if self.pipeline is None:
@@ -431,6 +599,22 @@ class Feeder(threading.Thread):
             self._medias.append(media_feed)
         self._wake.set()
 
+    def rtp_timestamps(self) -> dict[str, list[int]]:
+        with self._lock:
+            medias = list(self._medias)
+        found: dict[str, list[int]] = {}
+        for media in medias:
+            found.setdefault(media.mount, []).extend(
+                pay_src.get_parent_element().get_property("timestamp")
+                for _upstream, pay_src in media.clock_pads)
+        return found
+
+    def set_clock_shifts(self, shifts: dict[str, int]) -> None:
+        with self._lock:
+            medias = list(self._medias)
+        for media in medias:
+            media.set_clock_shift(shifts.get(media.mount, 0))
+
     def remove_media(self, media) -> None:
         with self._lock:
             self._medias = [m for m in self._medias if m.media is not media]
@@ -463,6 +647,117 @@ class Feeder(threading.Thread):
 
 
 # --------------------------------------------------------------------------
+# A broken or hostile RTSP server on the camera's port
+# --------------------------------------------------------------------------
+
+HOSTILE_MODES = ("bad_length", "negative_length", "short_body", "endless_headers",
+                 "huge_sdp", "trickle", "garbage")
+
+
+class HostileServer(threading.Thread):
+    """Answers every RTSP request on the camera's port in one broken way.
+
+    ``bad_length``/``negative_length``: a 200 with a non-numeric/negative Content-Length;
+    ``short_body``: a body shorter than announced, then the connection closes;
+    ``endless_headers``: header lines without end (until the client hangs up, 256 MB at most);
+    ``huge_sdp``: a 200 announcing and sending a 16 MB SDP; ``trickle``: a valid-looking
+    answer one byte every 0.5 s; ``garbage``: random bytes without end.
+    """
+
+    def __init__(self, bind: str, port: int, mode: str):
+        super().__init__(name=f"hostile-{mode}", daemon=True)
+        self.mode = mode
+        self._stop = threading.Event()
+        family = socket.AF_INET6 if ":" in bind else socket.AF_INET
+        self._sock = socket.socket(family, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind((bind, port))
+        self._sock.listen(16)
+        self._sock.settimeout(0.2)
+        self.connections = 0
+        _LOGGER.info("hostile (%s) on port %d", mode, port)
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _addr = self._sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+            self.connections += 1
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        with contextlib.suppress(OSError):
+            self._sock.close()
+        self.join(2)
+        _LOGGER.info("hostile (%s) ended", self.mode)
+
+    def _send(self, conn: socket.socket, data: bytes) -> bool:
+        try:
+            conn.sendall(data)
+        except OSError:
+            return False
+        return not self._stop.is_set()
+
+    def _serve(self, conn: socket.socket) -> None:
+        conn.settimeout(5)
+        try:
+            request = b""
+            while b"\r\n\r\n" not in request and len(request) < 65536:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    return
+                request += chunk
+            cseq = b"1"
+            for line in request.split(b"\r\n"):
+                if line.lower().startswith(b"cseq:"):
+                    cseq = line.split(b":", 1)[1].strip()
+            ok = b"RTSP/1.0 200 OK\r\nCSeq: " + cseq + b"\r\n"
+            self._answer(conn, ok)
+        except OSError:
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                conn.close()
+
+    def _answer(self, conn: socket.socket, ok: bytes) -> None:
+        mode = self.mode
+        if mode == "bad_length":
+            self._send(conn, ok + b"Content-Type: application/sdp\r\nContent-Length: 12abc\r\n\r\n")
+        elif mode == "negative_length":
+            self._send(conn, ok + b"Content-Type: application/sdp\r\nContent-Length: -1\r\n\r\n")
+        elif mode == "short_body":
+            self._send(conn, ok + b"Content-Length: 500\r\n\r\nv=0\r\n")
+        elif mode == "endless_headers":
+            line = b"X-Padding: " + b"p" * 100 + b"\r\n"
+            chunk = line * 600
+            self._send(conn, ok)
+            for _ in range(256 * 2**20 // len(chunk)):
+                if not self._send(conn, chunk):
+                    break
+        elif mode == "huge_sdp":
+            size = 16 * 2**20
+            self._send(conn, ok + b"Content-Type: application/sdp\r\nContent-Length: %d\r\n\r\n" % size)
+            line = b"a=x-padding:" + b"p" * 88 + b"\r\n"
+            for _ in range(size // len(line)):
+                if not self._send(conn, line):
+                    break
+        elif mode == "trickle":
+            for byte in ok + b"Content-Type: application/sdp\r\nContent-Length: 400\r\n\r\n":
+                if not self._send(conn, bytes([byte])):
+                    break
+                time.sleep(0.5)
+        elif mode == "garbage":
+            rng = random.Random(0xBAD)
+            for _ in range(4096):
+                if not self._send(conn, bytes(rng.getrandbits(8) for _ in range(4096))):
+                    break
+
+
+# --------------------------------------------------------------------------
 # The camera
 # --------------------------------------------------------------------------
 
@@ -478,8 +773,14 @@ class Camera:
         self.feeder = Feeder()
         self.feeder.start()
         self.faults = Faults()
-        for name, (codec, width, height, _bitrate, _audio) in MOUNTS.items():
-            self.faults.video[name] = self.tracks[f"{codec}_{width}x{height}"]
+        for name, spec in MOUNTS.items():
+            self.faults.video[name] = self.tracks[spec.track]
+        self.max_sessions: int | None = None  # SETUP of more sessions is refused
+        self.refusal = 453  # ... with this status (453 Not Enough Bandwidth, or 503)
+        self.refused = 0
+        self.hostile: HostileServer | None = None
+        self._loss_rng = random.Random(0x1055)
+        self._loss_pushing = threading.local()
 
         self.server = GstRtspServer.RTSPServer()
         self.server.set_address(self.bind)
@@ -491,8 +792,8 @@ class Camera:
         permissions.add_role_from_structure(Gst.Structure.from_string(
             "user, media.factory.access=(boolean)true, media.factory.construct=(boolean)true")[0])
         self._permissions = permissions
-        for name, (codec, _width, _height, _bitrate, _audio) in MOUNTS.items():
-            mounts.add_factory(f"/{name}", self._make_factory(name, codec))
+        for name, spec in MOUNTS.items():
+            mounts.add_factory(f"/{name}", self._make_factory(name, spec.codec))
 
         self.pool = self.server.get_session_pool()
         GLib.timeout_add_seconds(2, self._cleanup_sessions)
@@ -504,11 +805,16 @@ class Camera:
 
     # -- media ---------------------------------------------------------------
     def _make_factory(self, mount: str, codec: str) -> GstRtspServer.RTSPMediaFactory:
-        audio = MOUNTS[mount][4]
+        audio = MOUNTS[mount].audio
         factory = GstRtspServer.RTSPMediaFactory()
         pay = "rtph264pay" if codec == "h264" else "rtph265pay"
-        launch = (f"( appsrc name=vsrc ! {codec}parse ! "
-                  f"{pay} name=pay0 pt=96 config-interval=-1")
+        if MOUNTS[mount].sdp_only and codec == "h264":
+            # AVC with codec_data straight into the payloader: the parameter sets go
+            # into the SDP only (config-interval=0: never in band).
+            launch = f"( appsrc name=vsrc ! {pay} name=pay0 pt=96 config-interval=0"
+        else:
+            launch = (f"( appsrc name=vsrc ! {codec}parse ! "
+                      f"{pay} name=pay0 pt=96 config-interval=-1")
         if audio == "aac":
             launch += " appsrc name=asrc ! aacparse ! rtpmp4gpay name=pay1 pt=97"
         elif audio == "pcmu":
@@ -522,14 +828,27 @@ class Camera:
 
     def _on_media_configure(self, _factory, media, mount, codec):
         video = self.faults.video[mount]
+        spec = MOUNTS[mount]
         if video.codec != codec:  # raced with a codec switch; keep this media consistent
-            spec = MOUNTS[mount]
-            video = self.tracks[f"{codec}_{spec[1]}x{spec[2]}"]
+            video = self.tracks[f"{codec}_{spec.width}x{spec.height}"]
         tracks = [video]
-        audio = MOUNTS[mount][4]
+        audio = spec.audio
         if audio:
             tracks.append(self.tracks[audio])
         element = media.get_element()
+        clock_pads = []
+        for name, rate in (("pay0", RTP_VIDEO_RATE),
+                           ("pay1", AAC_RATE if audio == "aac" else PCMU_RATE)):
+            pay = element.get_by_name(name)
+            if pay is None:
+                continue
+            if self.faults.wrap_in is not None:
+                # RTP timestamps start just short of 2^32 and wrap wrap_in s later.
+                pay.set_property("timestamp-offset",
+                                 (2**32 - int(self.faults.wrap_in * rate)) % 2**32)
+            pay.get_static_pad("src").add_probe(
+                Gst.PadProbeType.BUFFER | Gst.PadProbeType.BUFFER_LIST, self._lossy, mount)
+            clock_pads.append((pay.get_static_pad("sink").get_peer(), pay.get_static_pad("src")))
         feeds = []
         for track, name in zip(tracks, ("vsrc", "asrc")):
             src = element.get_by_name(name)
@@ -541,14 +860,58 @@ class Camera:
             # are dropped: only a stuck pipeline ever reaches it.
             src.set_property("max-buffers", 30 * 50)
             src.set_property("leaky-type", 2)  # downstream: drop old if blocked
-            feeds.append(TrackFeed(track, src, mount, self.faults))
+            feeds.append(TrackFeed(track, src, mount, self.faults, vfr=spec.vfr))
         media.connect("unprepared", self._on_media_unprepared)
         _LOGGER.info("new media for /%s", mount)
-        self.feeder.add(MediaFeed(mount, media, feeds))
+        media_feed = MediaFeed(mount, media, feeds)
+        media_feed.clock_pads = clock_pads
+        self.feeder.add(media_feed)
 
-    @staticmethod
-    def _on_client_connected(_server, client):
+    def _lossy(self, pad, info, mount):
+        """Drop RTP packets while a loss fault is on, one by one (also from a frame's list).
+
+        A list (the packets of one frame) cannot be changed in place here: the kept
+        packets are pushed as a new list (which this probe lets through) and the
+        original is dropped.
+        """
+        rate = self.faults.loss_rate(mount)
+        if not rate or getattr(self._loss_pushing, "active", False):
+            return Gst.PadProbeReturn.OK
+        if info.type & Gst.PadProbeType.BUFFER_LIST:
+            packets = info.get_buffer_list()
+            kept = [packets.get(i) for i in range(packets.length())
+                    if self._loss_rng.random() >= rate]
+            if len(kept) == packets.length():
+                return Gst.PadProbeReturn.OK
+            if kept:
+                subset = Gst.BufferList.new()
+                for buf in kept:
+                    subset.insert(-1, buf)
+                self._loss_pushing.active = True
+                try:
+                    pad.push_list(subset)
+                finally:
+                    self._loss_pushing.active = False
+            return Gst.PadProbeReturn.DROP
+        if self._loss_rng.random() < rate:
+            return Gst.PadProbeReturn.DROP
+        return Gst.PadProbeReturn.OK
+
+    def _on_client_connected(self, _server, client):
         client.set_property("drop-backlog", False)
+        client.connect("pre-setup-request", self._on_pre_setup)
+
+    def _on_pre_setup(self, _client, ctx):
+        """A camera that allows only so many RTSP sessions refuses the SETUP of another."""
+        limit = self.max_sessions
+        if limit is None or ctx.session is not None:  # a stream added to a session is fine
+            return GstRtsp.RTSPStatusCode.OK
+        if self.pool.get_n_sessions() >= limit:
+            self.refused += 1
+            _LOGGER.info("refusing a session (%d open, limit %d)", self.pool.get_n_sessions(),
+                         limit)
+            return GstRtsp.RTSPStatusCode(self.refusal)
+        return GstRtsp.RTSPStatusCode.OK
 
     def _on_media_unprepared(self, media):
         _LOGGER.info("media unprepared")
@@ -560,6 +923,9 @@ class Camera:
 
     # -- network ---------------------------------------------------------------
     def go_online(self) -> None:
+        if self.hostile is not None:
+            self.hostile.stop()
+            self.hostile = None
         if self.online:
             return
         sock = Gio.Socket.new(Gio.SocketFamily.IPV4 if ":" not in self.bind else
@@ -643,8 +1009,7 @@ class Camera:
         """
         if mount not in MOUNTS or to not in MOUNTS:
             raise ValueError(f"unknown mount {mount!r} or {to!r}")
-        codec, width, height = MOUNTS[to][:3]
-        track = self.tracks[f"{codec}_{width}x{height}"]
+        track = self.tracks[MOUNTS[to].track]
         current = self.faults.video[mount]
         self.faults.video[mount] = track
         dropped = 0
@@ -668,6 +1033,84 @@ class Camera:
             self.faults.garbage[name] = (until, mode)
         _LOGGER.info("garbage (%s) on %s for %.1f s", mode, mount or "all mounts", seconds)
         return {"mode": mode, "seconds": seconds, "mounts": [mount] if mount else list(MOUNTS)}
+
+    def _mounts(self, mount: str | None) -> list[str]:
+        if mount is not None and mount not in MOUNTS:
+            raise ValueError(f"unknown mount {mount!r}")
+        return [mount] if mount else list(MOUNTS)
+
+    def clock(self, jump: float | None, mount: str | None, wrap: bool, wrap_in: float | None,
+              reset: bool) -> dict:
+        """The camera's clock: jump (its timestamps move by ``jump`` s in the running
+        session, as when a camera resyncs its clock), wrap (medias created from now on
+        start their RTP timestamps ``wrap_in`` s before 2^32), or reset both."""
+        if reset:
+            self.faults.clock.clear()
+            self.faults.wrap_in = None
+        if jump:
+            for name in self._mounts(mount):
+                self.faults.clock[name] = self.faults.clock.get(name, 0) + int(jump * SECOND)
+            _LOGGER.info("clock of %s jumps %+.1f s", mount or "all mounts", jump)
+        if jump or reset:
+            self.feeder.set_clock_shifts(self.faults.clock)
+        if wrap:
+            self.faults.wrap_in = None if wrap_in is None else float(wrap_in)
+            _LOGGER.info("new medias wrap their RTP timestamps after %s s", wrap_in)
+        return {"clock": {k: v / SECOND for k, v in self.faults.clock.items()},
+                "wrap_in": self.faults.wrap_in}
+
+    def audio_gap(self, seconds: float, mount: str | None) -> dict:
+        until = time.monotonic_ns() + int(float(seconds) * SECOND)
+        names = [m for m in self._mounts(mount) if MOUNTS[m].audio]
+        for name in names:
+            self.faults.audio_gap[name] = until
+        _LOGGER.info("audio stops on %s for %.1f s", names, seconds)
+        return {"seconds": seconds, "mounts": names}
+
+    def loss(self, percent: float, seconds: float, mount: str | None) -> dict:
+        until = time.monotonic_ns() + int(float(seconds) * SECOND)
+        for name in self._mounts(mount):
+            self.faults.loss[name] = (until, float(percent) / 100)
+        _LOGGER.info("%.1f %% RTP loss on %s for %.1f s", percent, mount or "all", seconds)
+        return {"percent": percent, "seconds": seconds, "mounts": self._mounts(mount)}
+
+    def sessions(self, limit: int | None, status: int) -> dict:
+        if limit is not None and int(limit) < 0:
+            raise ValueError("max must be >= 0")
+        self.max_sessions = None if limit is None else int(limit)
+        self.refusal = int(status)
+        _LOGGER.info("session limit %s (refused with %d)", self.max_sessions, self.refusal)
+        return {"max": self.max_sessions, "status": self.refusal}
+
+    def cut_and_go_offline(self, mount: str | None) -> None:
+        """Go offline right after the next video access unit went out cut short."""
+        done = threading.Event()
+
+        def after_cut():
+            if not done.is_set():
+                done.set()
+                # Let the cut frame's RTP packets leave first, then vanish.
+                GLib.timeout_add(100, lambda: self.go_offline() or False)
+
+        for name in self._mounts(mount):
+            self.faults.cut[name] = after_cut
+        # No media running (nothing to cut): vanish anyway.
+        GLib.timeout_add(2000, lambda: after_cut() or False)
+
+    def set_hostile(self, mode: str | None) -> dict:
+        """Answer RTSP like a broken or hostile server (``mode``), or normally (None)."""
+        if mode is not None and mode not in HOSTILE_MODES:
+            raise ValueError(f"unknown hostile mode {mode!r}")
+        if self.hostile is not None:
+            self.hostile.stop()
+            self.hostile = None
+        if mode is None:
+            self.go_online()
+        else:
+            self.go_offline()
+            self.hostile = HostileServer(self.bind, self.rtsp_port, mode)
+            self.hostile.start()
+        return {"hostile": mode}
 
     # -- auth ------------------------------------------------------------------
     def set_auth(self, mode: str, user: str, password: str, drop: bool = True) -> None:
@@ -701,6 +1144,17 @@ class Camera:
             "mounts": [f"/{name}" for name in MOUNTS],
             "video": {name: track.name for name, track in self.faults.video.items()},
             "garbage": sorted(name for name in MOUNTS if self.faults.garbage_mode(name)),
+            "clock": {k: v / SECOND for k, v in self.faults.clock.items()},
+            "wrap_in": self.faults.wrap_in,
+            "audio_gap": sorted(name for name in MOUNTS if self.faults.audio_silent(name)),
+            "loss": {name: self.faults.loss_rate(name) * 100 for name in MOUNTS
+                     if self.faults.loss_rate(name)},
+            "sessions": self.pool.get_n_sessions(),
+            "max_sessions": self.max_sessions,
+            "refused": self.refused,
+            "hostile": self.hostile.mode if self.hostile is not None else None,
+            # mount -> the last RTP timestamp of each stream of its running media
+            "rtp": self.feeder.rtp_timestamps(),
         }
 
 
@@ -756,7 +1210,11 @@ def make_handler(camera: Camera, loop: GLib.MainLoop):
             path = self.path.rstrip("/")
             try:
                 if path == "/offline":
-                    call_in_main(camera.go_offline)
+                    body = json.loads(raw or b"{}")
+                    if body.get("mid_frame"):
+                        camera.cut_and_go_offline(body.get("mount"))
+                    else:
+                        call_in_main(camera.go_offline)
                 elif path == "/online":
                     call_in_main(camera.go_online)
                 elif path == "/freeze":
@@ -781,6 +1239,24 @@ def make_handler(camera: Camera, loop: GLib.MainLoop):
                                             body.get("mode", "corrupt"))
                     self._reply(200, {**call_in_main(camera.status), "garbage_set": result})
                     return
+                elif path == "/clock":
+                    body = json.loads(raw or b"{}")
+                    result = camera.clock(body.get("jump"), body.get("mount"), "wrap_in" in body,
+                                          body.get("wrap_in"), bool(body.get("reset")))
+                    self._reply(200, {**call_in_main(camera.status), "clock_set": result})
+                    return
+                elif path == "/audio_gap":
+                    body = json.loads(raw or b"{}")
+                    camera.audio_gap(body.get("seconds", 5), body.get("mount"))
+                elif path == "/loss":
+                    body = json.loads(raw or b"{}")
+                    camera.loss(body.get("percent", 5), body.get("seconds", 5), body.get("mount"))
+                elif path == "/sessions":
+                    body = json.loads(raw or b"{}")
+                    camera.sessions(body.get("max"), body.get("status", 453))
+                elif path == "/hostile":
+                    body = json.loads(raw or b"{}")
+                    call_in_main(lambda: camera.set_hostile(body.get("mode")))
                 elif path == "/stop":
                     self._reply(200, {"stopping": True})
                     GLib.idle_add(loop.quit)

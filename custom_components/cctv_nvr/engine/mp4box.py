@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 import hashlib
+import os
 from pathlib import Path
 import struct
 from typing import BinaryIO, Final
@@ -446,3 +447,338 @@ def leading_parameter_sets(path: Path, codec: str) -> bytes:
         found += data[offset : offset + 4 + length]
         offset += 4 + length
     return bytes(found)
+
+
+# -- the samples of a fragment: durations, and dropping a cut last frame ------------
+
+# tfhd flags
+_TFHD_SAMPLE_DESCRIPTION: Final = 0x000002
+_TFHD_DEFAULT_DURATION: Final = 0x000008
+_TFHD_DEFAULT_SIZE: Final = 0x000010
+_TFHD_DEFAULT_FLAGS: Final = 0x000020
+# trun flags
+_TRUN_FIRST_SAMPLE_FLAGS: Final = 0x000004
+_TRUN_DURATION: Final = 0x000100
+_TRUN_SIZE: Final = 0x000200
+_TRUN_FLAGS: Final = 0x000400
+_TRUN_CTO: Final = 0x000800
+
+
+@dataclass(frozen=True, slots=True)
+class _TrackDefaults:
+    track_id: int
+    handler: bytes  # b"vide", b"soun", ...
+    timescale: int
+    duration: int  # trex default sample duration
+    size: int  # trex default sample size
+    flags: int = 0  # trex default sample flags
+
+
+@dataclass(slots=True)
+class _Trun:
+    box: Box  # offset relative to the moof
+    flags: int
+    data_offset: int | None
+    durations: list[int]
+    sizes: list[int]
+    first_sync: bool = True  # its first sample is a sync sample (a keyframe)
+
+
+@dataclass(slots=True)
+class _Traf:
+    box: Box  # offset relative to the moof
+    track_id: int
+    flags: int
+    base_data_offset: int | None
+    decode_time: int | None
+    truns: list[_Trun]
+
+
+def _track_defaults(moov: bytes) -> dict[int, _TrackDefaults]:
+    """Return each track's id, handler, timescale and trex defaults from a moov box."""
+    root = iter_boxes(moov)[0]
+    found: dict[int, tuple[bytes, int]] = {}
+    trex: dict[int, tuple[int, int, int]] = {}
+    for child in iter_boxes(moov, root.body, root.end):
+        if child.kind == b"trak":
+            ids = _track_timescale(moov, child)
+            mdia = _find(moov, child.body, child.end, b"mdia")
+            hdlr = _find(moov, mdia.body, mdia.end, b"hdlr") if mdia else None
+            if ids is not None and hdlr is not None:
+                found[ids[0]] = (moov[hdlr.body + 8 : hdlr.body + 12], ids[1])
+        elif child.kind == b"mvex":
+            for box in iter_boxes(moov, child.body, child.end):
+                if box.kind == b"trex":
+                    # version/flags(4) track_ID(4) description(4) duration(4) size(4) flags(4)
+                    track_id, _desc, duration, size, flags = struct.unpack_from(
+                        ">IIIII", moov, box.body + 4
+                    )
+                    trex[track_id] = (duration, size, flags)
+    return {
+        track_id: _TrackDefaults(track_id, handler, timescale, *trex.get(track_id, (0, 0, 0)))
+        for track_id, (handler, timescale) in found.items()
+    }
+
+
+_SAMPLE_IS_NON_SYNC: Final = 0x00010000
+
+
+def _parse_trun(moof: bytes, box: Box, count_default: tuple[int, int, int]) -> _Trun:
+    flags = int.from_bytes(moof[box.body + 1 : box.body + 4], "big")
+    count = struct.unpack_from(">I", moof, box.body + 4)[0]
+    pos = box.body + 8
+    data_offset = None
+    if flags & _TRUN_DATA_OFFSET:
+        data_offset = struct.unpack_from(">i", moof, pos)[0]
+        pos += 4
+    first_flags = None
+    if flags & _TRUN_FIRST_SAMPLE_FLAGS:
+        first_flags = struct.unpack_from(">I", moof, pos)[0]
+        pos += 4
+    fields = [f for f in (_TRUN_DURATION, _TRUN_SIZE, _TRUN_FLAGS, _TRUN_CTO) if flags & f]
+    entry = 4 * len(fields)
+    if pos + count * entry > box.end:
+        raise Mp4Error("trun box shorter than its samples")
+    durations: list[int] = []
+    sizes: list[int] = []
+    for index in range(count):
+        at = pos + index * entry
+        values = dict(zip(fields, struct.unpack_from(f">{len(fields)}I", moof, at), strict=True))
+        durations.append(values.get(_TRUN_DURATION, count_default[0]))
+        sizes.append(values.get(_TRUN_SIZE, count_default[1]))
+        if index == 0 and first_flags is None:
+            first_flags = values.get(_TRUN_FLAGS, count_default[2])
+    sync = not (first_flags or 0) & _SAMPLE_IS_NON_SYNC
+    return _Trun(box, flags, data_offset, durations, sizes, first_sync=sync)
+
+
+def _parse_moof(moof: bytes, tracks: dict[int, _TrackDefaults]) -> list[_Traf]:
+    """Return the trafs of one moof box (``moof`` holds the box alone, offsets from 0)."""
+    root = iter_boxes(moof)[0]
+    trafs = []
+    for traf in iter_boxes(moof, root.body, root.end):
+        if traf.kind != b"traf":
+            continue
+        tfhd = _find(moof, traf.body, traf.end, b"tfhd")
+        if tfhd is None:
+            raise Mp4Error("traf without tfhd")
+        flags = int.from_bytes(moof[tfhd.body + 1 : tfhd.body + 4], "big")
+        track_id = struct.unpack_from(">I", moof, tfhd.body + 4)[0]
+        defaults = tracks.get(track_id)
+        duration = defaults.duration if defaults else 0
+        size = defaults.size if defaults else 0
+        sample_flags = defaults.flags if defaults else 0
+        pos = tfhd.body + 8
+        base = None
+        if flags & _TFHD_BASE_DATA_OFFSET:
+            base = struct.unpack_from(">Q", moof, pos)[0]
+            pos += 8
+        if flags & _TFHD_SAMPLE_DESCRIPTION:
+            pos += 4
+        if flags & _TFHD_DEFAULT_DURATION:
+            duration = struct.unpack_from(">I", moof, pos)[0]
+            pos += 4
+        if flags & _TFHD_DEFAULT_SIZE:
+            size = struct.unpack_from(">I", moof, pos)[0]
+            pos += 4
+        if flags & _TFHD_DEFAULT_FLAGS:
+            sample_flags = struct.unpack_from(">I", moof, pos)[0]
+        tfdt = _find(moof, traf.body, traf.end, b"tfdt")
+        decode_time = None
+        if tfdt is not None:
+            fmt = ">Q" if _full_box_version(moof, tfdt) == 1 else ">I"
+            decode_time = struct.unpack_from(fmt, moof, tfdt.body + 4)[0]
+        truns = [
+            _parse_trun(moof, box, (duration, size, sample_flags))
+            for box in iter_boxes(moof, traf.body, traf.end)
+            if box.kind == b"trun"
+        ]
+        trafs.append(_Traf(traf, track_id, flags, base, decode_time, truns))
+    return trafs
+
+
+def _fragments(path: Path) -> tuple[dict[int, _TrackDefaults], list[tuple[Box, Box]]]:
+    """Return the tracks and the complete (moof, mdat) pairs of a fragmented MP4 file."""
+    boxes = top_level_boxes(path)
+    moov = next((box for box in boxes if box.kind == b"moov"), None)
+    if moov is None or moov.size > _MAX_INIT_BYTES:
+        raise Mp4Error(f"{path.name}: no usable moov box")
+    with path.open("rb") as handle:
+        handle.seek(moov.offset)
+        tracks = _track_defaults(handle.read(moov.size))
+    pairs = [
+        (box, after)
+        for box, after in zip(boxes, boxes[1:], strict=False)
+        if box.kind == b"moof" and after.kind == b"mdat"
+    ]
+    return tracks, pairs
+
+
+def _read_box(path: Path, box: Box) -> bytes:
+    if box.size > _MAX_INIT_BYTES:
+        raise Mp4Error(f"{path.name}: {box.kind!r} box too large")
+    with path.open("rb") as handle:
+        handle.seek(box.offset)
+        return handle.read(box.size)
+
+
+def video_fragment_span(path: Path) -> float | None:
+    """Return the seconds the video samples of a fragmented MP4 cover (from the moofs).
+
+    First decode time to the end of the last sample, read from the moof boxes only (a
+    few KiB). None when the file has no video fragment.
+    """
+    tracks, pairs = _fragments(path)
+    video = next((t for t in tracks.values() if t.handler == b"vide"), None)
+    if video is None or not video.timescale:
+        return None
+    first = end = None
+    for moof, _mdat in pairs:
+        for traf in _parse_moof(_read_box(path, moof), tracks):
+            if traf.track_id != video.track_id or traf.decode_time is None:
+                continue
+            total = sum(sum(trun.durations) for trun in traf.truns)
+            first = traf.decode_time if first is None else first
+            end = traf.decode_time + total
+    if first is None or end is None:
+        return None
+    return (end - first) / video.timescale
+
+
+def last_gop(path: Path) -> tuple[bytes, int] | None:
+    """Return the file cut down to its last group of pictures, and its video frames.
+
+    The init part followed by the fragments from the last one that starts with a video
+    keyframe to the end (ffmpeg starts a fragment at every keyframe); data offsets
+    count from each moof, so the fragments stand on their own. None without video.
+    """
+    tracks, pairs = _fragments(path)
+    video = next((t for t in tracks.values() if t.handler == b"vide"), None)
+    if video is None or not pairs:
+        return None
+    start = None
+    frames: list[int] = []
+    for number, (moof, _mdat) in enumerate(pairs):
+        trafs = _parse_moof(_read_box(path, moof), tracks)
+        traf = next((t for t in trafs if t.track_id == video.track_id and t.truns), None)
+        count = sum(len(trun.sizes) for trun in traf.truns) if traf else 0
+        frames.append(count)
+        if traf is not None and count and traf.truns[0].first_sync:
+            start = number
+    if start is None:
+        return None
+    moof, _ = pairs[start]
+    last = pairs[-1][1]
+    with path.open("rb") as handle:
+        init = handle.read(pairs[0][0].offset)
+        handle.seek(moof.offset)
+        body = handle.read(last.end - moof.offset)
+    return init + body, sum(frames[start:])
+
+
+def drop_last_video_sample(path: Path) -> float:
+    """Remove the last video sample (frame) of a fragmented MP4 file, in place.
+
+    For a frame cut short when the camera vanished: the file then ends with its last
+    whole frame. The last fragment is rewritten: its video ``trun`` loses the entry, the
+    ``mdat`` the frame's bytes, and every data offset into the ``mdat`` follows; a
+    fragment left without samples is removed. A trailing ``mfra`` index is dropped (it is
+    optional). Returns the seconds removed (the frame's duration), 0.0 when there was
+    nothing to remove. Raises ``Mp4Error`` for a layout this does not handle.
+    """
+    tracks, pairs = _fragments(path)
+    video = next((t for t in tracks.values() if t.handler == b"vide"), None)
+    if video is None or not pairs:
+        return 0.0
+    moof_box, mdat_box = pairs[-1]
+    moof = bytearray(_read_box(path, moof_box))
+    trafs = _parse_moof(bytes(moof), tracks)
+    traf = next((t for t in trafs if t.track_id == video.track_id and t.truns), None)
+    if traf is None:
+        return 0.0
+    if any(t.base_data_offset is not None for t in trafs):
+        raise Mp4Error(f"{path.name}: explicit base data offsets")
+    if not all(t.flags & _TFHD_DEFAULT_BASE_IS_MOOF or t is trafs[0] for t in trafs):
+        raise Mp4Error(f"{path.name}: data offsets not relative to the moof")
+    trun = traf.truns[-1]
+    if trun.data_offset is None or not trun.sizes:
+        raise Mp4Error(f"{path.name}: trun without data offset")
+    removed_at = trun.data_offset + sum(trun.sizes[:-1])  # from the moof's start
+    removed = trun.sizes[-1]
+    seconds = trun.durations[-1] / video.timescale if video.timescale else 0.0
+    header_end = mdat_box.offset + mdat_box.header - moof_box.offset
+    if removed_at < header_end or removed_at + removed > mdat_box.end - moof_box.offset:
+        raise Mp4Error(f"{path.name}: sample outside its mdat")
+    with path.open("rb") as handle:
+        handle.seek(mdat_box.offset)
+        mdat = bytearray(handle.read(mdat_box.size))
+    samples_left = sum(len(t.sizes) for tr in trafs for t in tr.truns) - 1
+    if samples_left == 0:
+        tail = b""  # the fragment held only this frame: it goes
+    else:
+        tail = _shrunk_fragment(moof, mdat, trafs, traf, trun, removed_at - header_end, removed)
+    with path.open("r+b") as handle:
+        handle.seek(moof_box.offset)
+        handle.write(tail)
+        handle.truncate()
+        handle.flush()
+        os.fsync(handle.fileno())
+    return seconds
+
+
+def _shrunk_fragment(
+    moof: bytearray,
+    mdat: bytearray,
+    trafs: list[_Traf],
+    traf: _Traf,
+    trun: _Trun,
+    data_at: int,
+    removed: int,
+) -> bytes:
+    """Return the last fragment (moof + mdat) without the last sample of ``trun``."""
+    flags = trun.flags
+    per_sample = 4 * sum(
+        1 for f in (_TRUN_DURATION, _TRUN_SIZE, _TRUN_FLAGS, _TRUN_CTO) if flags & f
+    )
+    count = len(trun.sizes)
+    drop_box = count == 1  # the trun goes (its traf keeps others, or goes too)
+    if drop_box and len(traf.truns) == 1:
+        cut = (traf.box.offset, traf.box.end)  # the whole traf
+    elif drop_box:
+        cut = (trun.box.offset, trun.box.end)
+    else:
+        cut = (trun.box.end - per_sample, trun.box.end)  # the last entry
+    shrink = cut[1] - cut[0]
+    # Every data offset (from the moof's start) moves with the moof's shrinkage, and
+    # those past the removed frame by its size too.
+    for other in trafs:
+        for run in other.truns:
+            if run.data_offset is None or (drop_box and run is trun):
+                continue
+            value = run.data_offset - shrink
+            if run.data_offset > trun.data_offset:  # type: ignore[operator]
+                value -= removed
+            struct.pack_into(">i", moof, run.box.offset + run.box.header + 8, value)
+    if not drop_box:
+        struct.pack_into(">I", moof, trun.box.body + 4, count - 1)
+        _grow_box(moof, trun.box, -shrink)
+    if not (drop_box and len(traf.truns) == 1):
+        _grow_box(moof, traf.box, -shrink)
+    _grow_box(moof, Box(b"moof", 0, len(moof), _HEADER), -shrink)
+    new_moof = moof[: cut[0]] + moof[cut[1] :]
+    body_start = 16 if struct.unpack_from(">I", mdat, 0)[0] == 1 else _HEADER
+    start = body_start + data_at
+    new_mdat = mdat[:start] + mdat[start + removed :]
+    if body_start == _LARGE_HEADER:
+        struct.pack_into(">Q", new_mdat, 8, len(new_mdat))
+    else:
+        struct.pack_into(">I", new_mdat, 0, len(new_mdat))
+    return bytes(new_moof + new_mdat)
+
+
+def _grow_box(data: bytearray, box: Box, delta: int) -> None:
+    """Add ``delta`` to the size field of ``box`` inside ``data``."""
+    if box.header == _LARGE_HEADER:
+        struct.pack_into(">Q", data, box.offset + 8, box.size + delta)
+    else:
+        struct.pack_into(">I", data, box.offset, box.size + delta)

@@ -3,6 +3,12 @@
 Used to check a camera cheaply (a few milliseconds on a LAN) before starting
 ffmpeg, and to tell apart the failures a user can act on: wrong address,
 wrong path, wrong password, not an RTSP server, no video.
+
+A broken or hostile server only ever causes an ``RtspError``: an odd
+Content-Length or a body cut short is ``not_rtsp``, headers are read up to
+64 KiB and a body up to 256 KiB (memory stays bounded), and the whole exchange
+is bounded by the caller's timeout, so a server that trickles bytes ends in
+``timeout``.
 """
 
 from __future__ import annotations
@@ -320,11 +326,31 @@ class _Connection:
             if ":" in line:
                 key, _, value = line.partition(":")
                 parsed.setdefault(key.strip().lower(), []).append(value.strip())
-        length = int(parsed.get("content-length", ["0"])[0] or 0)
+        length = _content_length(parsed.get("content-length", []))
         if length > _MAX_BODY_BYTES:
             raise RtspProtocolError("RTSP answer too large")
-        body = await self.reader.readexactly(length) if length else b""
+        try:
+            body = await self.reader.readexactly(length) if length else b""
+        except asyncio.IncompleteReadError as err:
+            raise RtspProtocolError("connection closed inside an RTSP answer") from err
         return int(match.group(1)), parsed, body
+
+
+def _content_length(values: list[str]) -> int:
+    """Return the body length an answer announces (none: 0); anything odd is not RTSP.
+
+    A camera may send a non-numeric, negative or repeated, disagreeing Content-Length:
+    that is a protocol error, never a crash of the caller.
+    """
+    lengths = {value.strip() for value in values}
+    if not lengths or lengths == {""}:
+        return 0
+    if len(lengths) > 1:
+        raise RtspProtocolError("conflicting Content-Length headers")
+    (text,) = lengths
+    if not text.isascii() or not text.isdigit():
+        raise RtspProtocolError("invalid Content-Length header")
+    return int(text)
 
 
 async def describe(
@@ -364,6 +390,8 @@ async def _describe(parsed: RtspUrl, user: str | None, secret: str | None) -> De
         )
     except OSError as err:
         raise RtspConnectError(f"cannot connect: {err.strerror or type(err).__name__}") from err
+    except UnicodeError as err:  # a host name that cannot be encoded (IDNA)
+        raise RtspConnectError("cannot connect: invalid host name") from err
     conn = _Connection(reader, writer)
     try:
         uri = parsed.uri

@@ -186,6 +186,14 @@ class SegmentIndex:
                 ).rowcount
         return added
 
+    def shorten_segment(self, path: str, end: float, size: int) -> bool:
+        """Set a segment's end and size after its file lost a cut tail; False if unknown."""
+        with self._lock, self._conn:
+            cursor = self._conn.execute(
+                "UPDATE segments SET end_ts = ?, bytes = ? WHERE path = ?", (end, size, path)
+            )
+            return cursor.rowcount == 1
+
     def known_paths(self, paths: Iterable[str]) -> set[str]:
         """Return which of the given relative paths are indexed."""
         return set(self.segments_by_paths(paths))
