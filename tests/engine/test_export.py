@@ -1,4 +1,4 @@
-"""Export of a time range to one faststart MP4, by remuxing the recorded segments."""
+"""Export of a time range to one faststart MP4 (stitched from the segments; remuxed on request)."""
 
 from __future__ import annotations
 

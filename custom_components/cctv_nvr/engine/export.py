@@ -11,10 +11,11 @@ kernel (``copy_file_range``). The result is an ordinary, non-fragmented MP4
 with its moov first ("faststart"), written at close to the speed of copying
 the bytes, with no ffmpeg and no second pass.
 
-Where stitching does not apply (no video track, the recordings' track layout
-or timescales differ between files, fragments this module cannot follow), the
-export falls back to a *remux*: ffmpeg's concat demuxer with ``-c copy`` and
-``+faststart``. :attr:`ExportResult.method` says which of the two ran.
+Where stitching does not apply (no video track, tracks besides one video and
+one audio track, track layouts that differ between files, edit lists, fragments
+this module cannot follow), the export falls back to a *remux*: ffmpeg's concat
+demuxer with ``-c copy`` and ``+faststart`` (it keeps the first video and audio
+track). :attr:`ExportResult.method` says which of the two ran.
 
 Without re-encoding a video can only begin on a keyframe: the export starts at
 the last keyframe at or before ``start`` (at most one GOP early) and ends with
@@ -343,6 +344,14 @@ class _FileTrack:
         """Return the presentation time of a sample, file ticks."""
         return self.dts[index] + self.composition[index]
 
+    def rescale(self, source: int, target: int) -> None:
+        """Move the samples from a ``source`` to a ``target`` ticks-per-second timescale."""
+        end = self.dts[-1] + self.durations[-1]
+        moved = [round(value * target / source) for value in [*self.dts, end]]
+        self.dts = moved[:-1]
+        self.durations = [b - a for a, b in zip(moved, moved[1:], strict=False)]
+        self.composition = [round(value * target / source) for value in self.composition]
+
 
 def _file_tracks(runs: list[mp4box.SampleRun]) -> dict[int, _FileTrack]:
     tracks: dict[int, _FileTrack] = {}
@@ -401,8 +410,8 @@ class _OutTrack:
         return durations
 
 
-def _signature(tracks: dict[int, mp4box.TrackDefaults]) -> dict[int, tuple[int, bytes, bool]]:
-    return {key: (t.timescale, t.handler, t.has_edits) for key, t in tracks.items()}
+def _signature(tracks: dict[int, mp4box.TrackDefaults]) -> dict[int, tuple[bytes, bool]]:
+    return {key: (t.handler, t.has_edits) for key, t in tracks.items()}
 
 
 def _keyframe_index(video: _FileTrack, moment: float, timescale: int) -> int:
@@ -459,6 +468,10 @@ class _Stitcher:
         if _signature(tracks) != self.signature:
             raise _CannotStitchError(f"{path.name}: the tracks differ from the first file's")
         samples = _file_tracks(mp4box.sample_runs(path, file_layout, tracks))
+        for track_id, track in samples.items():
+            source, target = tracks[track_id].timescale, self.tracks[track_id].source.timescale
+            if source != target and track.dts:  # another run may count time otherwise
+                track.rescale(source, target)
         video = samples.get(self.video)
         if video is None or not video.dts:
             raise _CannotStitchError(f"{path.name} holds no video sample")
@@ -771,7 +784,7 @@ def _build_trak(
                 parts.append(_edit_list(edits))
         elif child.kind == b"mdia":
             parts.append(_build_mdia(moov, child, table, media, chunk_base, co64))
-        elif child.kind != b"edts":
+        else:  # no edts: a file with edit lists is not stitched
             parts.append(moov[child.offset : child.end])
     return _box(b"trak", *parts), presented
 
@@ -943,16 +956,16 @@ async def _run_stitch(
         asyncio.to_thread(_stitch, chosen, root, start, end, tmp_path, stop)
     )
     try:
-        async with asyncio.timeout(timeout):
-            return await asyncio.shield(worker)
-    except TimeoutError as err:
-        stop.set()
-        await _settle(worker)
-        raise ExportError("timeout", f"the export took longer than {timeout:g} s") from err
+        done, _ = await asyncio.wait([worker], timeout=timeout)  # never cancels the worker
     except BaseException:
         stop.set()
         await _settle(worker)
         raise
+    if not done:
+        stop.set()
+        await _settle(worker)
+        raise ExportError("timeout", f"the export took longer than {timeout:g} s")
+    return worker.result()
 
 
 async def _settle(worker: asyncio.Future[tuple[float, int] | None]) -> None:
