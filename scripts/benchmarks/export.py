@@ -2,8 +2,8 @@
 
 export_range() (stitched: the fragments copied into one MP4) of one hour of 10 s
 fragmented-MP4 segments, against the same range remuxed (method="remux", what exports
-were before), a plain `ffmpeg -f concat -c copy`, and `cp` of the segment files. The
-four alternate, each round in the opposite order of the last; wall time and CPU,
+were before), a plain `ffmpeg -f concat -c copy`, and `cp` of the segment files (and,
+as a diagnostic, `cat` of them into one file). The five alternate, each round in the opposite order of the last; wall time and CPU,
 medians. No simulator.
 """
 
@@ -29,7 +29,7 @@ from .common import FPS, SEGMENT_SECONDS, Bench, Row, Section, ffprobe_packets, 
 TITLE = "5 Export"
 
 EXPORT_EPOCH = 1769904000  # 2026-02-01T00:00:00Z
-NAMES = ("ours", "remux", "concat", "cp")
+NAMES = ("ours", "remux", "concat", "cp", "cat")
 
 
 def make_source_segment(path: Path) -> None:
@@ -115,7 +115,7 @@ async def section_export(cache: Path, work: Path, count: int, rounds: int) -> li
     list_path.write_text("".join(f"file '{path}'\n" for path in files), encoding="utf-8")
     outputs = {
         "ours": work / "ours.mp4", "remux": work / "remux.mp4",
-        "concat": work / "concat.mp4", "cp": work / "cp",
+        "concat": work / "concat.mp4", "cp": work / "cp", "cat": work / "cat.bin",
     }
     samples: dict[str, list[tuple[float, float, float]]] = {name: [] for name in NAMES}
     checks: dict[str, str] = {}
@@ -138,17 +138,26 @@ async def section_export(cache: Path, work: Path, count: int, rounds: int) -> li
         outputs["cp"].mkdir()
         await run_process("cp", "--reflink=never", "-t", str(outputs["cp"]), *files)
 
+    async def run_cat() -> None:
+        with outputs["cat"].open("wb") as target:
+            proc = await asyncio.create_subprocess_exec(
+                "cat", *files, stdin=asyncio.subprocess.DEVNULL, stdout=target,
+            )
+            if await proc.wait() != 0:
+                raise RuntimeError("cat failed")
+
     runners: dict[str, Callable[[], Awaitable[None]]] = {
-        "ours": run_ours, "remux": run_remux, "concat": run_concat, "cp": run_cp,
+        "ours": run_ours, "remux": run_remux, "concat": run_concat, "cp": run_cp, "cat": run_cat,
     }
 
     async def check(name: str) -> None:
         path = outputs[name]
-        if name == "cp":
-            copied = sum(p.stat().st_size for p in path.iterdir())
-            checks[name] = f"{copied / 2**20:.0f} MiB in {len(list(path.iterdir()))} files"
+        if name in {"cp", "cat"}:
+            written = list(path.iterdir()) if path.is_dir() else [path]
+            copied = sum(p.stat().st_size for p in written)
+            checks[name] = f"{copied / 2**20:.0f} MiB in {len(written)} file(s)"
             if copied != total_bytes:
-                raise RuntimeError(f"cp copied {copied} of {total_bytes} bytes")
+                raise RuntimeError(f"{name} copied {copied} of {total_bytes} bytes")
             return
         packets, seconds = await asyncio.to_thread(ffprobe_packets, path)
         problems = await asyncio.to_thread(clean_read, path)
@@ -205,6 +214,8 @@ async def section_export(cache: Path, work: Path, count: int, rounds: int) -> li
         ("concat", "plain concat: wall", "`ffmpeg -f concat -safe 0 -i list.txt -c copy out.mp4`"),
         ("cp", "cp of the same bytes: wall",
          f"`cp --reflink=never -t DIR` the {count} segment files, same disk"),
+        ("cat", "cat of the same bytes: wall",
+         f"diagnostic: `cat` the {count} segment files into one file, same disk"),
     ):
         cpu = (f"our Python {med(name, 2):.2f} CPU-s (RUSAGE_SELF, worker thread included)"
                if name == "ours" else f"child CPU {med(name, 1):.2f} CPU-s (RUSAGE_CHILDREN)")
@@ -217,6 +228,8 @@ async def section_export(cache: Path, work: Path, count: int, rounds: int) -> li
          f"target <= 1.3x; CPU {med('ours', 2):.2f} vs {med('cp', 1):.2f} CPU-s"),
         (sec, "ratio remux/concat", f"{ratio('remux', 'concat'):.2f}x wall",
          "diagnostic: the export before stitching (old target <= 1.1x)"),
+        (sec, "ratio ours/cat", f"{ratio('ours', 'cat'):.2f}x wall",
+         "diagnostic: against another plain copy of the bytes into one file"),
         (sec, "ratio concat/cp", f"{ratio('concat', 'cp'):.2f}x wall",
          "diagnostic: what a remux costs over copying the bytes"),
     ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Callable
 import csv
 from dataclasses import replace
 import hashlib
@@ -148,9 +149,12 @@ def _plays(path: Path, duration: float, frames: int) -> None:
     assert _decoded_frames(path)[0] == frames
 
 
-def _copies(factory_clip: Path, root: Path, count: int, run_id: str = "r1") -> list[Segment]:
+def _copies(
+    factory_clip: Path, root: Path, count: int, run_id: str = "r1", duration: float | None = None
+) -> list[Segment]:
     """Place ``count`` contiguous copies of a clip as segments from T0."""
-    duration = max(pts + length for pts, length, *_ in _packets(factory_clip, "video"))
+    if duration is None:
+        duration = max(pts + length for pts, length, *_ in _packets(factory_clip, "video"))
     segments = []
     for number in range(count):
         relative = f"front/{run_id}-{number:03d}.mp4"
@@ -488,6 +492,76 @@ async def test_extra_tracks_fall_back_to_the_remux(tmp_path: Path) -> None:
     assert [s["codec_type"] for s in probe["streams"]] == ["video", "audio"]
     assert int(_stream(probe, "video")["nb_read_packets"]) == 2 * len(_packets(clip, "video"))
     assert sorted(p.name for p in out.parent.iterdir()) == ["remuxed.mp4"]
+
+
+def _edited(clip: Path, path: Path, kind: bytes, edit: Callable[[bytearray, int], None]) -> Path:
+    """Copy a clip with ``edit(data, body)`` applied in place to its first box of ``kind``.
+
+    The box is found inside the moov or the first moof (depth first); the edit keeps
+    every size, so the file stays a well-formed box tree.
+    """
+    data = bytearray(clip.read_bytes())
+    containers = {b"moov", b"mvex", b"moof", b"traf"}
+
+    def find(start: int, end: int) -> mp4box.Box | None:
+        for node in mp4box.iter_boxes(bytes(data), start, end):
+            if node.kind == kind:
+                return node
+            if node.kind in containers and (found := find(node.body, node.end)):
+                return found
+        return None
+
+    found = find(0, len(data))
+    assert found is not None
+    edit(data, found.body)
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("kind", "edit", "message", "remux"),
+    [
+        # tfhd: version/flags(4) track_ID(4)
+        (b"tfhd", lambda d, b: struct.pack_into(">I", d, b + 4, 9), "unknown track 9", False),
+        # trex: version/flags(4) track_ID(4) default_sample_description_index(4)
+        (b"trex", lambda d, b: struct.pack_into(">I", d, b + 8, 2), "sample description", True),
+        # trun: version/flags(4) sample_count(4) data_offset(4)
+        (b"trun", lambda d, b: struct.pack_into(">I", d, b + 4, 10_000), "too short", False),
+        (b"trun", lambda d, b: struct.pack_into(">i", d, b + 8, 2**30), "outside the", True),
+        (b"trun", lambda d, b: struct.pack_into(">i", d, b + 8, 0), "outside the", True),
+    ],
+)
+async def test_fragments_stitching_cannot_follow(
+    segment_factory: SegmentFactory,
+    tmp_path: Path,
+    kind: bytes,
+    edit: Callable[[bytearray, int], None],
+    message: str,
+    remux: bool,
+) -> None:
+    """Fragment headers the stitcher cannot follow: mp4box says why, the remux is tried.
+
+    ffmpeg copes with some of these files (the export is then a remux) and refuses
+    the others (the export fails as a remux fails, leaving nothing).
+    """
+    clip, _ = segment_factory.clip(2)
+    broken = _edited(clip, tmp_path / "broken.mp4", kind, edit)
+    file_layout = mp4box.layout(broken)
+    tracks = mp4box.track_defaults(mp4box.moov_bytes(broken, file_layout))
+    with pytest.raises(mp4box.Mp4Error, match=message):
+        mp4box.sample_runs(broken, file_layout, tracks)
+    root = tmp_path / "rec"
+    segments = _copies(broken, root, 1, duration=2)
+    out = tmp_path / "out" / "clip.mp4"
+    if remux:
+        result = await export_range(segments, root, segments[0].start, segments[0].end, out)
+        assert result.method == "remux"
+    else:
+        with pytest.raises(ExportError) as err:
+            await export_range(segments, root, segments[0].start, segments[0].end, out)
+        assert err.value.reason == "ffmpeg_failed"
+        assert "Invalid data" in str(err.value)  # ffmpeg ran and refused the file
+        assert list(out.parent.iterdir()) == []
 
 
 async def test_codec_change_is_refused(h264: Recorded, h265: Recorded, tmp_path: Path) -> None:

@@ -893,10 +893,11 @@ def _write(plan: _Stitcher, tmp_path: Path, stop: threading.Event) -> int:
     try:
         _write_all(fd, ftyp + moov + mdat)
         in_kernel = True
-        for path, offset, length in plan.copies:
+        for path, copies in groupby(plan.copies, key=lambda copy: copy[0]):
             source = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
             try:
-                in_kernel = _copy(source, fd, offset, length, stop, in_kernel)
+                for _, offset, length in copies:
+                    in_kernel = _copy(source, fd, offset, length, stop, in_kernel)
             finally:
                 os.close(source)
         written = os.fstat(fd).st_size
