@@ -32,7 +32,7 @@ from collections.abc import Iterable
 import contextlib
 from dataclasses import dataclass, field
 import errno
-from itertools import groupby
+from itertools import accumulate, groupby
 import logging
 import os
 from pathlib import Path
@@ -52,6 +52,7 @@ DEFAULT_TIMEOUT = 600.0
 _EPSILON = 1e-3  # seconds: cuts closer than this to a file's edge are no cuts
 _STDERR_TAIL = 2000
 _COPY_CHUNK = 16 * 1024 * 1024  # bytes per copy call: cancellation is noticed between them
+_JOIN_GAP = 64 * 1024  # bytes: ranges of one file closer than this are copied as one
 _MAX_U32 = 0xFFFFFFFF
 _MAX_I32 = 0x7FFFFFFF
 # copy_file_range cannot copy between these files: copy through user space instead.
@@ -357,13 +358,10 @@ def _file_tracks(runs: list[mp4box.SampleRun]) -> dict[int, _FileTrack]:
     tracks: dict[int, _FileTrack] = {}
     for run in runs:
         track = tracks.setdefault(run.track_id, _FileTrack())
-        decode = run.decode_time
-        position = run.offset
-        for duration, size in zip(run.durations, run.sizes, strict=True):
-            track.dts.append(decode)
-            track.positions.append(position)
-            decode += duration
-            position += size
+        if not run.sizes:
+            continue
+        track.dts += accumulate(run.durations[:-1], initial=run.decode_time)
+        track.positions += accumulate(run.sizes[:-1], initial=run.offset)
         track.durations += run.durations
         track.sizes += run.sizes
         track.flags += run.flags
@@ -449,7 +447,7 @@ class _Stitcher:
         self.video = videos[0]
         self.tracks = {key: _OutTrack(track) for key, track in tracks.items()}
         self.copies: list[tuple[Path, int, int]] = []  # (file, offset, length)
-        self.payload = 0  # bytes of sample data in the mdat
+        self.payload = 0  # bytes of the mdat's data (samples, and headers copied along)
         self.media_time = 0  # composition offset of the first video sample (its edit)
         self.presented = 0  # where the video ends as it is shown, video ticks
         self.offset = 0.0  # export seconds of the current file's time 0
@@ -509,11 +507,8 @@ class _Stitcher:
         table.add(video, lo, hi, shift)
         # Where the video is seen to end: the end of its latest frame (B-frames are
         # decoded before they are shown), or ``until``.
-        self.presented = (
-            shift
-            - self.media_time
-            + max(video.pts(index) + video.durations[index] for index in range(lo, hi))
-        )
+        ends = zip(video.dts[lo:hi], video.composition[lo:hi], video.durations[lo:hi], strict=True)
+        self.presented = shift - self.media_time + max(map(sum, ends))
         if until is not None:
             limit = round((self.offset + until) * scale)
             self.presented = min(self.presented, limit)
@@ -577,19 +572,26 @@ class _Stitcher:
                 raise _CannotStitchError(f"{path.name}: samples stored out of decode order")
             last[track_id] = index
             table = self.tracks[track_id]
-            table.chunk_offsets.append(self.payload)
+            table.chunk_offsets.append(self._add_copy(path, first, end - first))
             table.chunk_counts.append(count)
-            self._add_copy(path, first, end - first)
 
-    def _add_copy(self, path: Path, offset: int, length: int) -> None:
+    def _add_copy(self, path: Path, offset: int, length: int) -> int:
+        """Plan copying ``length`` bytes of ``path`` from ``offset``; return where they land.
+
+        A range that starts shortly after the previous one in the same file joins it:
+        the bytes between (the next fragment's moof and mdat headers) are copied along,
+        unused, so a file is copied in one call rather than one per fragment.
+        """
         if self.copies:
             last_path, last_offset, last_length = self.copies[-1]
-            if last_path == path and last_offset + last_length == offset:
-                self.copies[-1] = (path, last_offset, last_length + length)
-                self.payload += length
-                return
+            gap = offset - (last_offset + last_length)
+            if last_path is path and 0 <= gap <= _JOIN_GAP:  # the same file
+                self.copies[-1] = (path, last_offset, last_length + gap + length)
+                self.payload += gap + length
+                return self.payload - length
         self.copies.append((path, offset, length))
         self.payload += length
+        return self.payload - length
 
     def finish(self) -> None:
         """Check the plan: every sample lasts at least one tick."""

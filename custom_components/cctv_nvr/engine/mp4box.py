@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 import hashlib
+import os
 from pathlib import Path
 import struct
 from typing import BinaryIO, Final
@@ -461,6 +462,7 @@ _TRUN_FIELDS: Final = (0x000100, 0x000200, 0x000400, 0x000800)  # duration, size
 _TRUN_DURATION, _TRUN_SIZE, _TRUN_FLAGS, _TRUN_CTS = _TRUN_FIELDS
 # sample flags: sample_is_non_sync_sample
 SAMPLE_NON_SYNC: Final = 0x00010000
+_READ_AHEAD: Final = 16 * 1024  # bytes read at a fragment: its moof and the mdat header after it
 
 
 @dataclass(frozen=True, slots=True)
@@ -541,29 +543,55 @@ def sample_runs(
 ) -> list[SampleRun]:
     """Return the sample runs of every complete fragment of a file, in file order.
 
-    Reads the moof boxes only, never the media data. Every sample's data must lie
-    inside the file's complete fragments; anything this module cannot follow
-    (an unknown track, a second sample description) raises :class:`Mp4Error`.
+    Reads the moof boxes only, never the media data: one read per fragment (its
+    moof and the header of the mdat after it). Every sample's data must lie inside
+    the file's complete fragments; anything this module cannot follow (an unknown
+    track, a second sample description) raises :class:`Mp4Error`.
     """
     runs: list[SampleRun] = []
     next_decode: dict[int, int] = {}  # track id -> decode time after its last sample
-    with path.open("rb") as handle:
-        file_size = handle.seek(0, 2)
+    end = file_layout.media_end
+    with path.open("rb", buffering=0) as handle:
+        fd = handle.fileno()
         offset = file_layout.init_end
-        while offset < file_layout.media_end:
-            box = _read_header(handle, offset, file_size)
-            if box is None or box.end > file_layout.media_end:
+        while offset < end:
+            data = os.pread(fd, min(_READ_AHEAD, end - offset), offset)
+            box = _header_in(data, 0, offset, end)
+            if box is None:
                 raise Mp4Error(f"{path.name}: broken box in the media part")
             if box.kind == b"moof":
-                handle.seek(box.offset)
-                moof = handle.read(box.size)
-                for run in _moof_runs(moof, box.offset, tracks, next_decode):
-                    end = run.offset + sum(run.sizes)
-                    if run.offset < box.end or end > file_layout.media_end:
+                moof = data[: box.size] if box.size <= len(data) else os.pread(fd, box.size, offset)
+                for run in _moof_runs(moof, offset, tracks, next_decode):
+                    if run.offset < box.end or run.offset + sum(run.sizes) > end:
                         raise Mp4Error(f"{path.name}: sample data outside the fragments")
                     runs.append(run)
+                after = _header_in(data, box.size, box.end, end)  # the mdat, already read
+                if after is not None:
+                    box = after
             offset = box.end
     return runs
+
+
+def _header_in(data: bytes, pos: int, offset: int, end: int) -> Box | None:
+    """Return the box whose header is at ``data[pos:]`` and at ``offset`` in its file.
+
+    The box itself may run past ``data``, not past ``end``; None when the header
+    is not all in ``data`` or is broken.
+    """
+    if pos + _HEADER > len(data):
+        return None
+    size, kind = struct.unpack_from(">I4s", data, pos)
+    header = _HEADER
+    if size == 1:
+        if pos + _LARGE_HEADER > len(data):
+            return None
+        size = struct.unpack_from(">Q", data, pos + _HEADER)[0]
+        header = _LARGE_HEADER
+    elif size == 0:
+        size = end - offset
+    if size < header or offset + size > end:
+        return None
+    return Box(kind, offset, size, header)
 
 
 def _moof_runs(
@@ -580,7 +608,8 @@ def _moof_runs(
     for traf in iter_boxes(moof, root.body, root.end):
         if traf.kind != b"traf":
             continue
-        tfhd = _find(moof, traf.body, traf.end, b"tfhd")
+        children = iter_boxes(moof, traf.body, traf.end)
+        tfhd = next((box for box in children if box.kind == b"tfhd"), None)
         if tfhd is None:
             raise Mp4Error("traf without tfhd")
         header = _parse_tfhd(moof, tfhd, tracks)
@@ -591,13 +620,13 @@ def _moof_runs(
         else:
             base = data_end
         first = False
-        tfdt = _find(moof, traf.body, traf.end, b"tfdt")
+        tfdt = next((box for box in children if box.kind == b"tfdt"), None)
         decode = next_decode.get(header.track.track_id, 0)
         if tfdt is not None:
             fmt = ">Q" if _full_box_version(moof, tfdt) == 1 else ">I"
             decode = struct.unpack_from(fmt, moof, tfdt.body + 4)[0]
         cursor = base
-        for trun in iter_boxes(moof, traf.body, traf.end):
+        for trun in children:
             if trun.kind != b"trun":
                 continue
             run = _parse_trun(moof, trun, header, decode, base, cursor)
