@@ -1,4 +1,4 @@
-"""Export of a time range to one faststart MP4, by remuxing the recorded segments."""
+"""Export of a time range to one faststart MP4 (stitched from the segments; remuxed on request)."""
 
 from __future__ import annotations
 
@@ -200,13 +200,15 @@ async def test_export_failures_leave_nothing(h264: Recorded, tmp_path: Path) -> 
         tools, "failing", 'for last; do :; done; echo partial > "$last"; echo boom >&2; exit 1'
     )
     with pytest.raises(ExportError) as err:
-        await export_range(segments, h264.root, *span, out, ffmpeg=failing)
+        await export_range(segments, h264.root, *span, out, ffmpeg=failing, method="remux")
     assert err.value.reason == "ffmpeg_failed"
     assert "boom" in str(err.value)
     assert _leftovers(out_dir) == []
 
     with pytest.raises(ExportError) as err:
-        await export_range(segments, h264.root, *span, out, ffmpeg=str(tools / "missing"))
+        await export_range(
+            segments, h264.root, *span, out, ffmpeg=str(tools / "missing"), method="remux"
+        )
     assert err.value.reason == "ffmpeg_failed"
     assert _leftovers(out_dir) == []
 
@@ -214,7 +216,9 @@ async def test_export_failures_leave_nothing(h264: Recorded, tmp_path: Path) -> 
         tools, "hanging", 'for last; do :; done; echo partial > "$last"; exec sleep 30'
     )
     with pytest.raises(ExportError) as err:
-        await export_range(segments, h264.root, *span, out, ffmpeg=hanging, timeout=1.0)
+        await export_range(
+            segments, h264.root, *span, out, ffmpeg=hanging, timeout=1.0, method="remux"
+        )
     assert err.value.reason == "timeout"
     assert _leftovers(out_dir) == []
 
@@ -225,6 +229,6 @@ async def test_export_failures_leave_nothing(h264: Recorded, tmp_path: Path) -> 
     # An existing export is replaced atomically only on success.
     before = out.read_bytes()
     with pytest.raises(ExportError):
-        await export_range(segments, h264.root, *span, out, ffmpeg=failing)
+        await export_range(segments, h264.root, *span, out, ffmpeg=failing, method="remux")
     assert out.read_bytes() == before
     assert _leftovers(out_dir) == ["clip.mp4"]

@@ -169,7 +169,9 @@ async def test_segment_path_with_line_break_is_refused(
 
     out_dir = tmp_path / "out"
     with pytest.raises(ExportError) as err:
-        await export_range([segment], root, segment.start, segment.end, out_dir / "x.mp4")
+        await export_range(
+            [segment], root, segment.start, segment.end, out_dir / "x.mp4", method="remux"
+        )
     assert err.value.reason == "ffmpeg_failed"
     assert "line break" in str(err.value)
     assert sorted(p.name for p in out_dir.iterdir()) == []
@@ -186,7 +188,9 @@ async def test_ffmpeg_succeeding_without_output(
     out = tmp_path / "out" / "clip.mp4"
 
     with pytest.raises(ExportError) as err:
-        await export_range([segment], root, segment.start, segment.end, out, ffmpeg=true)
+        await export_range(
+            [segment], root, segment.start, segment.end, out, ffmpeg=true, method="remux"
+        )
 
     assert err.value.reason == "ffmpeg_failed"
     assert str(err.value) == "ffmpeg wrote no file"
@@ -214,7 +218,15 @@ async def test_cancelled_export_kills_ffmpeg(
     out = out_dir / "clip.mp4"
 
     task = asyncio.create_task(
-        export_range(segments, root, segments[0].start, segments[-1].end, out, ffmpeg=str(slow))
+        export_range(
+            segments,
+            root,
+            segments[0].start,
+            segments[-1].end,
+            out,
+            ffmpeg=str(slow),
+            method="remux",
+        )
     )
     # Wait until ffmpeg has opened its output: it is then well inside the remux.
     for _ in range(800):

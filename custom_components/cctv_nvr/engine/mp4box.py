@@ -12,7 +12,7 @@ Every function here reads files and blocks; call them off the event loop.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 import hashlib
 import os
 from pathlib import Path
@@ -520,7 +520,8 @@ def _track_defaults(moov: bytes) -> dict[int, _TrackDefaults]:
     }
 
 
-_SAMPLE_IS_NON_SYNC: Final = 0x00010000
+# sample flags: sample_is_non_sync_sample
+SAMPLE_NON_SYNC: Final = 0x00010000
 
 
 def _parse_trun(moof: bytes, box: Box, count_default: tuple[int, int, int]) -> _Trun:
@@ -548,7 +549,7 @@ def _parse_trun(moof: bytes, box: Box, count_default: tuple[int, int, int]) -> _
         sizes.append(values.get(_TRUN_SIZE, count_default[1]))
         if index == 0 and first_flags is None:
             first_flags = values.get(_TRUN_FLAGS, count_default[2])
-    sync = not (first_flags or 0) & _SAMPLE_IS_NON_SYNC
+    sync = not (first_flags or 0) & SAMPLE_NON_SYNC
     return _Trun(box, flags, data_offset, durations, sizes, first_sync=sync)
 
 
@@ -782,3 +783,288 @@ def _grow_box(data: bytearray, box: Box, delta: int) -> None:
         struct.pack_into(">Q", data, box.offset + 8, box.size + delta)
     else:
         struct.pack_into(">I", data, box.offset, box.size + delta)
+
+
+# Sample tables of fragments (used by the export, which stitches fragments into one MP4).
+
+# the trun flags of the per-sample fields, in their order (the flags are defined above)
+_TRUN_FIELDS: Final = (_TRUN_DURATION, _TRUN_SIZE, _TRUN_FLAGS, _TRUN_CTO)
+_READ_AHEAD: Final = 16 * 1024  # bytes read at a fragment: its moof and the mdat header after it
+
+
+@dataclass(frozen=True, slots=True)
+class TrackDefaults:
+    """What a fragment needs from the moov to describe its samples: one track."""
+
+    track_id: int
+    timescale: int
+    handler: bytes  # b"vide", b"soun", ...
+    has_edits: bool  # the trak holds an edit list (edts)
+    # trex defaults
+    sample_description: int = 1
+    duration: int = 0
+    size: int = 0
+    flags: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SampleRun:
+    """The samples of one ``trun``: stored back to back from ``offset`` in the file."""
+
+    track_id: int
+    decode_time: int  # decode time of the first sample, track ticks
+    offset: int  # file position of the first sample's data
+    durations: list[int]
+    sizes: list[int]
+    flags: list[int]  # sample flags (SAMPLE_NON_SYNC marks a non-keyframe)
+    composition: list[int]  # composition time offsets (all 0 without B-frames)
+
+
+def moov_bytes(path: Path, file_layout: Mp4Layout) -> bytes:
+    """Return the whole moov box of a fragmented MP4 file (it lies in the init part)."""
+    init = read_init(path, file_layout)
+    moov = next((box for box in iter_boxes(init) if box.kind == b"moov"), None)
+    if moov is None:
+        raise Mp4Error(f"{path.name}: no moov box in the init part")
+    return init[moov.offset : moov.end]
+
+
+def track_defaults(moov: bytes) -> dict[int, TrackDefaults]:
+    """Return every track of a moov box with its timescale, handler and trex defaults."""
+    boxes = iter_boxes(moov)
+    if not boxes or boxes[0].kind != b"moov":
+        raise Mp4Error("not a moov box")
+    root = boxes[0]
+    tracks: dict[int, TrackDefaults] = {}
+    trex: dict[int, tuple[int, int, int, int]] = {}
+    for child in iter_boxes(moov, root.body, root.end):
+        if child.kind == b"trak":
+            found = _track_timescale(moov, child)
+            mdia = _find(moov, child.body, child.end, b"mdia")
+            hdlr = _find(moov, mdia.body, mdia.end, b"hdlr") if mdia else None
+            if found is None or hdlr is None:
+                raise Mp4Error("trak without tkhd, mdhd or hdlr")
+            edits = _find(moov, child.body, child.end, b"edts") is not None
+            handler = moov[hdlr.body + 8 : hdlr.body + 12]
+            tracks[found[0]] = TrackDefaults(found[0], found[1], handler, edits)
+        elif child.kind == b"mvex":
+            for box in iter_boxes(moov, child.body, child.end):
+                if box.kind == b"trex":
+                    # version/flags(4) track_id description duration size flags
+                    track_id, *values = struct.unpack_from(">5I", moov, box.body + 4)
+                    trex[track_id] = (values[0], values[1], values[2], values[3])
+    for track_id, (description, duration, size, flags) in trex.items():
+        if track_id in tracks:
+            tracks[track_id] = replace(
+                tracks[track_id],
+                sample_description=description,
+                duration=duration,
+                size=size,
+                flags=flags,
+            )
+    return tracks
+
+
+def sample_runs(
+    path: Path, file_layout: Mp4Layout, tracks: dict[int, TrackDefaults]
+) -> list[SampleRun]:
+    """Return the sample runs of every complete fragment of a file, in file order.
+
+    Reads the moof boxes only, never the media data: one read per fragment (its
+    moof and the header of the mdat after it). Every sample's data must lie inside
+    the file's complete fragments; anything this module cannot follow (an unknown
+    track, a second sample description) raises :class:`Mp4Error`.
+    """
+    runs: list[SampleRun] = []
+    next_decode: dict[int, int] = {}  # track id -> decode time after its last sample
+    end = file_layout.media_end
+    with path.open("rb", buffering=0) as handle:
+        fd = handle.fileno()
+        offset = file_layout.init_end
+        while offset < end:
+            data = os.pread(fd, min(_READ_AHEAD, end - offset), offset)
+            box = _header_in(data, 0, offset, end)
+            if box is None:
+                raise Mp4Error(f"{path.name}: broken box in the media part")
+            if box.kind == b"moof":
+                moof = data[: box.size] if box.size <= len(data) else os.pread(fd, box.size, offset)
+                for run in _moof_runs(moof, offset, tracks, next_decode):
+                    if run.offset < box.end or run.offset + sum(run.sizes) > end:
+                        raise Mp4Error(f"{path.name}: sample data outside the fragments")
+                    runs.append(run)
+                after = _header_in(data, box.size, box.end, end)  # the mdat, already read
+                if after is not None:
+                    box = after
+            offset = box.end
+    return runs
+
+
+def _header_in(data: bytes, pos: int, offset: int, end: int) -> Box | None:
+    """Return the box whose header is at ``data[pos:]`` and at ``offset`` in its file.
+
+    The box itself may run past ``data``, not past ``end``; None when the header
+    is not all in ``data`` or is broken.
+    """
+    if pos + _HEADER > len(data):
+        return None
+    size, kind = struct.unpack_from(">I4s", data, pos)
+    header = _HEADER
+    if size == 1:
+        if pos + _LARGE_HEADER > len(data):
+            return None
+        size = struct.unpack_from(">Q", data, pos + _HEADER)[0]
+        header = _LARGE_HEADER
+    elif size == 0:
+        size = end - offset
+    if size < header or offset + size > end:
+        return None
+    return Box(kind, offset, size, header)
+
+
+def _moof_runs(
+    moof: bytes,
+    position: int,
+    tracks: dict[int, TrackDefaults],
+    next_decode: dict[int, int],
+) -> list[SampleRun]:
+    """Return the sample runs of one moof box that starts at ``position`` in its file."""
+    root = iter_boxes(moof)[0]
+    runs: list[SampleRun] = []
+    data_end = position  # where the previous traf's data ended (for implicit bases)
+    first = True
+    for traf in iter_boxes(moof, root.body, root.end):
+        if traf.kind != b"traf":
+            continue
+        children = iter_boxes(moof, traf.body, traf.end)
+        tfhd = next((box for box in children if box.kind == b"tfhd"), None)
+        if tfhd is None:
+            raise Mp4Error("traf without tfhd")
+        header = _parse_tfhd(moof, tfhd, tracks)
+        if header.explicit_base is not None:
+            base = header.explicit_base
+        elif first or header.base_is_moof:
+            base = position
+        else:
+            base = data_end
+        first = False
+        tfdt = next((box for box in children if box.kind == b"tfdt"), None)
+        decode = next_decode.get(header.track.track_id, 0)
+        if tfdt is not None:
+            fmt = ">Q" if _full_box_version(moof, tfdt) == 1 else ">I"
+            decode = struct.unpack_from(fmt, moof, tfdt.body + 4)[0]
+        cursor = base
+        for trun in children:
+            if trun.kind != b"trun":
+                continue
+            run = _parse_sample_run(moof, trun, header, decode, base, cursor)
+            runs.append(run)
+            cursor = run.offset + sum(run.sizes)
+            decode += sum(run.durations)
+        next_decode[header.track.track_id] = decode
+        data_end = cursor
+    return runs
+
+
+@dataclass(frozen=True, slots=True)
+class _TrackFragmentHeader:
+    track: TrackDefaults
+    explicit_base: int | None
+    base_is_moof: bool
+    duration: int
+    size: int
+    flags: int
+
+
+def _parse_tfhd(moof: bytes, tfhd: Box, tracks: dict[int, TrackDefaults]) -> _TrackFragmentHeader:
+    flags = int.from_bytes(moof[tfhd.body + 1 : tfhd.body + 4], "big")
+    track_id = struct.unpack_from(">I", moof, tfhd.body + 4)[0]
+    track = tracks.get(track_id)
+    if track is None:
+        raise Mp4Error(f"fragment of unknown track {track_id}")
+    pos = tfhd.body + 8
+    explicit_base = None
+    if flags & _TFHD_BASE_DATA_OFFSET:
+        explicit_base = struct.unpack_from(">Q", moof, pos)[0]
+        pos += 8
+    values = {
+        "description": track.sample_description,
+        "duration": track.duration,
+        "size": track.size,
+        "flags": track.flags,
+    }
+    for flag, name in (
+        (_TFHD_SAMPLE_DESCRIPTION, "description"),
+        (_TFHD_DEFAULT_DURATION, "duration"),
+        (_TFHD_DEFAULT_SIZE, "size"),
+        (_TFHD_DEFAULT_FLAGS, "flags"),
+    ):
+        if flags & flag:
+            values[name] = struct.unpack_from(">I", moof, pos)[0]
+            pos += 4
+    if pos > tfhd.end:
+        raise Mp4Error("tfhd box too short")
+    if values["description"] != 1:
+        raise Mp4Error("a fragment uses another sample description than the first")
+    return _TrackFragmentHeader(
+        track,
+        explicit_base,
+        bool(flags & _TFHD_DEFAULT_BASE_IS_MOOF),
+        values["duration"],
+        values["size"],
+        values["flags"],
+    )
+
+
+def _parse_sample_run(
+    moof: bytes,
+    trun: Box,
+    header: _TrackFragmentHeader,
+    decode: int,
+    base: int,
+    cursor: int,
+) -> SampleRun:
+    """Return one trun's samples; ``cursor`` is where the previous run's data ended."""
+    version = _full_box_version(moof, trun)
+    flags = int.from_bytes(moof[trun.body + 1 : trun.body + 4], "big")
+    count = struct.unpack_from(">I", moof, trun.body + 4)[0]
+    pos = trun.body + 8
+    offset = cursor
+    if flags & _TRUN_DATA_OFFSET:
+        offset = base + struct.unpack_from(">i", moof, pos)[0]
+        pos += 4
+    first_flags = None
+    if flags & _TRUN_FIRST_SAMPLE_FLAGS:
+        first_flags = struct.unpack_from(">I", moof, pos)[0]
+        pos += 4
+    present = [bool(flags & field) for field in _TRUN_FIELDS]
+    width = 4 * sum(present)
+    if pos + width * count > trun.end:
+        raise Mp4Error("trun box too short for its samples")
+    columns: list[list[int]] = [[] for _ in _TRUN_FIELDS]
+    if width:
+        fmt = ">" + "".join(
+            ("i" if number == 3 and version else "I")  # noqa: PLR2004 (the cts column)
+            for number, here in enumerate(present)
+            if here
+        )
+        rows = struct.iter_unpack(fmt, moof[pos : pos + width * count])
+        values = list(zip(*rows, strict=True)) if count else []
+        filled = iter(values)
+        for number, here in enumerate(present):
+            if here:
+                columns[number] = list(next(filled))
+    durations = columns[0] or [header.duration] * count
+    sizes = columns[1] or [header.size] * count
+    sample_flags = columns[2] or [header.flags] * count
+    if first_flags is not None and count and not present[2]:
+        sample_flags[0] = first_flags
+    composition = columns[3] or [0] * count
+    return SampleRun(
+        header.track.track_id,
+        decode,
+        offset,
+        durations,
+        sizes,
+        sample_flags,
+        composition,
+    )
