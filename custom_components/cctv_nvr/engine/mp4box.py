@@ -172,6 +172,169 @@ def parse_moov(moov: bytes) -> tuple[dict[int, int], str]:
     return timescales, hashlib.sha256(b"".join(descriptions)).hexdigest()
 
 
+# sample flags: sample_is_non_sync_sample
+_NON_SYNC: Final = 0x00010000
+# tfhd optional fields, in order
+_TFHD_SAMPLE_DESCRIPTION: Final = 0x000002
+_TFHD_DEFAULT_DURATION: Final = 0x000008
+_TFHD_DEFAULT_SIZE: Final = 0x000010
+_TFHD_DEFAULT_FLAGS: Final = 0x000020
+# trun optional fields
+_TRUN_FIRST_SAMPLE_FLAGS: Final = 0x000004
+_TRUN_SAMPLE_DURATION: Final = 0x000100
+_TRUN_SAMPLE_SIZE: Final = 0x000200
+_TRUN_SAMPLE_FLAGS: Final = 0x000400
+_TRUN_SAMPLE_CTO: Final = 0x000800
+
+
+@dataclass(frozen=True, slots=True)
+class Movie:
+    """What a fragment parser needs from a ``moov`` box."""
+
+    timescales: dict[int, int]  # track id -> ticks per second
+    codec_digest: str  # see Mp4Layout.codec_digest
+    video_track: int | None  # the first track whose handler is "vide"
+    # track id -> (default sample duration, default sample flags) of its mvex/trex
+    defaults: dict[int, tuple[int, int]]
+
+
+@dataclass(frozen=True, slots=True)
+class TrackRun:
+    """One ``traf`` of a ``moof``: a track's samples in one fragment."""
+
+    track_id: int
+    decode_time: int  # tfdt baseMediaDecodeTime, in the track's timescale
+    samples: int
+    duration: int  # sum of the sample durations, in the track's timescale
+    first_flags: int | None  # sample flags of the first sample (None without samples)
+
+    @property
+    def starts_with_sync_sample(self) -> bool:
+        """Return True when the first sample is a sync sample (a keyframe)."""
+        return self.first_flags is not None and not self.first_flags & _NON_SYNC
+
+
+def parse_movie(moov: bytes) -> Movie:
+    """Return the timescales, codec digest, video track and trex defaults of a moov box."""
+    timescales, digest = parse_moov(moov)
+    root = iter_boxes(moov)[0]
+    video: int | None = None
+    defaults: dict[int, tuple[int, int]] = {}
+    for child in iter_boxes(moov, root.body, root.end):
+        if child.kind == b"trak" and video is None:
+            found = _track_timescale(moov, child)
+            mdia = _find(moov, child.body, child.end, b"mdia")
+            hdlr = _find(moov, mdia.body, mdia.end, b"hdlr") if mdia else None
+            # hdlr: version/flags(4) pre_defined(4) handler_type(4)
+            if found and hdlr and moov[hdlr.body + 8 : hdlr.body + 12] == b"vide":
+                video = found[0]
+        elif child.kind == b"mvex":
+            for trex in iter_boxes(moov, child.body, child.end):
+                if trex.kind == b"trex" and trex.body + 24 <= trex.end:
+                    # version/flags(4) track_ID description_index duration size flags
+                    track, _, duration, _, flags = struct.unpack_from(">5I", moov, trex.body + 4)
+                    defaults[int(track)] = (int(duration), int(flags))
+    return Movie(timescales, digest, video, defaults)
+
+
+def parse_moof(moof: bytes, movie: Movie) -> list[TrackRun]:
+    """Return the track runs of a whole ``moof`` box (decode times, durations, first flags).
+
+    Reads only the moof: defaults missing from a ``tfhd`` come from the movie's ``trex``.
+    """
+    boxes = iter_boxes(moof)
+    if not boxes or boxes[0].kind != b"moof" or boxes[0].size != len(moof):
+        raise Mp4Error("not a moof box")
+    return [
+        _track_run(moof, traf, movie)
+        for traf in iter_boxes(moof, boxes[0].body, boxes[0].end)
+        if traf.kind == b"traf"
+    ]
+
+
+def _u32(data: bytes, offset: int, end: int) -> int:
+    if offset + 4 > end:
+        raise Mp4Error("box too short")
+    return int(struct.unpack_from(">I", data, offset)[0])
+
+
+def _tfhd(moof: bytes, traf: Box, movie: Movie) -> tuple[int, int, int]:
+    """Return (track id, default sample duration, default sample flags) of a traf."""
+    tfhd = _find(moof, traf.body, traf.end, b"tfhd")
+    if tfhd is None:
+        raise Mp4Error("traf without tfhd")
+    flags = _u32(moof, tfhd.body, tfhd.end) & 0xFFFFFF
+    track_id = _u32(moof, tfhd.body + 4, tfhd.end)
+    duration, sample_flags = movie.defaults.get(track_id, (0, 0))
+    pos = tfhd.body + 8
+    if flags & _TFHD_BASE_DATA_OFFSET:
+        pos += 8
+    if flags & _TFHD_SAMPLE_DESCRIPTION:
+        pos += 4
+    if flags & _TFHD_DEFAULT_DURATION:
+        duration = _u32(moof, pos, tfhd.end)
+        pos += 4
+    if flags & _TFHD_DEFAULT_SIZE:
+        pos += 4
+    if flags & _TFHD_DEFAULT_FLAGS:
+        sample_flags = _u32(moof, pos, tfhd.end)
+    return track_id, duration, sample_flags
+
+
+def _track_run(moof: bytes, traf: Box, movie: Movie) -> TrackRun:
+    track_id, duration, sample_flags = _tfhd(moof, traf, movie)
+    decode_time = 0
+    samples = 0
+    total = 0
+    first: int | None = None
+    for child in iter_boxes(moof, traf.body, traf.end):
+        if child.kind == b"tfdt":
+            if _full_box_version(moof, child) == 1:
+                if child.body + 12 > child.end:
+                    raise Mp4Error("box too short")
+                decode_time = int(struct.unpack_from(">Q", moof, child.body + 4)[0])
+            else:
+                decode_time = _u32(moof, child.body + 4, child.end)
+        elif child.kind == b"trun":
+            count, run_total, run_first = _trun(moof, child, duration, sample_flags)
+            if count and first is None:
+                first = run_first
+            samples += count
+            total += run_total
+    return TrackRun(track_id, decode_time, samples, total, first)
+
+
+def _trun(moof: bytes, trun: Box, duration: int, sample_flags: int) -> tuple[int, int, int]:
+    """Return (sample count, total duration, first sample flags) of a trun box."""
+    flags = _u32(moof, trun.body, trun.end) & 0xFFFFFF
+    count = _u32(moof, trun.body + 4, trun.end)
+    pos = trun.body + 8
+    if flags & _TRUN_DATA_OFFSET:
+        pos += 4
+    first_flags: int | None = None
+    if flags & _TRUN_FIRST_SAMPLE_FLAGS:
+        first_flags = _u32(moof, pos, trun.end)
+        pos += 4
+    fields = [
+        bit
+        for bit in (_TRUN_SAMPLE_DURATION, _TRUN_SAMPLE_SIZE, _TRUN_SAMPLE_FLAGS, _TRUN_SAMPLE_CTO)
+        if flags & bit
+    ]
+    stride = 4 * len(fields)
+    if pos + stride * count > trun.end:
+        raise Mp4Error("trun shorter than its sample count")
+    if flags & _TRUN_SAMPLE_DURATION:
+        at = pos + 4 * fields.index(_TRUN_SAMPLE_DURATION)
+        total = sum(struct.unpack_from(">I", moof, at + stride * i)[0] for i in range(count))
+    else:
+        total = duration * count
+    if first_flags is None:
+        first_flags = sample_flags
+        if flags & _TRUN_SAMPLE_FLAGS and count:
+            first_flags = _u32(moof, pos + 4 * fields.index(_TRUN_SAMPLE_FLAGS), trun.end)
+    return count, int(total), first_flags
+
+
 def layout(path: Path) -> Mp4Layout:
     """Locate the init part and the complete fragments of a fragmented MP4 file.
 
