@@ -667,8 +667,10 @@ async def test_hlsjs_plays_live_in_chromium(
     )
     assert positions == sorted(positions)
     assert positions[-1] > positions[0] + 2  # still playing, in real time
-    assert max(latency) < 6
-    assert max(behind_wall) < 8
+    # hls.js holds back 3 target durations (3 s) behind the edge; a loaded machine adds
+    # a fragment or two. 20 runs beside a CPU hog: 2.3-5.7 s.
+    assert max(latency) < 8
+    assert max(behind_wall) < 9
 
 
 # -- real files cut, grown and removed on purpose --------------------------------------------
@@ -909,6 +911,50 @@ def test_head_of_the_window_starts_at_a_keyframe(tmp_path: Path) -> None:
     decoded = decode(path)
     assert decoded.first_is_keyframe
     assert decoded.video_frames == round(sum(f.duration for f in listed) * FPS)
+    # A window shorter than the GOP, no keyframe in reach: cut without one.
+    short = LiveFeed(window=0.5)
+    short.refresh([_place(tmp_path / "short", data, t0, "r1")])
+    (only,) = short.listed()
+    assert only.sequence == 5
+    assert not only.keyframe
+
+
+def test_decode_times_jumping_inside_a_file(clip: bytes, tmp_path: Path) -> None:
+    """A jump inside a file (the camera's clock) is cut out of the timeline, with a break."""
+    pairs = _pairs(clip)
+    head, tail = clip[: pairs[2][0]], clip[pairs[2][0] :]
+    movie = movie_of(clip)
+    jumped = head + mp4box.shift_fragments(tail, movie.timescales, 10.0, pairs[2][0])
+    t0 = float(int(time.time()) - 100)
+    feed = LiveFeed(window=100)
+    assert feed.refresh([_place(tmp_path, jumped, t0, "r1")]) == 4
+    fragments = feed.listed()
+    assert [f.discontinuity for f in fragments] == [False, False, True, False]
+    assert [f.start for f in fragments] == pytest.approx([0, 1, 2, 3])  # no hole
+    assert [f.wall - t0 for f in fragments] == pytest.approx([0, 1, 12, 13])  # dates jump
+    assert fragments[2].parts[0].shift == pytest.approx(-10.0)
+    path = tmp_path / "played.mp4"
+    path.write_bytes(
+        clip[: pairs[0][0]] + b"".join(feed.fragment_bytes(s) or b"" for s in range(4))
+    )
+    runs = track_runs(clip, path.read_bytes()[pairs[0][0] :])
+    assert [r[0].decode_time for r in runs] == [i * runs[0][0].duration for i in range(4)]
+    assert decode(path).video_frames == 4 * FPS
+
+
+def test_memory_stays_bounded(clip: bytes, tmp_path: Path) -> None:
+    """Old fragments, inits and file states are forgotten as the feed moves on."""
+    t0 = float(int(time.time()) - 1000)
+    feed = LiveFeed(window=2)
+    files = [_place(tmp_path, clip, t0 + 4 * i, f"r{i}") for i in range(40)]  # 40 runs
+    for i in range(len(files)):
+        feed.refresh(files[max(0, i - 2) : i + 1])
+    assert len(feed._files) <= 32
+    assert len(feed._fragments) <= 8  # the window and one window after, 1 s each
+    assert feed.init_bytes(0) is None
+    assert feed.init_bytes(39) is not None
+    assert {f.init for f in feed.listed()} <= {38, 39}
+    assert feed.listed()[-1].sequence == 40 * 4 - 1
 
 
 def test_concurrent_refresh_playlist_and_fragments(clip: bytes, tmp_path: Path) -> None:
@@ -1006,6 +1052,7 @@ def _moov(trex_duration: int, trex_flags: int) -> bytes:
         (_full(b"tfhd", 0x20000, struct.pack(">I", 7)),
          _full(b"trun", 0x001, struct.pack(">Ii", 4, 0)), True, 4 * 6000),
     ],
+    ids=["trun-first-sample-flags", "per-sample", "tfhd-defaults", "trex-defaults"],
 )  # fmt: skip
 def test_parse_moof_finds_durations_and_sync_samples(
     tfhd: bytes, trun: bytes, sync: bool, duration: int
