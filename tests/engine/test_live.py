@@ -346,7 +346,10 @@ async def test_live_feed_follows_the_recording_across_files_and_runs(
     await recorder.start()
 
     def second_run_slid_in() -> bool:
-        return bool(seen.playlists) and seen.playlists[-1].discontinuity_sequence == 1
+        if not seen.playlists:
+            return False
+        head = seen.fragments[seen.playlists[-1].media_sequence]
+        return head.init != seen.fragments[min(first_run)].init
 
     # Until the old run has left the window: the discontinuity sequence counts it.
     await watch(feed, files, seen, second_run_slid_in, timeout=30)
@@ -366,9 +369,19 @@ async def test_live_feed_follows_the_recording_across_files_and_runs(
         path = tmp_path / f"run-{version}.mp4"
         path.write_bytes(init + b"".join(seen.data[f.sequence] for f in group))
         decoded = await asyncio.to_thread(decode, path)
+        movie = movie_of(init)
+        samples = sum(
+            run.samples
+            for f in group
+            for moof in track_runs(init, seen.data[f.sequence])
+            for run in moof
+            if run.track_id == movie.video_track
+        )
         seconds = sum(f.duration for f in group)
         assert decoded.first_is_keyframe
-        assert abs(decoded.video_frames - seconds * FPS) <= 1
+        assert decoded.video_frames == samples  # every frame served decodes
+        # fps x duration, short of a few frames the simulator may drop under load
+        assert seconds * FPS - 0.1 * seconds * FPS <= decoded.video_frames <= seconds * FPS + 1
         assert decoded.audio_frames > 0
         assert decoded.width == 1920
 
@@ -399,7 +412,16 @@ def _check_window(feed: LiveFeed, seen: Observed, fragments: list[LiveFragment])
         assert 6 - 1e-6 <= playlist.seconds < 6 + first + 1e-6
         assert seen.fragments[playlist.media_sequence].keyframe
         assert playlist.target == max(int(e.duration + 0.5) for e in playlist.entries)
-    assert all(p.independent for p in seen.playlists)  # the simulator's GOP is 1 s
+    # INDEPENDENT-SEGMENTS exactly when every listed fragment starts with a keyframe.
+    for playlist in seen.playlists:
+        keyframes = [seen.fragments[e.sequence].keyframe for e in playlist.entries]
+        assert playlist.independent == all(keyframes)
+    # The simulator's GOP is 1 s: (nearly) every fragment starts with a keyframe. (Under
+    # load the simulator can drop a frame, and ffmpeg then cuts one fragment mid-GOP.)
+    others = [(f.sequence, f.parts[-1].path.name, f.duration) for f in fragments if not f.keyframe]
+    if others:
+        print(f"fragments without a keyframe: {others}")
+    assert len(others) <= len(fragments) // 10
     assert min(p.target for p in seen.playlists) == 1  # 1 s fragments
     # Slid-out fragments expire one window later.
     assert feed.fragment(fragments[0].sequence) is None
@@ -407,10 +429,21 @@ def _check_window(feed: LiveFeed, seen: Observed, fragments: list[LiveFragment])
 
 
 def _check_restart(seen: Observed, fragments: list[LiveFragment]) -> LiveFragment:
-    """One discontinuity, where the second run begins, with a new init."""
+    """One discontinuity with a new init, where the second run begins."""
     breaks = [f for f in fragments if f.discontinuity]
-    assert len(breaks) == 1
-    restart = breaks[0]
+    restarts = [f for f in breaks if f.init != fragments[0].init]
+    assert len(restarts) == 1
+    restart = restarts[0]
+    # Within a run, a break only where the dates jump: the loaded simulator lost a
+    # stretch of frames (the decode times jump), or ffmpeg named a file far too late.
+    by_sequence = {f.sequence: f for f in fragments}
+    for fragment in breaks:
+        if fragment is not restart:
+            before = by_sequence[fragment.sequence - 1]
+            jump = fragment.wall - (before.wall + before.duration)
+            print(f"break inside a run at {fragment.sequence}: dates jump {jump:.2f} s")
+            assert jump > 0.4
+            assert fragment.init == before.init
     assert restart.keyframe
     before = [f for f in fragments if f.sequence < restart.sequence]
     assert {f.init for f in before} == {fragments[0].init}
@@ -422,7 +455,7 @@ def _check_restart(seen: Observed, fragments: list[LiveFragment]) -> LiveFragmen
         for p in seen.playlists
         for e in p.entries
     )
-    assert seen.playlists[-1].entries[0].cc == 1
+    assert seen.playlists[-1].entries[0].cc == restart.discontinuity_sequence
     return restart
 
 
@@ -839,15 +872,25 @@ def test_new_run_skipped_file_and_late_file(clip: bytes, tmp_path: Path) -> None
     d = _place(tmp_path, clip, t0 + 16, "r2")
     assert feed.refresh([c, d]) == 4
     assert not feed.listed()[12].discontinuity
+    # ffmpeg opened the next file 2 s late (a loaded machine): not a skip, no break.
+    e = _place(tmp_path, clip, t0 + 22, "r2")
+    assert feed.refresh([d, e]) == 4
+    assert not feed.listed()[16].discontinuity
+    assert feed.listed()[16].wall == pytest.approx(t0 + 20)
+    # ...nor one opened early.
+    f = _place(tmp_path, clip, t0 + 23, "r2")
+    assert feed.refresh([e, f]) == 4
+    assert not feed.listed()[20].discontinuity
+    assert feed.listed()[20].wall == pytest.approx(t0 + 24)
 
     # An older file offered after a newer one was followed is never scanned.
     late = _place(tmp_path, clip, t0 + 14, "r2")
-    assert feed.refresh([late, d]) == 0
+    assert feed.refresh([late, f]) == 0
     # Nor is one the stale list of a concurrent caller names again.
     assert feed.refresh([a, b]) == 0
     text = feed.playlist(init_url, fragment_url)
     playlist = parse_playlist(text)
-    assert [e.sequence for e in playlist.entries] == list(range(16))
+    assert [e.sequence for e in playlist.entries] == list(range(24))
     assert [e.sequence for e in playlist.entries if e.discontinuity] == [4, 8]
     assert playlist.discontinuity_sequence == 0
     assert re.findall(r'#EXT-X-MAP:URI="([^"]+)"', text) == [

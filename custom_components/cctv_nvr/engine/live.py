@@ -59,8 +59,11 @@ _LOGGER = logging.getLogger(__name__)
 DEFAULT_WINDOW: Final = 12.0
 # Decode times inside one file that jump by more than this start a new epoch.
 _MAX_JUMP: Final = Fraction(1, 2)
-# File names hold whole seconds: a file continues its run's previous file when its
-# name is this close to where that file ended.
+# The files of one ffmpeg run are contiguous: a file continues the previous one of
+# its run unless its name (the wall clock when ffmpeg opened it, whole seconds) is
+# later than where that file ended by more than this, or than half that file's length
+# (a file was skipped: segments are at least 2 s). ffmpeg may open a file late on a
+# loaded machine; a name earlier than expected is never a skip.
 _NAME_SLACK: Final = 1.5
 # Without a keyframe in this many windows the head of the playlist is cut anyway.
 _MAX_HOLD_WINDOWS: Final = 3
@@ -137,6 +140,7 @@ class _File:
     wall_anchor: float = 0.0
     next_decode_time: int = 0  # expected decode time of its next video fragment
     fragments: int = 0
+    seconds: Fraction = Fraction(0)  # video taken from it
 
 
 @dataclass(frozen=True, slots=True)
@@ -510,6 +514,7 @@ class LiveFeed:
         )
         self._next_sequence += 1
         state.fragments += 1
+        state.seconds += duration
         state.next_decode_time = video.decode_time + video.duration
         self._edge = _Edge(
             state.run_id,
@@ -542,7 +547,7 @@ class LiveFeed:
         if (
             edge is not None
             and same_stream
-            and (name_start is None or abs(name_start - edge.wall_end) <= _NAME_SLACK)
+            and (name_start is None or name_start - edge.wall_end <= self._skip_threshold())
         ):
             _anchor(state, decode_time, cursor, edge.wall_end)
             return False
@@ -550,6 +555,12 @@ class LiveFeed:
             name_start = edge.wall_end if edge is not None else 0.0
         _anchor(state, decode_time, cursor, name_start)
         return edge is not None
+
+    def _skip_threshold(self) -> float:
+        """Return how much later than expected a file of the same run may be named."""
+        previous = self._current
+        seconds = float(previous.seconds) if previous is not None else 0.0
+        return max(_NAME_SLACK, seconds / 2)
 
     def _slide(self) -> None:
         """Move the head of the playlist to a keyframe ~window before the end; forget older."""
