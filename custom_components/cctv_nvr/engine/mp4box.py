@@ -173,6 +173,176 @@ def parse_moov(moov: bytes) -> tuple[dict[int, int], str]:
     return timescales, hashlib.sha256(b"".join(descriptions)).hexdigest()
 
 
+# sample flags: sample_is_non_sync_sample
+SAMPLE_NON_SYNC: Final = 0x00010000
+# tfhd optional fields, in order
+_TFHD_SAMPLE_DESCRIPTION: Final = 0x000002
+_TFHD_DEFAULT_DURATION: Final = 0x000008
+_TFHD_DEFAULT_SIZE: Final = 0x000010
+_TFHD_DEFAULT_FLAGS: Final = 0x000020
+# trun optional fields
+_TRUN_FIRST_SAMPLE_FLAGS: Final = 0x000004
+_TRUN_SAMPLE_DURATION: Final = 0x000100
+_TRUN_SAMPLE_SIZE: Final = 0x000200
+_TRUN_SAMPLE_FLAGS: Final = 0x000400
+_TRUN_SAMPLE_CTO: Final = 0x000800
+# the trun flags of the per-sample fields, in their order
+_TRUN_FIELDS: Final = (
+    _TRUN_SAMPLE_DURATION,
+    _TRUN_SAMPLE_SIZE,
+    _TRUN_SAMPLE_FLAGS,
+    _TRUN_SAMPLE_CTO,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Movie:
+    """What a fragment parser needs from a ``moov`` box."""
+
+    timescales: dict[int, int]  # track id -> ticks per second
+    codec_digest: str  # see Mp4Layout.codec_digest
+    video_track: int | None  # the first track whose handler is "vide"
+    # track id -> (default sample duration, default sample flags) of its mvex/trex
+    defaults: dict[int, tuple[int, int]]
+
+
+@dataclass(frozen=True, slots=True)
+class TrackRun:
+    """One ``traf`` of a ``moof``: a track's samples in one fragment."""
+
+    track_id: int
+    decode_time: int  # tfdt baseMediaDecodeTime, in the track's timescale
+    samples: int
+    duration: int  # sum of the sample durations, in the track's timescale
+    first_flags: int | None  # sample flags of the first sample (None without samples)
+
+    @property
+    def starts_with_sync_sample(self) -> bool:
+        """Return True when the first sample is a sync sample (a keyframe)."""
+        return self.first_flags is not None and not self.first_flags & SAMPLE_NON_SYNC
+
+
+def parse_movie(moov: bytes) -> Movie:
+    """Return the timescales, codec digest, video track and trex defaults of a moov box."""
+    timescales, digest = parse_moov(moov)
+    root = iter_boxes(moov)[0]
+    video: int | None = None
+    defaults: dict[int, tuple[int, int]] = {}
+    for child in iter_boxes(moov, root.body, root.end):
+        if child.kind == b"trak" and video is None:
+            found = _track_timescale(moov, child)
+            mdia = _find(moov, child.body, child.end, b"mdia")
+            hdlr = _find(moov, mdia.body, mdia.end, b"hdlr") if mdia else None
+            # hdlr: version/flags(4) pre_defined(4) handler_type(4)
+            if found and hdlr and moov[hdlr.body + 8 : hdlr.body + 12] == b"vide":
+                video = found[0]
+        elif child.kind == b"mvex":
+            for trex in iter_boxes(moov, child.body, child.end):
+                if trex.kind == b"trex" and trex.body + 24 <= trex.end:
+                    # version/flags(4) track_ID description_index duration size flags
+                    track, _, duration, _, flags = struct.unpack_from(">5I", moov, trex.body + 4)
+                    defaults[int(track)] = (int(duration), int(flags))
+    return Movie(timescales, digest, video, defaults)
+
+
+def parse_moof(moof: bytes, movie: Movie) -> list[TrackRun]:
+    """Return the track runs of a whole ``moof`` box (decode times, durations, first flags).
+
+    Reads only the moof: defaults missing from a ``tfhd`` come from the movie's ``trex``.
+    """
+    boxes = iter_boxes(moof)
+    if not boxes or boxes[0].kind != b"moof" or boxes[0].size != len(moof):
+        raise Mp4Error("not a moof box")
+    return [
+        _track_run(moof, traf, movie)
+        for traf in iter_boxes(moof, boxes[0].body, boxes[0].end)
+        if traf.kind == b"traf"
+    ]
+
+
+def _u32(data: bytes, offset: int, end: int) -> int:
+    if offset + 4 > end:
+        raise Mp4Error("box too short")
+    return int(struct.unpack_from(">I", data, offset)[0])
+
+
+def _tfhd(moof: bytes, traf: Box, movie: Movie) -> tuple[int, int, int]:
+    """Return (track id, default sample duration, default sample flags) of a traf."""
+    tfhd = _find(moof, traf.body, traf.end, b"tfhd")
+    if tfhd is None:
+        raise Mp4Error("traf without tfhd")
+    flags = _u32(moof, tfhd.body, tfhd.end) & 0xFFFFFF
+    track_id = _u32(moof, tfhd.body + 4, tfhd.end)
+    duration, sample_flags = movie.defaults.get(track_id, (0, 0))
+    pos = tfhd.body + 8
+    if flags & _TFHD_BASE_DATA_OFFSET:
+        pos += 8
+    if flags & _TFHD_SAMPLE_DESCRIPTION:
+        pos += 4
+    if flags & _TFHD_DEFAULT_DURATION:
+        duration = _u32(moof, pos, tfhd.end)
+        pos += 4
+    if flags & _TFHD_DEFAULT_SIZE:
+        pos += 4
+    if flags & _TFHD_DEFAULT_FLAGS:
+        sample_flags = _u32(moof, pos, tfhd.end)
+    return track_id, duration, sample_flags
+
+
+def _track_run(moof: bytes, traf: Box, movie: Movie) -> TrackRun:
+    track_id, duration, sample_flags = _tfhd(moof, traf, movie)
+    decode_time = 0
+    samples = 0
+    total = 0
+    first: int | None = None
+    for child in iter_boxes(moof, traf.body, traf.end):
+        if child.kind == b"tfdt":
+            if _full_box_version(moof, child) == 1:
+                if child.body + 12 > child.end:
+                    raise Mp4Error("box too short")
+                decode_time = int(struct.unpack_from(">Q", moof, child.body + 4)[0])
+            else:
+                decode_time = _u32(moof, child.body + 4, child.end)
+        elif child.kind == b"trun":
+            count, run_total, run_first = _trun(moof, child, duration, sample_flags)
+            if count and first is None:
+                first = run_first
+            samples += count
+            total += run_total
+    return TrackRun(track_id, decode_time, samples, total, first)
+
+
+def _trun(moof: bytes, trun: Box, duration: int, sample_flags: int) -> tuple[int, int, int]:
+    """Return (sample count, total duration, first sample flags) of a trun box."""
+    flags = _u32(moof, trun.body, trun.end) & 0xFFFFFF
+    count = _u32(moof, trun.body + 4, trun.end)
+    pos = trun.body + 8
+    if flags & _TRUN_DATA_OFFSET:
+        pos += 4
+    first_flags: int | None = None
+    if flags & _TRUN_FIRST_SAMPLE_FLAGS:
+        first_flags = _u32(moof, pos, trun.end)
+        pos += 4
+    fields = [
+        bit
+        for bit in (_TRUN_SAMPLE_DURATION, _TRUN_SAMPLE_SIZE, _TRUN_SAMPLE_FLAGS, _TRUN_SAMPLE_CTO)
+        if flags & bit
+    ]
+    stride = 4 * len(fields)
+    if pos + stride * count > trun.end:
+        raise Mp4Error("trun shorter than its sample count")
+    if flags & _TRUN_SAMPLE_DURATION:
+        at = pos + 4 * fields.index(_TRUN_SAMPLE_DURATION)
+        total = sum(struct.unpack_from(">I", moof, at + stride * i)[0] for i in range(count))
+    else:
+        total = duration * count
+    if first_flags is None:
+        first_flags = sample_flags
+        if flags & _TRUN_SAMPLE_FLAGS and count:
+            first_flags = _u32(moof, pos + 4 * fields.index(_TRUN_SAMPLE_FLAGS), trun.end)
+    return count, int(total), first_flags
+
+
 def layout(path: Path) -> Mp4Layout:
     """Locate the init part and the complete fragments of a fragmented MP4 file.
 
@@ -451,18 +621,6 @@ def leading_parameter_sets(path: Path, codec: str) -> bytes:
 
 # -- the samples of a fragment: durations, and dropping a cut last frame ------------
 
-# tfhd flags
-_TFHD_SAMPLE_DESCRIPTION: Final = 0x000002
-_TFHD_DEFAULT_DURATION: Final = 0x000008
-_TFHD_DEFAULT_SIZE: Final = 0x000010
-_TFHD_DEFAULT_FLAGS: Final = 0x000020
-# trun flags
-_TRUN_FIRST_SAMPLE_FLAGS: Final = 0x000004
-_TRUN_DURATION: Final = 0x000100
-_TRUN_SIZE: Final = 0x000200
-_TRUN_FLAGS: Final = 0x000400
-_TRUN_CTO: Final = 0x000800
-
 
 @dataclass(frozen=True, slots=True)
 class _TrackDefaults:
@@ -520,10 +678,6 @@ def _track_defaults(moov: bytes) -> dict[int, _TrackDefaults]:
     }
 
 
-# sample flags: sample_is_non_sync_sample
-SAMPLE_NON_SYNC: Final = 0x00010000
-
-
 def _parse_trun(moof: bytes, box: Box, count_default: tuple[int, int, int]) -> _Trun:
     flags = int.from_bytes(moof[box.body + 1 : box.body + 4], "big")
     count = struct.unpack_from(">I", moof, box.body + 4)[0]
@@ -536,7 +690,7 @@ def _parse_trun(moof: bytes, box: Box, count_default: tuple[int, int, int]) -> _
     if flags & _TRUN_FIRST_SAMPLE_FLAGS:
         first_flags = struct.unpack_from(">I", moof, pos)[0]
         pos += 4
-    fields = [f for f in (_TRUN_DURATION, _TRUN_SIZE, _TRUN_FLAGS, _TRUN_CTO) if flags & f]
+    fields = [f for f in _TRUN_FIELDS if flags & f]
     entry = 4 * len(fields)
     if pos + count * entry > box.end:
         raise Mp4Error("trun box shorter than its samples")
@@ -545,10 +699,10 @@ def _parse_trun(moof: bytes, box: Box, count_default: tuple[int, int, int]) -> _
     for index in range(count):
         at = pos + index * entry
         values = dict(zip(fields, struct.unpack_from(f">{len(fields)}I", moof, at), strict=True))
-        durations.append(values.get(_TRUN_DURATION, count_default[0]))
-        sizes.append(values.get(_TRUN_SIZE, count_default[1]))
+        durations.append(values.get(_TRUN_SAMPLE_DURATION, count_default[0]))
+        sizes.append(values.get(_TRUN_SAMPLE_SIZE, count_default[1]))
         if index == 0 and first_flags is None:
-            first_flags = values.get(_TRUN_FLAGS, count_default[2])
+            first_flags = values.get(_TRUN_SAMPLE_FLAGS, count_default[2])
     sync = not (first_flags or 0) & SAMPLE_NON_SYNC
     return _Trun(box, flags, data_offset, durations, sizes, first_sync=sync)
 
@@ -738,9 +892,7 @@ def _shrunk_fragment(
 ) -> bytes:
     """Return the last fragment (moof + mdat) without the last sample of ``trun``."""
     flags = trun.flags
-    per_sample = 4 * sum(
-        1 for f in (_TRUN_DURATION, _TRUN_SIZE, _TRUN_FLAGS, _TRUN_CTO) if flags & f
-    )
+    per_sample = 4 * sum(1 for f in _TRUN_FIELDS if flags & f)
     count = len(trun.sizes)
     drop_box = count == 1  # the trun goes (its traf keeps others, or goes too)
     if drop_box and len(traf.truns) == 1:
@@ -787,8 +939,6 @@ def _grow_box(data: bytearray, box: Box, delta: int) -> None:
 
 # Sample tables of fragments (used by the export, which stitches fragments into one MP4).
 
-# the trun flags of the per-sample fields, in their order (the flags are defined above)
-_TRUN_FIELDS: Final = (_TRUN_DURATION, _TRUN_SIZE, _TRUN_FLAGS, _TRUN_CTO)
 _READ_AHEAD: Final = 16 * 1024  # bytes read at a fragment: its moof and the mdat header after it
 
 

@@ -290,9 +290,9 @@ class Recorder:
             self._ingest_task = None
         self._set_status(RecorderState.IDLE, None)
 
-    async def latest_files(self) -> list[Path]:
-        """Return the newest segment files (the growing one first)."""
-        files: list[Path] = await self._run_blocking(self._latest_files)
+    async def latest_files(self, count: int = 2) -> list[Path]:
+        """Return the newest ``count`` segment files (the growing one first)."""
+        files: list[Path] = await self._run_blocking(self._latest_files, count)
         return files
 
     # -- supervision ------------------------------------------------------
@@ -1038,7 +1038,7 @@ class Recorder:
                 size,
             )
 
-    def _latest_files(self) -> list[Path]:
+    def _latest_files(self, count: int = 2) -> list[Path]:
         now = time.time()
         files: list[Path] = []
         for directory in reversed(hour_dirs(self.config.root, self.config.camera, now - 3600, now)):
@@ -1046,9 +1046,9 @@ class Recorder:
                 files.extend(
                     sorted((p for p in directory.iterdir() if p.suffix == ".mp4"), reverse=True)
                 )
-            if len(files) >= 2:  # noqa: PLR2004
+            if len(files) >= count:
                 break
-        return files[:2]
+        return files[:count]
 
 
 def _make_segment(
