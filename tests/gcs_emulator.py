@@ -56,13 +56,20 @@ class FakeGcs:
         self._proc = subprocess.Popen(
             [
                 str(_get_binary_path()),
-                "-scheme", "http",
-                "-backend", "filesystem",
-                "-filesystem-root", str(self.root),
-                "-host", "127.0.0.1",
-                "-port", str(self.port),
-                "-external-url", self.url,
-                "-log-level", "error",
+                "-scheme",
+                "http",
+                "-backend",
+                "filesystem",
+                "-filesystem-root",
+                str(self.root),
+                "-host",
+                "127.0.0.1",
+                "-port",
+                str(self.port),
+                "-external-url",
+                self.url,
+                "-log-level",
+                "error",
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -72,7 +79,7 @@ class FakeGcs:
             if self._proc.poll() is not None:
                 raise RuntimeError(f"fake-gcs-server exited with {self._proc.returncode}")
             try:
-                with urllib.request.urlopen(f"{self.url}/storage/v1/b", timeout=1):
+                with urllib.request.urlopen(f"{self.url}/storage/v1/b", timeout=1):  # noqa: S310
                     return
             except OSError:
                 time.sleep(0.05)
@@ -90,27 +97,27 @@ class FakeGcs:
             self._proc = None
 
     def create_bucket(self, name: str) -> None:
-        request = urllib.request.Request(
+        request = urllib.request.Request(  # noqa: S310
             f"{self.url}/storage/v1/b?project=test",
             data=json.dumps({"name": name}).encode(),
             headers={"Content-Type": "application/json"},
             method="POST",
         )
-        with urllib.request.urlopen(request, timeout=10):
+        with urllib.request.urlopen(request, timeout=10):  # noqa: S310
             pass
 
 
 class _TokenHandler(BaseHTTPRequestHandler):
     server: _TokenHTTPServer
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         form = parse_qs(self.rfile.read(length).decode())
         assertion = form.get("assertion", [""])[0]
         try:
             payload = assertion.split(".")[1]
             claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-        except (IndexError, ValueError):
+        except IndexError, ValueError:
             claims = {}
         email = claims.get("iss")
         self.server.requests += 1
@@ -118,8 +125,11 @@ class _TokenHandler(BaseHTTPRequestHandler):
             body = {"error": "invalid_grant", "error_description": "Invalid JWT Signature."}
             status = 400
         else:
-            body = {"access_token": f"ya29.test-{self.server.requests}", "expires_in": 3600,
-                    "token_type": "Bearer"}
+            body = {
+                "access_token": f"ya29.test-{self.server.requests}",
+                "expires_in": 3600,
+                "token_type": "Bearer",
+            }
             status = 200
         data = json.dumps(body).encode()
         self.send_response(status)

@@ -420,20 +420,26 @@ class CloudTier:
         self._tasks.append(asyncio.create_task(self._status_loop(), name="cctv_nvr cloud status"))
         await self._refresh_status()
 
-    async def stop(self) -> None:
+    async def stop(self, timeout: float = 15.0) -> None:
         """Stop every task; uploads under way resume from the queue on the next start.
 
-        A request already sent finishes in its thread (it is not cut); the pool is
-        released without waiting for it, so stopping never waits on the network.
+        A request already sent is not cut: the pool's threads are waited for (in a
+        helper thread) up to ``timeout`` seconds, then left to end on their own.
         """
         self._stopping = True
         tasks, self._tasks = self._tasks, []
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            try:
+                await asyncio.wait_for(
+                    asyncio.shield(asyncio.to_thread(pool.shutdown, True, cancel_futures=True)),
+                    timeout,
+                )
+            except TimeoutError:
+                _LOGGER.warning("Cloud uploads still running after %g s; not waiting", timeout)
         self._claimed.clear()
         self._progress.clear()
         self._state = CloudState.STOPPED
@@ -441,17 +447,15 @@ class CloudTier:
 
     async def update_key(self, key: Mapping[str, Any] | None) -> CloudState:
         """Use a new service account key (after a reauth); retry at once. Returns the state."""
+        self._failing_kind = None
+        self._failures = 0
+        self._blocked_until = 0.0
+        self._failing_since = None
+        self._last_error = None
         await self._open_bucket(key)
-        if self._bucket is not None:
-            self._failing_kind = None
-            self._failures = 0
-            self._blocked_until = 0.0
-            self._failing_since = None
-            self._state = CloudState.IDLE
-            await self._check_bucket()
         self._notify()
         self._status_dirty.set()
-        return self._state
+        return self._failing_kind or self._state
 
     async def _open_bucket(self, key: Mapping[str, Any] | None) -> None:
         from .gcs import BucketError  # noqa: PLC0415
@@ -491,7 +495,7 @@ class CloudTier:
         if self._pool is None:
             raise RuntimeError("start the tier first")
         await self._check_bucket()
-        return self._state if self._failing_kind is None else self._failing_kind
+        return self._failing_kind or self._state
 
     # -- blocking work in the pool ------------------------------------------------------
 
@@ -588,6 +592,11 @@ class CloudTier:
         cloud = self._index.cloud
         items, size = cloud.totals()
         return items, size, cloud.cloud_bytes(), cloud.trash_count()
+
+    async def refresh_status(self) -> CloudStatus:
+        """Refresh the snapshot now (e.g. after retention deleted footage) and return it."""
+        await self._refresh_status()
+        return self._status
 
     async def _refresh_status(self) -> None:
         if self._pool is not None:
@@ -811,6 +820,7 @@ class CloudTier:
         self._sent.append((time.monotonic(), amount))
         self._uploaded_bytes += amount
         self._progress[item_id] = self._progress.get(item_id, 0) + amount
+        self._status_dirty.set()
 
     async def _upload(self, upload: _Upload) -> None:
         from .gcs import BucketError, ErrorKind  # noqa: PLC0415
