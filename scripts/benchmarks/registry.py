@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from . import (
     access,
+    cloud,
     concurrent_cameras,
     cpu,
     export,
@@ -29,4 +30,5 @@ SECTIONS: tuple[Section, ...] = (
     index_queries.SECTION,
     export.SECTION,
     access.SECTION,
+    cloud.SECTION,
 )

@@ -94,7 +94,10 @@ def test_disk_floor_takes_verified_copies_first(
     policy = RetentionPolicy(min_free_bytes=12 * size, cloud=CloudRetention())
 
     report = enforce(
-        index, root, policy, now=NOW,
+        index,
+        root,
+        policy,
+        now=NOW,
         free_bytes=lambda: capacity - sum(p.stat().st_size for p in root.rglob("*.mp4")),
     )
 
@@ -108,7 +111,10 @@ def test_disk_floor_takes_verified_copies_first(
     # With nothing verified left, the floor deletes the oldest local footage as it always did.
     more = RetentionPolicy(min_free_bytes=20 * size, cloud=CloudRetention())
     report = enforce(
-        index, root, more, now=NOW,
+        index,
+        root,
+        more,
+        now=NOW,
         free_bytes=lambda: capacity - sum(p.stat().st_size for p in root.rglob("*.mp4")),
     )
     assert locations(index, verified) == ["cloud"] * 4

@@ -20,8 +20,20 @@ ENGINE = Path(__file__).resolve().parents[2] / "custom_components" / "cctv_nvr" 
 ALLOWED_THIRD_PARTY = {"av", "google", "google_crc32c", "requests"}
 # What importing google-cloud-storage and requests loads on their own (their dependencies).
 LOADED_BY_THEM = {
-    "bcrypt", "certifi", "charset_normalizer", "cryptography", "grpc", "idna", "opentelemetry",
-    "typing_extensions", "urllib3", "proto", "pyasn1", "pyasn1_modules", "rsa", "cachetools",
+    "bcrypt",
+    "certifi",
+    "charset_normalizer",
+    "cryptography",
+    "grpc",
+    "idna",
+    "opentelemetry",
+    "typing_extensions",
+    "urllib3",
+    "proto",
+    "pyasn1",
+    "pyasn1_modules",
+    "rsa",
+    "cachetools",
 }
 
 
