@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 import functools
 import hashlib
 import logging
@@ -38,6 +39,7 @@ from custom_components.cctv_nvr.engine.cloud import (
     UploadScope,
     lifecycle_rules,
     lifecycle_warnings,
+    probe_bucket,
 )
 from custom_components.cctv_nvr.engine.gcs import crc32c_of
 from custom_components.cctv_nvr.engine.index import KIND_EVENT, Segment, SegmentIndex
@@ -287,8 +289,8 @@ async def test_emulator_stopped_mid_upload_and_started_again(
     assert report.offloaded_segments == report.deleted_segments == 0
     assert (root / segments[0].path).exists()
     more, more_data = make_segments(root, index, 3, 20 * KIB, start=T0 + 100)
-    for segment in more:
-        assert await tier.enqueue_segment(segment)
+    for segment in more:  # as the recorder reports them: without their row id
+        assert await tier.enqueue_segment(replace(segment, id=None))
     await wait_for(lambda: tier.status.queue_items == 4, 10, 0.05)
     assert tier.status.queue_bytes == 2048 * KIB + 3 * 20 * KIB
     assert tier.status.state == CloudState.OFFLINE
@@ -428,6 +430,10 @@ async def test_missing_bucket(
     gcs: FakeGcs, index: SegmentIndex, root: Path, tiers: list[CloudTier]
 ) -> None:
     make_segments(root, index, 2, 20 * KIB)
+    assert (await probe_bucket(config(gcs, bucket="not-there-yet")))[0] == (
+        CloudState.BUCKET_MISSING
+    )
+    assert await probe_bucket(config(gcs)) == (CloudState.IDLE, None)
     tier = await start(tiers, CloudTier(config(gcs, bucket="not-there-yet"), index, root))
     assert tier.status.state == CloudState.BUCKET_MISSING
     await asyncio.sleep(1.0)

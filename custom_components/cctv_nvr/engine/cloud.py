@@ -245,6 +245,33 @@ def lifecycle_rules(
     return rules
 
 
+async def probe_bucket(config: CloudConfig) -> tuple[CloudState, str | None]:
+    """Try a key and a bucket once (a config flow's check); return (state, scrubbed error).
+
+    Runs in a thread of its own (``asyncio.to_thread``); IDLE means usable.
+    """
+
+    def probe() -> tuple[CloudState, str | None]:
+        from .gcs import Bucket, BucketError, ErrorKind  # noqa: PLC0415
+
+        try:
+            Bucket(
+                config.bucket,
+                config.key,
+                emulator_host=config.emulator_host,
+                timeout=config.timeout,
+            ).check()
+        except BucketError as err:
+            state = {
+                ErrorKind.AUTH: CloudState.AUTH_FAILED,
+                ErrorKind.BUCKET_MISSING: CloudState.BUCKET_MISSING,
+            }.get(err.kind, CloudState.OFFLINE)
+            return state, str(err)
+        return CloudState.IDLE, None
+
+    return await asyncio.to_thread(probe)
+
+
 def _next_name(name: str) -> str:
     """Return the next name to try after a 412 with other bytes: a.mp4 -> a~1.mp4 -> a~2.mp4."""
     path = PurePosixPath(name)
@@ -518,10 +545,16 @@ class CloudTier:
         Called on the loop (e.g. from the coordinator's ``on_segment``). Event footage in
         the ``events`` scope is also found by the periodic scan and by ``enqueue_range``.
         """
-        if segment.id is None or not self._wants_footage(event=event or segment.protected):
+        if not self._wants_footage(event=event or segment.protected):
             return False
+        segment_id = segment.id
+        if segment_id is None:  # as the recorder reports it: found by its path
+            stored = await self._run(self._index.segment_by_path, segment.path)
+            if stored is None or stored.id is None:
+                return False
+            segment_id = stored.id
         added = await self._run(
-            self._index.cloud.enqueue_segments, [segment.id], self.config.delay_seconds
+            self._index.cloud.enqueue_segments, [segment_id], self.config.delay_seconds
         )
         self._queued(added)
         return added > 0
