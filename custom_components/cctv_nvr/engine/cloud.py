@@ -57,6 +57,7 @@ import importlib
 import logging
 import os
 from pathlib import Path, PurePosixPath
+import threading
 import time
 from typing import TYPE_CHECKING, Any, Final
 
@@ -77,6 +78,7 @@ _LOGGER = logging.getLogger(__name__)
 
 MIB: Final = 1024 * 1024
 CHUNK_ALIGN: Final = 256 * 1024  # resumable chunks are multiples of 256 KiB
+BACKGROUND_NICE: Final = 10  # the pool threads' niceness: uploads yield the CPU to the loop
 MAX_SUFFIX: Final = 9  # names tried after a 412 with other bytes: name~1 ... name~9
 RATE_WINDOW: Final = 30.0  # seconds the upload rate is averaged over
 META_PREFIX: Final = "cctv-"
@@ -243,6 +245,12 @@ def lifecycle_rules(
             }
         )
     return rules
+
+
+def _background_thread() -> None:
+    """Lower this pool thread's CPU priority (Linux: per thread), so the event loop wins."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICE)
 
 
 async def probe_bucket(config: CloudConfig) -> tuple[CloudState, str | None]:
@@ -431,7 +439,9 @@ class CloudTier:
             return
         self._stopping = False
         self._pool = ThreadPoolExecutor(
-            max_workers=self.config.workers + 1, thread_name_prefix="cctv_nvr_cloud"
+            max_workers=self.config.workers + 1,
+            thread_name_prefix="cctv_nvr_cloud",
+            initializer=_background_thread,
         )
         # google-cloud-storage is imported here, in the pool (it takes a while): the
         # ``from .gcs import`` lines elsewhere then only look it up.
