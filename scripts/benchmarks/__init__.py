@@ -8,12 +8,14 @@ Layout: common.py (constants, measuring helpers, the simulator, the Bench contex
 gets, the Section record, the table), one module per section, registry.py (the sections in
 run order), cli.py (options, machine rows, running the sections, printing the table) and
 pyav_recorder.py (the PyAV recorder section 1 runs as a separate process). The bench
-imports only the engine (custom_components/cctv_nvr/engine) and tests.simulator.
+imports only the engine (custom_components/cctv_nvr/engine), tests.simulator and
+tests.gcs_emulator (section 11).
 
 Sections: 1 cpu.py, 2 concurrent_cameras.py, 3 snapshot.py, 4 index_queries.py,
-5 export.py, 6 loop_lag.py, 7 memory_soak.py, 8 access.py, 9 chaos.py, 10 durability.py; each
-module's docstring says what it measures. 9 and 10 (long soaks) run only when asked for
-(--sections chaos,durability or --sections all).
+5 export.py, 6 loop_lag.py, 7 memory_soak.py, 8 access.py, 9 chaos.py, 10 durability.py,
+11 cloud.py (the cloud tier against fake-gcs-server); each module's docstring says what it
+measures. 9 and 10 (long soaks) run only when asked for (--sections chaos,durability or
+--sections all).
 
 Adding a section is adding one module and one line in registry.SECTIONS: the module defines
 `async def run(bench: Bench) -> list[Row]` (quick/full sizes from bench.quick, the simulator

@@ -12,6 +12,7 @@ from __future__ import annotations
 from . import (
     access,
     chaos,
+    cloud,
     concurrent_cameras,
     cpu,
     durability,
@@ -34,4 +35,5 @@ SECTIONS: tuple[Section, ...] = (
     index_queries.SECTION,
     export.SECTION,
     access.SECTION,
+    cloud.SECTION,
 )

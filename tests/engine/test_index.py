@@ -51,11 +51,11 @@ def user_version(path: Path) -> int:
 
 def test_fresh_database_is_current(tmp_path: Path) -> None:
     SegmentIndex(tmp_path / "index.db").close()
-    assert user_version(tmp_path / "index.db") == SCHEMA_VERSION == 3
+    assert user_version(tmp_path / "index.db") == SCHEMA_VERSION == 4
 
 
 def test_migration_v1_to_current_keeps_data(tmp_path: Path) -> None:
-    """A schema-1 database (segments, recordings) migrates through 2 and 3 keeping its rows."""
+    """A schema-1 database (segments, recordings) migrates through 2, 3 and 4 keeping its rows."""
     db = tmp_path / "index.db"
     conn = sqlite3.connect(db)
     conn.executescript(_V1)
@@ -79,7 +79,7 @@ def test_migration_v1_to_current_keeps_data(tmp_path: Path) -> None:
 
     index = SegmentIndex(db)
     try:
-        assert user_version(db) == 3
+        assert user_version(db) == 4
         segments = index.segments("a", T0, T0 + 100)
         assert [s.path for s in segments] == ["a/1.mp4", "a/2.mp4"]
         assert segments[1].protected
@@ -102,7 +102,7 @@ def test_migration_v1_to_current_keeps_data(tmp_path: Path) -> None:
         index.close()
     # Reopening a current database changes nothing.
     SegmentIndex(db).close()
-    assert user_version(db) == 3
+    assert user_version(db) == 4
 
 
 def test_newer_schema_is_refused(tmp_path: Path) -> None:
@@ -294,7 +294,7 @@ def test_open_or_recover_moves_garbage_aside(tmp_path: Path) -> None:
     aside = list(tmp_path.glob("index.db.corrupt-*"))
     assert len(aside) == 1
     assert aside[0].read_bytes() == garbage  # kept, never deleted
-    assert user_version(db) == 3
+    assert user_version(db) == 4
 
     # A healthy database opens as it is (also with the integrity check).
     index, recovered = SegmentIndex.open_or_recover(db, quick_check=True)

@@ -18,7 +18,24 @@ Rules, in order:
    When nothing deletable remains, ``still_short`` is set so the caller can
    raise a repair issue.
 
-Never deleted: protected segments, segments overlapping an export of their
+With the cloud tier (``RetentionPolicy.cloud``), before those rules:
+
+0. Cloud age: footage in the bucket (``both`` or ``cloud``) that ended more than
+   ``keep_cloud_days`` ago goes: its local file if any, and its row; deleting the row
+   queues the object for deletion from the bucket (``cloud_trash``, emptied by the
+   tier). Protected footage, footage under an export and footage kept for events
+   (``event_max_age_days``) stay, as in rule 1.
+0b. Keep local: local copies of footage verified in the bucket (``both``: CRC32C
+   compared, generation recorded) that ended more than ``keep_local_days`` ago are
+   deleted; the row stays (``cloud``), the footage plays from the bucket. This is
+   only a copy going, so it applies to protected and exported footage too.
+
+and in rules 2 and 3, verified local copies go first (oldest first), before any
+footage that exists only locally. Nothing unverified is ever deleted because of the
+cloud: rules 0b, 2 and 3 offload only ``both`` rows, and rules 1-3 delete only
+footage that is only local, as without the cloud tier.
+
+Never deleted (rules 1-3): protected segments, segments overlapping an export of their
 camera, and segments not stored locally. Files go first, then their rows, one
 batch at a time; a file already missing just drops its row, a file that cannot
 be removed keeps its row. Hour and day directories emptied are removed, except
@@ -36,7 +53,14 @@ from pathlib import Path, PurePosixPath
 import shutil
 import time
 
-from .index import SEGMENT_BUFFER, Segment, SegmentIndex
+from .index import (
+    LOCATION_BOTH,
+    LOCATION_CLOUD,
+    LOCATION_LOCAL,
+    SEGMENT_BUFFER,
+    Segment,
+    SegmentIndex,
+)
 from .layout import hour_dir
 
 _LOGGER = logging.getLogger(__name__)
@@ -55,11 +79,20 @@ class CameraRetention:
 
 
 @dataclass(frozen=True, slots=True)
+class CloudRetention:
+    """How long footage stays once the cloud tier holds it; None means no limit."""
+
+    keep_local_days: float | None = None  # local copies of verified footage go after this
+    keep_cloud_days: float | None = None  # footage in the bucket goes after this
+
+
+@dataclass(frozen=True, slots=True)
 class RetentionPolicy:
     """Retention limits of every camera plus the free space to keep on the disk."""
 
     cameras: dict[str, CameraRetention] = field(default_factory=dict)
     min_free_bytes: int | None = None
+    cloud: CloudRetention | None = None  # the cloud tier is on (see the module doc)
 
 
 @dataclass(slots=True)
@@ -74,6 +107,8 @@ class RetentionReport:
     still_short: bool = False  # free space still below min_free_bytes, nothing left to delete
     over_quota: list[str] = field(default_factory=list)  # cameras still above max_bytes
     failed: int = 0  # files that could not be removed (kept, with their rows)
+    offloaded_segments: int = 0  # local copies deleted, footage kept in the bucket
+    offloaded_bytes: int = 0
 
 
 def disk_free_bytes(path: Path) -> int:
@@ -96,6 +131,9 @@ def enforce(
     ``shutil.disk_usage`` and is the injection point for tests.
     """
     sweeper = _Sweeper(index, root, time.time() if now is None else now)
+    cloud = policy.cloud
+    if cloud is not None:
+        _cloud_rules(sweeper, policy, cloud)
     for camera, limits in policy.cameras.items():
         keep_events = (
             None
@@ -111,6 +149,8 @@ def enforce(
             )
         if limits.max_bytes is not None:
             excess = index.camera_bytes(camera) - limits.max_bytes
+            if excess > 0 and cloud is not None:
+                excess -= sweeper.offload(camera, "size", need_bytes=excess)
             if excess > 0:
                 excess -= sweeper.sweep(
                     camera, "size", need_bytes=excess, keep_events_since=keep_events
@@ -121,18 +161,45 @@ def enforce(
                 sweeper.report.over_quota.append(camera)
     if policy.min_free_bytes is not None:
         measure = free_bytes if free_bytes is not None else lambda: disk_free_bytes(root)
+        if cloud is not None:
+            sweeper.offload_for_space(policy.min_free_bytes, measure)
         sweeper.free_space(policy.min_free_bytes, measure)
     sweeper.remove_empty_dirs()
     report = sweeper.report
-    if report.deleted_segments or report.still_short:
+    if report.deleted_segments or report.still_short or report.offloaded_segments:
         _LOGGER.info(
-            "Retention deleted %d segments (%d bytes): %s%s",
+            "Retention deleted %d segments (%d bytes) and %d local copies of footage in the "
+            "cloud (%d bytes): %s%s",
             report.deleted_segments,
             report.deleted_bytes,
+            report.offloaded_segments,
+            report.offloaded_bytes,
             report.reasons,
             "; still short of free space" if report.still_short else "",
         )
     return report
+
+
+def _cloud_rules(sweeper: _Sweeper, policy: RetentionPolicy, cloud: CloudRetention) -> None:
+    """Rules 0 and 0b: footage past its time in the bucket, local copies past theirs."""
+    if cloud.keep_cloud_days is not None:
+        ended_before = sweeper.now - cloud.keep_cloud_days * _DAY
+        for camera in sweeper.index.cameras():
+            limits = policy.cameras.get(camera, CameraRetention())
+            keep_events = (
+                None
+                if limits.event_max_age_days is None
+                else sweeper.now - limits.event_max_age_days * _DAY
+            )
+            sweeper.sweep(
+                camera,
+                "cloud_age",
+                ended_before=ended_before,
+                keep_events_since=keep_events,
+                locations=(LOCATION_BOTH, LOCATION_CLOUD),
+            )
+    if cloud.keep_local_days is not None:
+        sweeper.offload(None, "keep_local", ended_before=sweeper.now - cloud.keep_local_days * _DAY)
 
 
 def delete_range(
@@ -145,7 +212,13 @@ def delete_range(
     Returns (segments deleted, bytes deleted).
     """
     sweeper = _Sweeper(index, root, time.time())
-    sweeper.sweep(camera, "manual", overlapping=(start, end), keep_exported=False)
+    sweeper.sweep(
+        camera,
+        "manual",
+        overlapping=(start, end),
+        keep_exported=False,
+        locations=(LOCATION_LOCAL, LOCATION_BOTH, LOCATION_CLOUD),
+    )
     sweeper.remove_empty_dirs()
     return sweeper.report.deleted_segments, sweeper.report.deleted_bytes
 
@@ -278,6 +351,7 @@ class _Sweeper:
         kind: str | None = None,
         keep_recorded: bool = False,
         after: tuple[float, int] | None = None,
+        locations: tuple[str, ...] = (LOCATION_LOCAL,),
     ) -> int:
         """Delete candidates of a camera oldest first; stop once need_bytes (row bytes) went."""
         freed = 0
@@ -291,6 +365,7 @@ class _Sweeper:
                 keep_exported=keep_exported,
                 kind=kind,
                 keep_recorded=keep_recorded,
+                locations=locations,
                 limit=_BATCH,
             )
             if not page:
@@ -316,10 +391,80 @@ class _Sweeper:
             after = (page[-1].start, page[-1].id or 0)
             self.delete(page, "disk")
 
+    def offload(
+        self,
+        camera: str | None,
+        reason: str,
+        *,
+        ended_before: float | None = None,
+        need_bytes: int | None = None,
+    ) -> int:
+        """Delete local copies of footage verified in the bucket, oldest first; return bytes."""
+        freed = 0
+        after: tuple[float, int] | None = None
+        while need_bytes is None or freed < need_bytes:
+            page = self.index.cloud.offload_candidates(
+                camera, ended_before=ended_before, after=after, limit=_BATCH
+            )
+            if not page:
+                break
+            if need_bytes is not None:
+                page = _prefix_rows(page, need_bytes - freed)
+            after = (page[-1][3], page[-1][0])
+            freed += self._offload_rows(page, reason)
+        return freed
+
+    def offload_for_space(self, min_free: int, measure: Callable[[], int]) -> None:
+        """Delete verified local copies, oldest first, until min_free bytes are free."""
+        after: tuple[float, int] | None = None
+        while (free := measure()) < min_free:
+            page = self.index.cloud.offload_candidates(None, after=after, limit=_BATCH)
+            if not page:
+                return
+            page = _prefix_rows(page, min_free - free)
+            after = (page[-1][3], page[-1][0])
+            self._offload_rows(page, "disk")
+
+    def _offload_rows(self, rows: list[tuple[int, str, str, float, int]], reason: str) -> int:
+        gone: list[int] = []
+        size = 0
+        for row_id, camera, relative_path, _start, row_bytes in rows:
+            path = self._local_path(relative_path)
+            if path is None:
+                continue
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                pass
+            except OSError as err:
+                _LOGGER.warning("Cannot delete %s: %s", relative_path, err)
+                self.report.failed += 1
+                continue
+            gone.append(row_id)
+            size += row_bytes
+            self._touched.add((camera, path.parent))
+        self.index.cloud.mark_offloaded(gone)
+        self.report.offloaded_segments += len(gone)
+        self.report.offloaded_bytes += size
+        key = f"offload_{reason}"
+        self.report.reasons[key] = self.report.reasons.get(key, 0) + len(gone)
+        return size
+
+    def _local_path(self, relative_path: str) -> Path | None:
+        relative = PurePosixPath(relative_path)
+        if relative.is_absolute() or ".." in relative.parts:
+            _LOGGER.warning("Not deleting %s: outside the recordings root", relative_path)
+            self.report.failed += 1
+            return None
+        return self.root / relative
+
     def delete(self, batch: list[Segment], reason: str) -> int:
         """Remove the files, then the rows of those gone; return the bytes of the rows."""
         gone: list[Segment] = []
         for segment in batch:
+            if not segment.has_local_copy:
+                gone.append(segment)  # only in the bucket: the row's delete trashes the object
+                continue
             relative = PurePosixPath(segment.path)
             if relative.is_absolute() or ".." in relative.parts:
                 _LOGGER.warning("Not deleting %s: outside the recordings root", segment.path)
@@ -370,6 +515,18 @@ class _Sweeper:
                     continue
                 except OSError:
                     break  # not empty (or already gone): keep its parent too
+
+
+def _prefix_rows(
+    page: list[tuple[int, str, str, float, int]], need: int
+) -> list[tuple[int, str, str, float, int]]:
+    """Return the oldest rows of a page whose bytes reach need (at least one)."""
+    total = 0
+    for position, row in enumerate(page):
+        total += row[4]
+        if total >= need:
+            return page[: position + 1]
+    return page
 
 
 def _prefix_for(page: list[Segment], need: int) -> list[Segment]:

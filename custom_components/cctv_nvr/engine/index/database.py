@@ -8,6 +8,13 @@ Schema history (``PRAGMA user_version``):
    ``segments``); partial indexes over unprotected segments for retention.
 3. ``exports.user_id`` (who made it) and ``expires_ts`` (when it goes); ``audit``
    (who watched, exported, downloaded, protected, deleted footage or changed grants).
+4. The cloud tier: where a segment's or export's bytes are (``location``: ``local``,
+   ``both`` once verified in the bucket, ``cloud`` once the local copy went) with the
+   object's ``cloud_uri``, ``cloud_generation``, ``cloud_crc32c`` and ``cloud_ts``;
+   ``camera_totals.bytes`` counts local copies only and ``cloud_bytes`` the verified
+   cloud copies; the persisted upload queue ``cloud_queue`` (its totals kept by triggers
+   in ``cloud_queue_totals``); ``cloud_trash``, the objects still to delete from the
+   bucket, filled by triggers whenever a row with a cloud copy is deleted.
 
 One connection, guarded by a lock, is shared by the segment, recording and export
 tables (``Database``); WAL mode keeps readers fast. Everything here blocks: call it
@@ -27,7 +34,7 @@ from typing import Final
 
 _LOGGER = logging.getLogger(__name__)
 
-SCHEMA_VERSION: Final = 3
+SCHEMA_VERSION: Final = 4
 CHUNK: Final = 500  # rows per statement when a list of ids or paths is bound
 
 _SCHEMA_V1 = """
@@ -131,8 +138,118 @@ CREATE INDEX audit_camera_ts ON audit (camera, ts);
 CREATE INDEX audit_user_ts ON audit (user_id, ts);
 """
 
+_SCHEMA_V4 = """
+ALTER TABLE segments ADD COLUMN cloud_generation INTEGER;
+ALTER TABLE segments ADD COLUMN cloud_crc32c TEXT;
+ALTER TABLE segments ADD COLUMN cloud_ts REAL;
+CREATE INDEX segments_cloud_start ON segments (start_ts) WHERE location != 'local';
+ALTER TABLE exports ADD COLUMN location TEXT NOT NULL DEFAULT 'local';
+ALTER TABLE exports ADD COLUMN cloud_uri TEXT;
+ALTER TABLE exports ADD COLUMN cloud_generation INTEGER;
+ALTER TABLE exports ADD COLUMN cloud_crc32c TEXT;
+ALTER TABLE exports ADD COLUMN cloud_ts REAL;
+ALTER TABLE camera_totals ADD COLUMN cloud_bytes INTEGER NOT NULL DEFAULT 0;
+DROP TRIGGER segments_totals_insert;
+DROP TRIGGER segments_totals_delete;
+DROP TRIGGER segments_totals_update;
+CREATE TRIGGER segments_totals_insert AFTER INSERT ON segments BEGIN
+    INSERT INTO camera_totals (camera, segments, bytes, max_duration, cloud_bytes)
+        VALUES (
+            NEW.camera, 1, IIF(NEW.location = 'cloud', 0, NEW.bytes),
+            MAX(NEW.end_ts - NEW.start_ts, 0), IIF(NEW.location = 'local', 0, NEW.bytes)
+        )
+        ON CONFLICT (camera) DO UPDATE SET
+            segments = segments + 1,
+            bytes = bytes + excluded.bytes,
+            cloud_bytes = cloud_bytes + excluded.cloud_bytes,
+            max_duration = MAX(max_duration, excluded.max_duration);
+END;
+CREATE TRIGGER segments_totals_delete AFTER DELETE ON segments BEGIN
+    UPDATE camera_totals SET
+        segments = segments - 1,
+        bytes = bytes - IIF(OLD.location = 'cloud', 0, OLD.bytes),
+        cloud_bytes = cloud_bytes - IIF(OLD.location = 'local', 0, OLD.bytes)
+        WHERE camera = OLD.camera;
+END;
+CREATE TRIGGER segments_totals_update
+AFTER UPDATE OF camera, bytes, start_ts, end_ts, location ON segments BEGIN
+    UPDATE camera_totals SET
+        segments = segments - 1,
+        bytes = bytes - IIF(OLD.location = 'cloud', 0, OLD.bytes),
+        cloud_bytes = cloud_bytes - IIF(OLD.location = 'local', 0, OLD.bytes)
+        WHERE camera = OLD.camera;
+    INSERT INTO camera_totals (camera, segments, bytes, max_duration, cloud_bytes)
+        VALUES (
+            NEW.camera, 1, IIF(NEW.location = 'cloud', 0, NEW.bytes),
+            MAX(NEW.end_ts - NEW.start_ts, 0), IIF(NEW.location = 'local', 0, NEW.bytes)
+        )
+        ON CONFLICT (camera) DO UPDATE SET
+            segments = segments + 1,
+            bytes = bytes + excluded.bytes,
+            cloud_bytes = cloud_bytes + excluded.cloud_bytes,
+            max_duration = MAX(max_duration, excluded.max_duration);
+END;
+UPDATE camera_totals SET
+    bytes = COALESCE((SELECT SUM(bytes) FROM segments AS s
+        WHERE s.camera = camera_totals.camera AND s.location != 'cloud'), 0),
+    cloud_bytes = COALESCE((SELECT SUM(bytes) FROM segments AS s
+        WHERE s.camera = camera_totals.camera AND s.location != 'local'), 0);
+CREATE TABLE cloud_queue (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    item_id INTEGER NOT NULL,
+    camera TEXT NOT NULL,
+    bytes INTEGER NOT NULL,
+    state TEXT NOT NULL DEFAULT 'waiting',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_try REAL NOT NULL,
+    last_error TEXT,
+    object_name TEXT,
+    session_url TEXT,
+    enqueued_ts REAL NOT NULL,
+    UNIQUE (kind, item_id)
+);
+CREATE INDEX cloud_queue_next ON cloud_queue (next_try, id);
+CREATE TABLE cloud_queue_totals (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    items INTEGER NOT NULL,
+    bytes INTEGER NOT NULL
+);
+INSERT INTO cloud_queue_totals (id, items, bytes) VALUES (1, 0, 0);
+CREATE TRIGGER cloud_queue_totals_insert AFTER INSERT ON cloud_queue BEGIN
+    UPDATE cloud_queue_totals SET items = items + 1, bytes = bytes + NEW.bytes WHERE id = 1;
+END;
+CREATE TRIGGER cloud_queue_totals_delete AFTER DELETE ON cloud_queue BEGIN
+    UPDATE cloud_queue_totals SET items = items - 1, bytes = bytes - OLD.bytes WHERE id = 1;
+END;
+CREATE TRIGGER cloud_queue_totals_update AFTER UPDATE OF bytes ON cloud_queue BEGIN
+    UPDATE cloud_queue_totals SET bytes = bytes - OLD.bytes + NEW.bytes WHERE id = 1;
+END;
+CREATE TABLE cloud_trash (
+    id INTEGER PRIMARY KEY,
+    uri TEXT NOT NULL,
+    generation INTEGER,
+    bytes INTEGER NOT NULL DEFAULT 0,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_try REAL NOT NULL DEFAULT 0,
+    last_error TEXT
+);
+CREATE TRIGGER segments_cloud_forget AFTER DELETE ON segments BEGIN
+    DELETE FROM cloud_queue WHERE kind = 'segment' AND item_id = OLD.id;
+    INSERT INTO cloud_trash (uri, generation, bytes)
+        SELECT OLD.cloud_uri, OLD.cloud_generation, OLD.bytes
+        WHERE OLD.cloud_uri IS NOT NULL AND OLD.location != 'local';
+END;
+CREATE TRIGGER exports_cloud_forget AFTER DELETE ON exports BEGIN
+    DELETE FROM cloud_queue WHERE kind = 'export' AND item_id = OLD.id;
+    INSERT INTO cloud_trash (uri, generation, bytes)
+        SELECT OLD.cloud_uri, OLD.cloud_generation, OLD.bytes
+        WHERE OLD.cloud_uri IS NOT NULL AND OLD.location != 'local';
+END;
+"""
+
 # Applying _MIGRATIONS[n] takes a database from user_version n - 1 to n.
-_MIGRATIONS: Final = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3}
+_MIGRATIONS: Final = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3, 4: _SCHEMA_V4}
 
 
 def chunks[T](items: Sequence[T], size: int = CHUNK) -> Iterable[Sequence[T]]:

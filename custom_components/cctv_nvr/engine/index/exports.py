@@ -14,7 +14,8 @@ from typing import Any, Final
 from .database import Database
 
 _COLUMNS: Final = (
-    "id, camera, name, start_ts, end_ts, path, bytes, duration, created_ts, user_id, expires_ts"
+    "id, camera, name, start_ts, end_ts, path, bytes, duration, created_ts, user_id, expires_ts, "
+    "location"
 )
 
 
@@ -33,6 +34,7 @@ class Export:
     created: float
     user_id: str | None = None  # who made it (None: an automation or an administrator's service)
     expires: float | None = None  # when retention deletes it (None: kept until deleted)
+    location: str = "local"  # local / both / cloud, as for segments (see index.cloud)
 
 
 def _from_row(row: tuple[Any, ...]) -> Export:
@@ -125,7 +127,10 @@ class ExportStore:
             return cursor.rowcount == 1
 
     def remove(self, root: Path, export_id: int) -> bool:
-        """Delete an export's file (under ``root``) and row; False if there is no such export."""
+        """Delete an export's file (under ``root``) and row; False if there is no such export.
+
+        A copy in the bucket is queued for deletion by the row's delete (``cloud_trash``).
+        """
         export = self.get(export_id)
         if export is None:
             return False

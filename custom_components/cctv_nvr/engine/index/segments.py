@@ -2,7 +2,8 @@
 
 ``SegmentIndex`` is the index: it opens the database (``database``) and answers
 questions about segments; its ``recordings`` and ``exports`` hold the labelled
-ranges and the exported clips. Every method is synchronous and must be called off
+ranges and the exported clips, its ``cloud`` the upload queue and the copies in the
+bucket. Every method is synchronous and must be called off
 the event loop (the Home Assistant side uses the executor).
 
 Every range query is bounded on both sides of ``(camera, start_ts)``: the lower
@@ -21,6 +22,7 @@ import sqlite3
 from typing import Any, Final, Self
 
 from .audit import AuditStore
+from .cloud import CloudIndex
 from .database import CHUNK, Database, chunks, move_aside
 from .exports import ExportStore
 from .recordings import KIND_EVENT, RecordingStore
@@ -31,6 +33,12 @@ _LOGGER = logging.getLogger(__name__)
 # (deleted as it ages unless a labelled recording covers it).
 SEGMENT_CONTINUOUS: Final = "continuous"
 SEGMENT_BUFFER: Final = "buffer"
+
+# Where a segment's (or export's) bytes are: only on the local disk, on the disk and
+# verified in the bucket (crc32c compared, generation recorded), or only in the bucket.
+LOCATION_LOCAL: Final = "local"
+LOCATION_BOTH: Final = "both"
+LOCATION_CLOUD: Final = "cloud"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +59,13 @@ class Segment:
     protected: bool = False
     run_id: str | None = None
     id: int | None = None  # row id; filled when read from the index
+    location: str = "local"  # local / both (verified in the bucket too) / cloud (bucket only)
+    cloud_uri: str | None = None  # gs://bucket/object once verified in the bucket
+
+    @property
+    def has_local_copy(self) -> bool:
+        """Return True when the file is on the local disk."""
+        return self.location != LOCATION_CLOUD
 
     @property
     def duration(self) -> float:
@@ -69,7 +84,7 @@ _SEGMENT_COLUMNS = (
     "camera, path, start_ts, end_ts, bytes, video_codec, width, height, fps, audio_codec, "
     "kind, protected, run_id"
 )
-_SEGMENT_READ = _SEGMENT_COLUMNS + ", id"
+_SEGMENT_READ = _SEGMENT_COLUMNS + ", id, location, cloud_uri"
 _SEGMENT_READ_S = ", ".join(f"s.{col.strip()}" for col in _SEGMENT_READ.split(","))
 
 
@@ -89,6 +104,8 @@ def _segment_from_row(row: sqlite3.Row | tuple[Any, ...]) -> Segment:
         protected=bool(row[11]),
         run_id=row[12],
         id=row[13] if len(row) > 13 else None,  # noqa: PLR2004
+        location=row[14] if len(row) > 14 else LOCATION_LOCAL,  # noqa: PLR2004
+        cloud_uri=row[15] if len(row) > 15 else None,  # noqa: PLR2004
     )
 
 
@@ -125,6 +142,7 @@ class SegmentIndex:
         self.recordings = RecordingStore(self._db)
         self.exports = ExportStore(self._db)
         self.audit = AuditStore(self._db)
+        self.cloud = CloudIndex(self._db)
 
     @classmethod
     def open_or_recover(cls, db_path: Path, *, quick_check: bool = False) -> tuple[Self, bool]:
@@ -426,9 +444,10 @@ class SegmentIndex:
         keep_exported: bool = True,
         kind: str | None = None,
         keep_recorded: bool = False,
+        locations: tuple[str, ...] = (LOCATION_LOCAL,),
         limit: int = CHUNK,
     ) -> list[Segment]:
-        """Return up to ``limit`` deletable local segments, oldest first.
+        """Return up to ``limit`` deletable segments (local only by default), oldest first.
 
         Deletable: not protected, not overlapping an export of its camera, and
         (with ``keep_events_since``) not overlapping an ``event`` recording
@@ -440,10 +459,14 @@ class SegmentIndex:
         segments under an export go too. ``kind`` keeps only segments of that
         kind (e.g. ``buffer``); ``keep_recorded`` keeps segments overlapping any
         labelled recording (manual or event, open or ended). Uses the partial
-        indexes over unprotected segments, one page at a time.
+        indexes over unprotected segments, one page at a time. ``locations``
+        widens the choice to segments with a copy in the bucket (``both``,
+        ``cloud``): deleting such a row also queues its object for deletion
+        from the bucket (``cloud_trash``).
         """
-        clauses = ["s.protected = 0", "s.location = 'local'"]
-        params: list[Any] = []
+        marks = ",".join("?" * len(locations))
+        clauses = ["s.protected = 0", f"s.location IN ({marks})"]
+        params: list[Any] = list(locations)
         if camera is not None:
             clauses.append("s.camera = ?")
             params.append(camera)
