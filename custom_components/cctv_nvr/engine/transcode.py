@@ -1,0 +1,982 @@
+"""H.264 renditions of stored H.265 footage, for clients that cannot decode H.265.
+
+Stored footage is never re-encoded: a client that decodes H.265 (Safari, the Apple
+companion apps, browsers with hardware HEVC) gets the stored segments untouched
+(:func:`wants_rendition`). For the others, :class:`Renditions` makes an H.264 copy of
+a stored segment on demand, one playlist part at a time, and caches it.
+
+A rendition is a drop-in for its source segment. It is fragmented MP4 on the *same
+timeline*: ffmpeg runs with ``-copyts``, keeps the source's time base
+(``-enc_time_base demux``) and every frame's time (``-fps_mode passthrough``), so
+timestamps restart at 0 as in the source, the duration is the same, and keyframes sit
+where the source has them (``-force_key_frames source``; the first frame is one).
+Fragments are cut like the recorder's (``frag_keyframe``, 1 s), audio is copied, the
+track ids and time scales are the source's. So ``hls.build_playlist`` (with the
+index's segment times), ``hls.init_bytes``/``hls.media_bytes`` and
+``mp4box.shift_fragments`` work on renditions unchanged: serve the rendition's bytes
+where the stored file's would be served. Renditions of one recording run share their
+init part (same encoder settings, same size), so one ``EXT-X-MAP`` per run holds.
+
+Bounded: at most ``max_running`` ffmpeg processes at once for the whole installation
+(more requests queue; a viewer waiting for a part goes before parts made ahead of the
+playhead, and a part made ahead is stopped and re-queued when a viewer waits for a
+slot it holds); concurrent requests of one segment share one ffmpeg; the cache holds
+at most ``cache_bytes`` (least recently used whole files are evicted; a file used in
+the last ``hold_seconds`` stays, so a path just returned is never pulled from under
+its reader). A rendition appears atomically (written under a hidden temporary name in
+the cache folder, checked, then renamed). Parts made ahead run at a lower CPU priority
+(nice 10) so the part a viewer waits for, and Home Assistant, come first.
+
+Live (not wired yet): :meth:`Renditions.segment` needs only a fragmented MP4 whose
+first frame is a keyframe; it keeps that file's timestamps whatever they are. A live
+feed can therefore write its init part plus the fragments of a short window (starting
+at a keyframe) into a small file and pass that as ``source`` with a key of its own
+(``live/<camera>/<sequence>``); the rendition keeps the window's decode times, so
+consecutive windows join on one timeline, and ``prune`` (with the live keys left out
+of ``existing_keys``) or eviction drops them.
+
+Hardware: :func:`detect` lists the H.264 encoders and hardware accelerations ffmpeg
+has and tries each encoder with a tiny test encode (VAAPI, QSV, NVENC, V4L2 M2M, then
+libx264); :meth:`Capabilities.best` is the first that works. Decoding stays in
+software (1080p H.265 costs a small part of what encoding does).
+
+Every public coroutine runs blocking work (file system, stat) in the executor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+import contextlib
+from dataclasses import asdict, dataclass, field
+import hashlib
+import logging
+import os
+from pathlib import Path
+import re
+import secrets
+import time
+from typing import Any, Final
+
+from . import mp4box
+
+_LOGGER = logging.getLogger(__name__)
+
+type Executor = Callable[..., Awaitable[Any]]
+
+# Bumped whenever the ffmpeg command changes what a rendition holds: old files are dropped.
+RENDITION_FORMAT: Final = 1
+FRAGMENT_MICROSECONDS: Final = 1_000_000  # as the recorder's fragments
+PREFETCH_NICE: Final = 10  # CPU priority of parts made ahead and of exports
+_STDERR_TAIL: Final = 2000
+_TEST_TIMEOUT: Final = 15.0
+_NAME_RE: Final = re.compile(r"^(?P<key>[0-9a-f]{32})-(?P<profile>[0-9a-f]{8})-[0-9a-f]{12}\.mp4$")
+_TEMP_SUFFIX: Final = ".tmp"
+
+# H.264 encoders, best first, and the device each needs.
+HARDWARE_ENCODERS: Final = ("h264_vaapi", "h264_qsv", "h264_nvenc", "h264_v4l2m2m")
+SOFTWARE_ENCODER: Final = "libx264"
+
+
+class TranscodeError(Exception):
+    """A rendition or export could not be made; ``reason`` is a short key.
+
+    Reasons: ``source_missing``, ``ffmpeg_missing``, ``ffmpeg_failed``, ``timeout``,
+    ``stalled``, ``cancelled``, ``closed``.
+    """
+
+    def __init__(self, reason: str, message: str | None = None) -> None:
+        """Store the reason key next to an optional detail message."""
+        super().__init__(message or reason)
+        self.reason = reason
+
+
+def wants_rendition(video_codec: str | None, *, client_decodes_hevc: bool) -> bool:
+    """Return True when a client needs the H.264 rendition of footage in ``video_codec``.
+
+    Only H.265 footage is ever transcoded, and only for clients that say they cannot
+    decode it; everything else gets the stored stream untouched.
+    """
+    return video_codec in ("hevc", "h265") and not client_decodes_hevc
+
+
+# -- encoders and quality ----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Encoder:
+    """An H.264 encoder of ffmpeg and the device node it needs (hardware only)."""
+
+    name: str = SOFTWARE_ENCODER
+    device: str | None = None
+
+    @property
+    def hardware(self) -> bool:
+        """Return True for a hardware encoder."""
+        return self.name != SOFTWARE_ENCODER
+
+
+LIBX264: Final = Encoder()
+
+
+@dataclass(frozen=True, slots=True)
+class Quality:
+    """What a rendition looks like: size cap, rate control, libx264 preset and tune."""
+
+    preset: str = "ultrafast"
+    tune: str | None = "zerolatency"
+    crf: int = 23
+    max_width: int = 1920  # of a landscape picture (a portrait one is capped the other way)
+    max_height: int = 1080
+    maxrate_kbps: int | None = 4000  # a cap for viewing over a home connection
+
+
+# Viewing: the fastest preset, zerolatency tune (sliced threads, no lookahead). Measured on
+# 1080p15 H.265 -> H.264 (scripts/bench, section "transcode", and docs/bench.md): it makes a
+# part soonest for the least CPU per watched minute; superfast/veryfast cost 1.4x/1.8x the
+# CPU for files up to a third smaller, which a LAN and a bounded cache do not need.
+VIEWING: Final = Quality(preset="ultrafast", tune="zerolatency")
+# Sharing: exports run once and are downloaded and kept, so size matters more than time.
+SHARING: Final = Quality(preset="veryfast", tune=None, crf=22, maxrate_kbps=8000)
+
+
+def _scale_filter(quality: Quality) -> str:
+    """Fit the picture into the size cap (either orientation), even sizes, 8-bit 4:2:0."""
+    long_side, short_side = quality.max_width, quality.max_height
+    width = f"min(iw\\,if(gte(iw\\,ih)\\,{long_side}\\,{short_side}))"
+    height = f"min(ih\\,if(gte(iw\\,ih)\\,{short_side}\\,{long_side}))"
+    return (
+        f"scale=w={width}:h={height}:force_original_aspect_ratio=decrease"
+        ":force_divisible_by=2,format=yuv420p"
+    )
+
+
+def encoder_args(encoder: Encoder, quality: Quality) -> tuple[list[str], list[str]]:
+    """Return (arguments before ``-i``, video arguments after it) for an encoder."""
+    filters = _scale_filter(quality)
+    rate: list[str] = []
+    if quality.maxrate_kbps:
+        # A one-second buffer: a part of a few seconds cannot burst far past the cap.
+        rate = ["-maxrate", f"{quality.maxrate_kbps}k", "-bufsize", f"{quality.maxrate_kbps}k"]
+    # Hardware encoders have no CRF: an average bitrate under the same cap.
+    hardware_rate = ["-b:v", f"{(quality.maxrate_kbps or 8000) * 3 // 4}k", *rate, "-bf", "0"]
+    before: list[str] = []
+    match encoder.name:
+        case "h264_vaapi":
+            before = ["-init_hw_device", f"vaapi=hw:{encoder.device}", "-filter_hw_device", "hw"]
+            video = ["-vf", f"{filters},format=nv12,hwupload", "-c:v", "h264_vaapi", *hardware_rate]
+        case "h264_qsv":
+            before = ["-init_hw_device", f"qsv=hw:{encoder.device}", "-filter_hw_device", "hw"]
+            upload = "format=nv12,hwupload=extra_hw_frames=16"
+            video = ["-vf", f"{filters},{upload}", "-c:v", "h264_qsv", "-preset", "veryfast"]
+            video += hardware_rate
+        case "h264_nvenc":
+            video = ["-vf", filters, "-c:v", "h264_nvenc", "-preset", "p3", *hardware_rate]
+        case "h264_v4l2m2m":
+            video = ["-vf", filters, "-c:v", "h264_v4l2m2m", *hardware_rate[:2]]
+        case _:
+            video = ["-vf", filters, "-c:v", "libx264", "-preset", quality.preset]
+            if quality.tune:
+                video += ["-tune", quality.tune]
+            video += ["-crf", str(quality.crf), *rate, "-bf", "0"]
+    return before, video
+
+
+def rendition_args(
+    ffmpeg: str, encoder: Encoder, quality: Quality, source: Path, out: Path
+) -> list[str]:
+    """Return the ffmpeg command that makes the rendition of ``source`` at ``out``."""
+    before, video = encoder_args(encoder, quality)
+    return [
+        ffmpeg,
+        "-hide_banner",
+        "-nostdin",
+        "-nostats",
+        "-loglevel",
+        "error",
+        *before,
+        "-copyts",
+        "-i",
+        str(source),
+        "-map",
+        "0:v:0",
+        "-map",
+        "0:a:0?",
+        *video,
+        "-force_key_frames",
+        "source",
+        "-enc_time_base:v",
+        "demux",
+        "-fps_mode",
+        "passthrough",
+        "-c:a",
+        "copy",
+        "-movflags",
+        "+frag_keyframe+empty_moov+default_base_moof",
+        "-frag_duration",
+        str(FRAGMENT_MICROSECONDS),
+        "-f",
+        "mp4",
+        "-y",
+        str(out),
+    ]
+
+
+# -- hardware detection -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What this machine's ffmpeg can use to make H.264, for the choice and diagnostics."""
+
+    ffmpeg: str
+    version: str | None = None  # ffmpeg's version line; None when ffmpeg cannot run
+    encoders: tuple[str, ...] = ()  # H.264 encoders ffmpeg was built with
+    hwaccels: tuple[str, ...] = ()  # hardware acceleration methods ffmpeg lists
+    devices: tuple[str, ...] = ()  # device nodes found (/dev/dri/renderD*, /dev/video*, ...)
+    working: tuple[Encoder, ...] = ()  # passed a test encode, best first
+    failed: dict[str, str] = field(default_factory=dict)  # encoder -> why it is not used
+
+    @property
+    def best(self) -> Encoder | None:
+        """Return the encoder to use: the first working one (hardware first)."""
+        return self.working[0] if self.working else None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return a JSON-friendly summary for diagnostics (no paths beyond /dev nodes)."""
+        data = asdict(self)
+        data["working"] = [e.name for e in self.working]
+        best = self.best
+        data["chosen"] = best.name if best else None
+        data["hardware"] = bool(best and best.hardware)
+        return data
+
+
+def _devices_for(name: str) -> list[str]:
+    dev = Path("/dev")
+    if name in ("h264_vaapi", "h264_qsv"):
+        return sorted(str(p) for p in dev.glob("dri/renderD*"))
+    if name == "h264_nvenc":
+        return [str(p) for p in (dev / "nvidiactl", dev / "nvidia0") if p.exists()][:1]
+    if name == "h264_v4l2m2m":
+        return sorted(str(p) for p in dev.glob("video*"))
+    return []
+
+
+async def _run(args: list[str], timeout: float) -> tuple[int, str]:
+    """Run a short ffmpeg command; return (exit status, stdout + stderr text)."""
+    proc = await asyncio.create_subprocess_exec(
+        *args,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        async with asyncio.timeout(timeout):
+            out, _ = await proc.communicate()
+    except BaseException:
+        await _kill(proc)
+        raise
+    return proc.returncode or 0, out.decode(errors="replace")
+
+
+async def _test_encode(ffmpeg: str, encoder: Encoder, timeout: float) -> str | None:
+    """Encode a few frames with ``encoder`` exactly as renditions do; None when it works."""
+    before, video = encoder_args(encoder, VIEWING)
+    args = [
+        *(ffmpeg, "-hide_banner", "-nostdin", "-nostats", "-loglevel", "error", *before),
+        *("-f", "lavfi", "-i", "testsrc2=size=320x240:rate=15", "-frames:v", "10", *video),
+        *("-f", "null", "-"),
+    ]
+    try:
+        status, out = await _run(args, timeout)
+    except TimeoutError:
+        return f"test encode took longer than {timeout:g} s"
+    if status != 0:
+        lines = [line for line in out.strip().splitlines() if line.strip()]
+        return (lines[-1] if lines else f"exit status {status}")[:200]
+    return None
+
+
+async def detect(ffmpeg: str = "ffmpeg", timeout: float = _TEST_TIMEOUT) -> Capabilities:
+    """Find which H.264 encoders this ffmpeg has and which really work here.
+
+    Run once at start (it takes well under a second per encoder tried); the result goes
+    to diagnostics and :meth:`Capabilities.best` to :class:`Renditions`. A hardware
+    encoder is tried only when its device node exists.
+    """
+    try:
+        status, version = await _run([ffmpeg, "-hide_banner", "-version"], timeout)
+        _, listing = await _run([ffmpeg, "-hide_banner", "-encoders"], timeout)
+        _, accels = await _run([ffmpeg, "-hide_banner", "-hwaccels"], timeout)
+    except (OSError, TimeoutError) as err:
+        return Capabilities(ffmpeg=ffmpeg, failed={"ffmpeg": f"cannot run ffmpeg: {err}"})
+    if status != 0:
+        return Capabilities(ffmpeg=ffmpeg, failed={"ffmpeg": version.strip()[-200:]})
+    present = {
+        parts[1]
+        for line in listing.splitlines()
+        if len(parts := line.split()) > 1 and parts[0].startswith("V")
+    }
+    candidates = [n for n in (*HARDWARE_ENCODERS, SOFTWARE_ENCODER) if n in present]
+    hwaccels = tuple(
+        line.strip()
+        for line in accels.splitlines()[1:]
+        if line.strip() and not line.startswith("Hardware")
+    )
+    devices: set[str] = set()
+    working: list[Encoder] = []
+    failed: dict[str, str] = {}
+    for name in candidates:
+        if name == SOFTWARE_ENCODER:
+            encoder = LIBX264
+        else:
+            nodes = await asyncio.to_thread(_devices_for, name)
+            devices.update(nodes)
+            if not nodes:
+                failed[name] = "no device"
+                continue
+            # The first node that works (a Pi has several /dev/video*; a PC one render node).
+            encoder = Encoder(name, nodes[0])
+        why = await _test_encode(ffmpeg, encoder, timeout)
+        if why is None:
+            working.append(encoder)
+        else:
+            failed[name] = why
+    for name in (*HARDWARE_ENCODERS, SOFTWARE_ENCODER):
+        if name not in present:
+            failed[name] = "not in this ffmpeg"
+    first = version.splitlines()[0] if version else None
+    return Capabilities(
+        ffmpeg=ffmpeg,
+        version=first,
+        encoders=tuple(candidates),
+        hwaccels=hwaccels,
+        devices=tuple(sorted(devices)),
+        working=tuple(working),
+        failed=failed,
+    )
+
+
+# -- running ffmpeg ------------------------------------------------------------
+
+
+async def _kill(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        with contextlib.suppress(Exception):
+            await proc.wait()
+
+
+def _renice(pid: int, value: int) -> None:
+    """Set a child's CPU priority; lowering it again needs privileges (best effort)."""
+    with contextlib.suppress(OSError):
+        os.setpriority(os.PRIO_PROCESS, pid, value)
+
+
+async def _spawn(args: list[str], *, nice: int, stdout: bool = False) -> asyncio.subprocess.Process:
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *args,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE if stdout else asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+    except OSError as err:
+        raise TranscodeError("ffmpeg_missing", f"cannot run ffmpeg: {err}") from err
+    if nice:
+        _renice(proc.pid, nice)
+    return proc
+
+
+def _check_exit(proc: asyncio.subprocess.Process, stderr: bytes) -> None:
+    if proc.returncode != 0:
+        tail = stderr.decode(errors="replace")[-_STDERR_TAIL:].strip()
+        raise TranscodeError("ffmpeg_failed", tail or f"ffmpeg exited with {proc.returncode}")
+
+
+def _remove(*paths: Path) -> None:
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+# -- renditions ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RenditionStatus:
+    """A snapshot for diagnostics and sensors."""
+
+    encoder: str
+    hardware: bool
+    max_running: int
+    running: int  # ffmpeg processes now
+    running_ahead: int  # of which make parts ahead of the playhead
+    queued: int  # parts a viewer waits for, not started
+    queued_ahead: int  # parts to make ahead, not started
+    cache_files: int
+    cache_bytes: int
+    cache_limit: int
+    hits: int  # requests answered from the cache
+    misses: int  # requests that waited for a transcode (started or joined)
+    transcodes: int  # renditions made
+    failures: int
+    preempted: int  # parts made ahead that were stopped for a viewer and queued again
+    evicted: int  # files removed for the size bound
+
+
+@dataclass(slots=True)
+class _Entry:
+    size: int
+    used: float  # time.monotonic() of the last use
+
+
+class _Job:
+    """One rendition being made (or waiting for a slot)."""
+
+    def __init__(self, name: str, source: Path, seq: int) -> None:
+        self.name = name
+        self.source = source
+        self.seq = seq
+        self.waiters = 0  # segment() calls waiting for it
+        self.groups: set[str] = set()  # prefetch groups that want it
+        self.task: asyncio.Task[Path] | None = None
+        self.slot: asyncio.Future[None] | None = None
+        self.attempt: asyncio.Task[Path] | None = None
+        self.proc: asyncio.subprocess.Process | None = None
+        self.preempted = False
+
+    @property
+    def demanded(self) -> bool:
+        return self.waiters > 0
+
+
+class Renditions:
+    """H.264 renditions of stored segments, made on demand and cached (one per installation).
+
+    Call :meth:`segment` from the view that serves a playlist part (init or media) of
+    a client that needs H.264, then :meth:`prefetch` with the parts that follow; call
+    :meth:`prune` after retention, :meth:`status` for diagnostics and :meth:`close` at
+    shutdown.
+    """
+
+    def __init__(
+        self,
+        cache_dir: Path,
+        *,
+        encoder: Encoder = LIBX264,
+        quality: Quality = VIEWING,
+        ffmpeg: str = "ffmpeg",
+        max_running: int = 2,
+        cache_bytes: int = 2 * 2**30,
+        prefetch_ahead: int = 2,
+        hold_seconds: float = 60.0,
+        timeout: float = 120.0,
+        executor: Executor | None = None,
+    ) -> None:
+        """Prepare the cache in ``cache_dir`` (created when first used); nothing runs yet."""
+        if max_running < 1:
+            raise ValueError("max_running must be at least 1")
+        self.cache_dir = cache_dir
+        self.encoder = encoder
+        self.quality = quality
+        self.ffmpeg = ffmpeg
+        self.max_running = max_running
+        self.cache_bytes = cache_bytes
+        self.prefetch_ahead = max(0, prefetch_ahead)
+        self.hold_seconds = hold_seconds
+        self.timeout = timeout
+        self._executor = executor
+        profile = repr((RENDITION_FORMAT, encoder.name, quality))
+        self._profile = hashlib.sha256(profile.encode()).hexdigest()[:8]
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()  # LRU first
+        self._jobs: dict[str, _Job] = {}
+        self._waiting: list[_Job] = []
+        self._running: set[_Job] = set()
+        self._groups: dict[str, set[str]] = {}
+        self._prefetching: dict[str, asyncio.Task[None]] = {}
+        self._seq = 0
+        self._started = False
+        self._start_lock = asyncio.Lock()
+        self._closed = False
+        self._counts = dict.fromkeys(
+            ("hits", "misses", "transcodes", "failures", "preempted", "evicted"), 0
+        )
+
+    # -- public API ---------------------------------------------------------
+
+    async def start(self) -> None:
+        """Adopt the renditions already in the cache folder (idempotent).
+
+        Leftover temporary files and renditions made with other settings are deleted.
+        Called by the first request when not called before.
+        """
+        async with self._start_lock:
+            if self._started:
+                return
+            found = await self._blocking(self._scan)
+            for name, size, _mtime in found:
+                self._entries[name] = _Entry(size, 0.0)
+            self._started = True
+            await self._evict()
+
+    async def segment(self, source: Path, key: str) -> Path:
+        """Return the path of the H.264 rendition of the stored segment ``source``.
+
+        ``key`` names the segment for the cache and :meth:`prune` (its path relative to
+        the recordings root, or its id). Made now unless cached; a request for a part
+        being made waits for that same ffmpeg. Cancelling the call stops the transcode
+        when no one else waits for it. Raises :class:`TranscodeError`.
+        """
+        self._check_open()
+        await self.start()
+        name: str
+        name, exists = await self._blocking(self._lookup, source, key)
+        cached = self.cache_dir / name
+        if name in self._entries and (exists or await self._blocking(cached.is_file)):
+            # (made while we looked: the lookup may predate it)
+            entry = self._entries[name]
+            entry.used = time.monotonic()
+            self._entries.move_to_end(name)
+            self._counts["hits"] += 1
+            return cached
+        self._entries.pop(name, None)  # deleted behind our back
+        self._check_open()
+        self._counts["misses"] += 1
+        job = self._jobs.get(name) or self._new_job(name, source)
+        job.waiters += 1
+        task = job.task
+        assert task is not None  # noqa: S101
+        if job.proc is not None and job.proc.returncode is None:
+            _renice(job.proc.pid, 0)  # joined a part made ahead: it is wanted now
+        self._dispatch()
+        try:
+            path: Path = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.cancelled() and not _cancelling():
+                raise TranscodeError("closed" if self._closed else "cancelled") from None
+            raise
+        finally:
+            job.waiters -= 1
+            self._drop_if_unwanted(job)
+        return path
+
+    def prefetch(self, sources: Sequence[tuple[Path, str]], group: str = "") -> None:
+        """Make the renditions of the next parts ahead of the playhead, in order.
+
+        ``sources`` are (stored segment, key) of the parts after the one being served;
+        the first ``prefetch_ahead`` are made (at a lower priority than any part a
+        viewer waits for). ``group`` names the playback (a playlist token, or user and
+        camera): a new call for the same group replaces the previous one, and parts
+        it no longer lists are dropped (their ffmpeg stopped) unless a viewer waits for
+        them. Returns at once.
+        """
+        if self._closed:
+            return
+        wanted = list(sources)[: self.prefetch_ahead]
+        previous = self._prefetching.pop(group, None)
+        if previous is not None:
+            previous.cancel()
+        task = asyncio.get_running_loop().create_task(
+            self._prefetch(wanted, group), name=f"cctv_nvr prefetch {group}"
+        )
+        self._prefetching[group] = task
+        task.add_done_callback(
+            lambda done: (
+                self._prefetching.pop(group, None) if self._prefetching.get(group) is done else None
+            )
+        )
+
+    def cancel_prefetch(self, group: str) -> None:
+        """Drop a playback's parts made ahead (the player was closed)."""
+        previous = self._prefetching.pop(group, None)
+        if previous is not None:
+            previous.cancel()
+        self._set_group(group, set())
+
+    async def prune(self, existing_keys: Iterable[str]) -> int:
+        """Delete the renditions of segments no longer stored; return how many.
+
+        ``existing_keys``: the keys of every segment still stored (call after retention
+        or a deletion). Renditions being made are left alone.
+        """
+        self._check_open()
+        await self.start()
+        keep = await self._blocking(_key_hashes, list(existing_keys))
+        doomed = [
+            name for name in self._entries if name[:32] not in keep and name not in self._jobs
+        ]
+        for name in doomed:
+            self._entries.pop(name, None)
+        await self._blocking(self._delete, doomed)
+        return len(doomed)
+
+    @property
+    def status(self) -> RenditionStatus:
+        """Return a snapshot of the running transcodes, queue and cache."""
+        waiting_demanded = sum(job.demanded for job in self._waiting)
+        running_ahead = sum(not job.demanded for job in self._running)
+        return RenditionStatus(
+            encoder=self.encoder.name,
+            hardware=self.encoder.hardware,
+            max_running=self.max_running,
+            running=len(self._running),
+            running_ahead=running_ahead,
+            queued=waiting_demanded,
+            queued_ahead=len(self._waiting) - waiting_demanded,
+            cache_files=len(self._entries),
+            cache_bytes=self._cache_size(),
+            cache_limit=self.cache_bytes,
+            **self._counts,
+        )
+
+    async def close(self) -> None:
+        """Stop every transcode (ffmpeg killed) and refuse new requests."""
+        self._closed = True
+        tasks: list[asyncio.Task[Any]] = list(self._prefetching.values())
+        tasks += [job.task for job in self._jobs.values() if job.task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # -- scheduling ---------------------------------------------------------
+
+    def _new_job(self, name: str, source: Path) -> _Job:
+        self._seq += 1
+        job = _Job(name, source, self._seq)
+        self._jobs[name] = job
+        job.task = asyncio.get_running_loop().create_task(
+            self._job_main(job), name=f"cctv_nvr rendition {name}"
+        )
+        # Retrieve a failure nobody awaits (a part made ahead), so it is not logged as lost.
+        job.task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        return job
+
+    def _drop_if_unwanted(self, job: _Job) -> None:
+        if not job.waiters and not job.groups and job.task is not None and not job.task.done():
+            job.task.cancel()
+
+    def _pick(self) -> _Job | None:
+        demanded = [job for job in self._waiting if job.demanded]
+        if demanded:
+            return min(demanded, key=lambda job: job.seq)
+        ahead_slots = max(1, self.max_running - 1)  # one slot stays free for a viewer
+        if self._waiting and sum(not job.demanded for job in self._running) < ahead_slots:
+            return min(self._waiting, key=lambda job: job.seq)
+        return None
+
+    def _dispatch(self) -> None:
+        """Start waiting jobs while slots are free; stop a part made ahead for a viewer."""
+        while len(self._running) < self.max_running and (job := self._pick()) is not None:
+            self._waiting.remove(job)
+            self._running.add(job)
+            assert job.slot is not None  # noqa: S101
+            job.slot.set_result(None)
+        demanded = sum(job.demanded for job in self._waiting)
+        stopping = sum(job.preempted for job in self._running)
+        if demanded > stopping and len(self._running) >= self.max_running:
+            ahead = [
+                job
+                for job in self._running
+                if not job.demanded and not job.preempted and job.attempt is not None
+            ]
+            if ahead:
+                victim = max(ahead, key=lambda job: job.seq)
+                victim.preempted = True
+                assert victim.attempt is not None  # noqa: S101
+                victim.attempt.cancel()
+
+    async def _job_main(self, job: _Job) -> Path:
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                job.slot = loop.create_future()
+                self._waiting.append(job)
+                self._dispatch()
+                try:
+                    await job.slot
+                except BaseException:
+                    if job in self._waiting:
+                        self._waiting.remove(job)
+                    if job in self._running:  # granted a slot as it was cancelled
+                        self._running.discard(job)
+                        self._dispatch()
+                    raise
+                job.attempt = loop.create_task(self._transcode(job))
+                try:
+                    return await job.attempt
+                except asyncio.CancelledError:
+                    if job.preempted and not _cancelling():
+                        job.preempted = False
+                        self._counts["preempted"] += 1
+                        continue  # queued again
+                    raise
+                finally:
+                    job.attempt = None
+                    self._running.discard(job)
+                    self._dispatch()
+        except TranscodeError:
+            self._counts["failures"] += 1
+            raise
+        finally:
+            self._jobs.pop(job.name, None)
+            for group in list(job.groups):
+                names = self._groups.get(group)
+                if names is not None:
+                    names.discard(job.name)
+                    if not names:
+                        self._groups.pop(group, None)
+            job.groups.clear()
+
+    async def _transcode(self, job: _Job) -> Path:
+        dest = self.cache_dir / job.name
+        tmp = self.cache_dir / f".{job.name}.{secrets.token_hex(4)}{_TEMP_SUFFIX}"
+        args = rendition_args(self.ffmpeg, self.encoder, self.quality, job.source, tmp)
+        try:
+            proc = await _spawn(args, nice=0 if job.demanded else PREFETCH_NICE)
+            job.proc = proc
+            try:
+                async with asyncio.timeout(self.timeout):
+                    _, stderr = await proc.communicate()
+            except TimeoutError as err:
+                await _kill(proc)
+                raise TranscodeError(
+                    "timeout", f"transcode took longer than {self.timeout:g} s"
+                ) from err
+            except BaseException:
+                await _kill(proc)
+                raise
+            finally:
+                job.proc = None
+            _check_exit(proc, stderr)
+            size, replaced = await self._blocking(self._publish, tmp, dest)
+        except BaseException:
+            await self._blocking(_remove, tmp)
+            raise
+        for name in replaced:
+            self._entries.pop(name, None)
+        self._entries[job.name] = _Entry(size, time.monotonic())
+        self._counts["transcodes"] += 1
+        await self._evict()
+        return dest
+
+    async def _prefetch(self, wanted: list[tuple[Path, str]], group: str) -> None:
+        await self.start()
+        looked: list[tuple[Path, str]] = []
+        for source, key in wanted:
+            try:
+                name, exists = await self._blocking(self._lookup, source, key)
+            except TranscodeError:
+                continue  # deleted meanwhile: nothing to make
+            if name in self._entries and (
+                exists or await self._blocking((self.cache_dir / name).is_file)
+            ):
+                continue  # cached
+            looked.append((source, name))
+        if self._closed:
+            return
+        # No await from here on: the group's jobs and its record change together.
+        names: set[str] = set()
+        for source, name in looked:
+            self._entries.pop(name, None)
+            job = self._jobs.get(name) or self._new_job(name, source)
+            job.groups.add(group)
+            names.add(name)
+        self._set_group(group, names)
+        self._dispatch()
+
+    def _set_group(self, group: str, names: set[str]) -> None:
+        old = self._groups.pop(group, set())
+        if names:
+            self._groups[group] = names
+        for name in old - names:
+            job = self._jobs.get(name)
+            if job is not None:
+                job.groups.discard(group)
+                self._drop_if_unwanted(job)
+
+    # -- the cache ----------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise TranscodeError("closed", "renditions are shut down")
+
+    async def _blocking(self, func: Callable[..., Any], *args: Any) -> Any:
+        if self._executor is not None:
+            return await self._executor(func, *args)
+        return await asyncio.to_thread(func, *args)
+
+    def _cache_size(self) -> int:
+        return sum(entry.size for entry in self._entries.values())
+
+    def _lookup(self, source: Path, key: str) -> tuple[str, bool]:
+        """Return (cache file name, whether it exists). Blocks: stats the source."""
+        try:
+            stat = source.stat()
+        except FileNotFoundError as err:
+            raise TranscodeError("source_missing", f"{source.name} is not stored") from err
+        version = f"{stat.st_size}:{stat.st_mtime_ns}".encode()
+        name = f"{_key_hash(key)}-{self._profile}-{hashlib.sha256(version).hexdigest()[:12]}.mp4"
+        return name, (self.cache_dir / name).is_file()
+
+    def _scan(self) -> list[tuple[str, int, float]]:
+        """Return the cache's renditions (oldest first); delete temporaries and strays."""
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        found: list[tuple[str, int, float]] = []
+        for path in self.cache_dir.iterdir():
+            match = _NAME_RE.match(path.name)
+            if match is None or match["profile"] != self._profile:
+                if path.is_file() and (match is not None or path.name.endswith(_TEMP_SUFFIX)):
+                    _remove(path)
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                stat = path.stat()
+                found.append((path.name, stat.st_size, stat.st_mtime))
+        found.sort(key=lambda item: item[2])
+        return found
+
+    def _publish(self, tmp: Path, dest: Path) -> tuple[int, list[str]]:
+        """Check ffmpeg's output and move it into place; return its size and older versions."""
+        try:
+            mp4box.layout(tmp)
+        except (OSError, mp4box.Mp4Error) as err:
+            raise TranscodeError("ffmpeg_failed", f"no playable rendition: {err}") from err
+        size = tmp.stat().st_size
+        tmp.replace(dest)
+        replaced = []
+        for old in self.cache_dir.glob(f"{dest.name[:32]}-*.mp4"):
+            if old.name != dest.name:
+                _remove(old)  # a rendition of an older version of the same segment
+                replaced.append(old.name)
+        return size, replaced
+
+    def _delete(self, names: list[str]) -> None:
+        _remove(*(self.cache_dir / name for name in names))
+
+    async def _evict(self) -> None:
+        """Delete least recently used renditions until the cache fits its bound."""
+        total = self._cache_size()
+        if total <= self.cache_bytes:
+            return
+        now = time.monotonic()
+        doomed = []
+        for name, entry in self._entries.items():
+            if total <= self.cache_bytes:
+                break
+            if entry.used and now - entry.used < self.hold_seconds:
+                continue  # just handed out: its reader may not have opened it yet
+            doomed.append(name)
+            total -= entry.size
+        for name in doomed:
+            self._entries.pop(name)
+        self._counts["evicted"] += len(doomed)
+        await self._blocking(self._delete, doomed)
+
+
+def _key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def _key_hashes(keys: list[str]) -> set[str]:
+    return {_key_hash(key) for key in keys}
+
+
+def _cancelling() -> int:
+    task = asyncio.current_task()
+    return task.cancelling() if task is not None else 0
+
+
+# -- exports ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ShareResult:
+    """A finished "H.264 for sharing" export."""
+
+    path: Path
+    duration: float | None  # seconds of video
+    bytes: int
+
+
+async def export_h264(
+    source: Path,
+    out_path: Path,
+    *,
+    encoder: Encoder = LIBX264,
+    quality: Quality = SHARING,
+    ffmpeg: str = "ffmpeg",
+    stall_timeout: float = 60.0,
+    progress: Callable[[float], None] | None = None,
+) -> ShareResult:
+    """Re-encode an "as recorded" export into an H.264 faststart MP4 for sharing.
+
+    ``source`` is the MP4 that ``export.export_range`` wrote (remuxed, any codec);
+    make it first, then call this and delete it. Audio is copied. ``progress`` gets the
+    seconds encoded so far (about once a second). The file appears atomically; on a
+    failure nothing is left at ``out_path``. Runs at a lower CPU priority than playback;
+    bound how many run at once with the export queue. ffmpeg is stopped when no
+    progress comes for ``stall_timeout`` seconds. Raises :class:`TranscodeError`.
+    """
+    before, video = encoder_args(encoder, quality)
+    tmp = out_path.with_name(f".{out_path.name}.{secrets.token_hex(4)}.part")
+    args = [
+        *(ffmpeg, "-hide_banner", "-nostdin", "-nostats", "-loglevel", "error", *before),
+        *("-i", str(source), "-map", "0:v:0", "-map", "0:a:0?", *video, "-c:a", "copy"),
+        # Every frame at its recorded time (no frames duplicated or dropped to a fixed rate).
+        *("-enc_time_base:v", "demux", "-fps_mode", "passthrough"),
+        *("-movflags", "+faststart", "-progress", "pipe:1", "-f", "mp4", "-y", str(tmp)),
+    ]
+    await asyncio.to_thread(out_path.parent.mkdir, parents=True, exist_ok=True)
+    try:
+        proc = await _spawn(args, nice=PREFETCH_NICE, stdout=True)
+        try:
+            stderr = await _follow_progress(proc, stall_timeout, progress)
+        except TimeoutError as err:
+            await _kill(proc)
+            raise TranscodeError("stalled", f"no progress for {stall_timeout:g} s") from err
+        except BaseException:
+            await _kill(proc)
+            raise
+        _check_exit(proc, stderr)
+        duration, size = await asyncio.to_thread(_publish_export, tmp, out_path)
+    except BaseException:
+        await asyncio.to_thread(_remove, tmp)
+        raise
+    return ShareResult(out_path, duration, size)
+
+
+async def _follow_progress(
+    proc: asyncio.subprocess.Process,
+    stall_timeout: float,
+    progress: Callable[[float], None] | None,
+) -> bytes:
+    """Read ffmpeg's -progress lines until it exits; return its stderr."""
+    assert proc.stdout is not None  # noqa: S101
+    assert proc.stderr is not None  # noqa: S101
+    stderr_task = asyncio.ensure_future(proc.stderr.read())
+    try:
+        while True:
+            async with asyncio.timeout(stall_timeout):
+                line = await proc.stdout.readline()
+            if not line:
+                break
+            key, _, value = line.decode(errors="replace").strip().partition("=")
+            if key == "out_time_us" and progress is not None and value.isdigit():
+                progress(int(value) / 1_000_000)
+        async with asyncio.timeout(stall_timeout):
+            await proc.wait()
+        return await stderr_task
+    finally:
+        if not stderr_task.done():
+            stderr_task.cancel()
+
+
+def _publish_export(tmp: Path, out_path: Path) -> tuple[float | None, int]:
+    if not tmp.is_file() or (size := tmp.stat().st_size) == 0:
+        raise TranscodeError("ffmpeg_failed", "ffmpeg wrote no file")
+    duration = mp4box.video_duration(tmp)
+    tmp.replace(out_path)
+    return duration, size
