@@ -626,6 +626,28 @@ async def test_failures_are_reported_and_not_cached(tmp_path: Path) -> None:
         await no_ffmpeg.close()
 
 
+async def test_a_stalled_ffmpeg_is_stopped(tmp_path: Path) -> None:
+    """ffmpeg waiting forever on its input (a pipe nobody writes: a hung network share)."""
+    fifo = tmp_path / "hung.mp4"
+    os.mkfifo(fifo)
+    cache = tmp_path / "cache"
+    renditions = Renditions(cache, stall_timeout=1.0)
+    try:
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(TranscodeError) as err:
+            await renditions.segment(fifo, "hung")
+        assert err.value.reason == "stalled"
+        assert asyncio.get_running_loop().time() - started < 20
+        assert not ffmpeg_processes(str(cache))
+        assert temporaries(cache) == []
+    finally:
+        await renditions.close()
+    with pytest.raises(TranscodeError) as export_err:
+        await transcode.export_h264(fifo, tmp_path / "out" / "x.mp4", stall_timeout=1.0)
+    assert export_err.value.reason == "stalled"
+    assert list((tmp_path / "out").iterdir()) == []
+
+
 # -- parts made ahead of the playhead ---------------------------------------------------
 
 

@@ -24,8 +24,10 @@ slot it holds); concurrent requests of one segment share one ffmpeg; the cache h
 at most ``cache_bytes`` (least recently used whole files are evicted; a file used in
 the last ``hold_seconds`` stays, so a path just returned is never pulled from under
 its reader). A rendition appears atomically (written under a hidden temporary name in
-the cache folder, checked, then renamed). Parts made ahead run at a lower CPU priority
-(nice 10) so the part a viewer waits for, and Home Assistant, come first.
+the cache folder, checked, then renamed). Transcodes run at a lower CPU priority (nice
+5, exports nice 10): recording and Home Assistant come first. An ffmpeg that makes no
+progress for ``stall_timeout`` seconds is stopped (a part of any length may take as long
+as it needs while it moves).
 
 Live (not wired yet): :meth:`Renditions.segment` needs only a fragmented MP4 whose
 first frame is a keyframe; it keeps that file's timestamps whatever they are. A live
@@ -68,7 +70,8 @@ type Executor = Callable[..., Awaitable[Any]]
 # Bumped whenever the ffmpeg command changes what a rendition holds: old files are dropped.
 RENDITION_FORMAT: Final = 1
 FRAGMENT_MICROSECONDS: Final = 1_000_000  # as the recorder's fragments
-PREFETCH_NICE: Final = 10  # CPU priority of parts made ahead and of exports
+TRANSCODE_NICE: Final = 5  # CPU priority of renditions: recorders and Home Assistant first
+EXPORT_NICE: Final = 10  # exports for sharing: after playback too
 _STDERR_TAIL: Final = 2000
 _TEST_TIMEOUT: Final = 15.0
 _NAME_RE: Final = re.compile(r"^(?P<key>[0-9a-f]{32})-(?P<profile>[0-9a-f]{8})-[0-9a-f]{12}\.mp4$")
@@ -82,8 +85,8 @@ SOFTWARE_ENCODER: Final = "libx264"
 class TranscodeError(Exception):
     """A rendition or export could not be made; ``reason`` is a short key.
 
-    Reasons: ``source_missing``, ``ffmpeg_missing``, ``ffmpeg_failed``, ``timeout``,
-    ``stalled``, ``cancelled``, ``closed``.
+    Reasons: ``source_missing``, ``ffmpeg_missing``, ``ffmpeg_failed``, ``stalled``,
+    ``cancelled``, ``closed``.
     """
 
     def __init__(self, reason: str, message: str | None = None) -> None:
@@ -216,6 +219,8 @@ def rendition_args(
         "+frag_keyframe+empty_moov+default_base_moof",
         "-frag_duration",
         str(FRAGMENT_MICROSECONDS),
+        "-progress",
+        "pipe:1",
         "-f",
         "mp4",
         "-y",
@@ -370,25 +375,37 @@ async def _kill(proc: asyncio.subprocess.Process) -> None:
             await proc.wait()
 
 
-def _renice(pid: int, value: int) -> None:
-    """Set a child's CPU priority; lowering it again needs privileges (best effort)."""
-    with contextlib.suppress(OSError):
-        os.setpriority(os.PRIO_PROCESS, pid, value)
-
-
-async def _spawn(args: list[str], *, nice: int, stdout: bool = False) -> asyncio.subprocess.Process:
+async def _spawn(args: list[str], *, nice: int) -> asyncio.subprocess.Process:
+    """Start ffmpeg (progress lines on stdout) at a lower CPU priority."""
     try:
         proc = await asyncio.create_subprocess_exec(
             *args,
             stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE if stdout else asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
     except OSError as err:
         raise TranscodeError("ffmpeg_missing", f"cannot run ffmpeg: {err}") from err
-    if nice:
-        _renice(proc.pid, nice)
+    with contextlib.suppress(OSError):  # raising a child's nice value needs no privilege
+        os.setpriority(os.PRIO_PROCESS, proc.pid, nice)
     return proc
+
+
+async def _run_to_end(
+    proc: asyncio.subprocess.Process,
+    stall_timeout: float,
+    progress: Callable[[float], None] | None = None,
+) -> None:
+    """Wait for ffmpeg, stopping it when its progress stalls; raise when it failed."""
+    try:
+        stderr = await _follow_progress(proc, stall_timeout, progress)
+    except TimeoutError as err:
+        await _kill(proc)
+        raise TranscodeError("stalled", f"no progress for {stall_timeout:g} s") from err
+    except BaseException:
+        await _kill(proc)
+        raise
+    _check_exit(proc, stderr)
 
 
 def _check_exit(proc: asyncio.subprocess.Process, stderr: bytes) -> None:
@@ -446,7 +463,6 @@ class _Job:
         self.task: asyncio.Task[Path] | None = None
         self.slot: asyncio.Future[None] | None = None
         self.attempt: asyncio.Task[Path] | None = None
-        self.proc: asyncio.subprocess.Process | None = None
         self.preempted = False
 
     @property
@@ -474,7 +490,7 @@ class Renditions:
         cache_bytes: int = 2 * 2**30,
         prefetch_ahead: int = 2,
         hold_seconds: float = 60.0,
-        timeout: float = 120.0,
+        stall_timeout: float = 30.0,
         executor: Executor | None = None,
     ) -> None:
         """Prepare the cache in ``cache_dir`` (created when first used); nothing runs yet."""
@@ -488,7 +504,7 @@ class Renditions:
         self.cache_bytes = cache_bytes
         self.prefetch_ahead = max(0, prefetch_ahead)
         self.hold_seconds = hold_seconds
-        self.timeout = timeout
+        self.stall_timeout = stall_timeout
         self._executor = executor
         profile = repr((RENDITION_FORMAT, encoder.name, quality))
         self._profile = hashlib.sha256(profile.encode()).hexdigest()[:8]
@@ -550,8 +566,6 @@ class Renditions:
         job.waiters += 1
         task = job.task
         assert task is not None  # noqa: S101
-        if job.proc is not None and job.proc.returncode is None:
-            _renice(job.proc.pid, 0)  # joined a part made ahead: it is wanted now
         self._dispatch()
         try:
             path: Path = await asyncio.shield(task)
@@ -736,22 +750,8 @@ class Renditions:
         tmp = self.cache_dir / f".{job.name}.{secrets.token_hex(4)}{_TEMP_SUFFIX}"
         args = rendition_args(self.ffmpeg, self.encoder, self.quality, job.source, tmp)
         try:
-            proc = await _spawn(args, nice=0 if job.demanded else PREFETCH_NICE)
-            job.proc = proc
-            try:
-                async with asyncio.timeout(self.timeout):
-                    _, stderr = await proc.communicate()
-            except TimeoutError as err:
-                await _kill(proc)
-                raise TranscodeError(
-                    "timeout", f"transcode took longer than {self.timeout:g} s"
-                ) from err
-            except BaseException:
-                await _kill(proc)
-                raise
-            finally:
-                job.proc = None
-            _check_exit(proc, stderr)
+            proc = await _spawn(args, nice=TRANSCODE_NICE)
+            await _run_to_end(proc, self.stall_timeout)
             size, replaced = await self._blocking(self._publish, tmp, dest)
         except BaseException:
             await self._blocking(_remove, tmp)
@@ -915,7 +915,7 @@ async def export_h264(
 
     ``source`` is the MP4 that ``export.export_range`` wrote (remuxed, any codec);
     make it first, then call this and delete it. Audio is copied. ``progress`` gets the
-    seconds encoded so far (about once a second). The file appears atomically; on a
+    seconds encoded so far (about twice a second). The file appears atomically; on a
     failure nothing is left at ``out_path``. Runs at a lower CPU priority than playback;
     bound how many run at once with the export queue. ffmpeg is stopped when no
     progress comes for ``stall_timeout`` seconds. Raises :class:`TranscodeError`.
@@ -931,16 +931,8 @@ async def export_h264(
     ]
     await asyncio.to_thread(out_path.parent.mkdir, parents=True, exist_ok=True)
     try:
-        proc = await _spawn(args, nice=PREFETCH_NICE, stdout=True)
-        try:
-            stderr = await _follow_progress(proc, stall_timeout, progress)
-        except TimeoutError as err:
-            await _kill(proc)
-            raise TranscodeError("stalled", f"no progress for {stall_timeout:g} s") from err
-        except BaseException:
-            await _kill(proc)
-            raise
-        _check_exit(proc, stderr)
+        proc = await _spawn(args, nice=EXPORT_NICE)
+        await _run_to_end(proc, stall_timeout, progress)
         duration, size = await asyncio.to_thread(_publish_export, tmp, out_path)
     except BaseException:
         await asyncio.to_thread(_remove, tmp)
