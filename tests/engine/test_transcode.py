@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+import dataclasses
 from dataclasses import dataclass, field
 from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import itertools
 import json
 import os
 from pathlib import Path
@@ -28,7 +30,7 @@ import pytest
 
 from custom_components.cctv_nvr.engine import hls, mp4box, transcode
 from custom_components.cctv_nvr.engine.index import Segment
-from custom_components.cctv_nvr.engine.transcode import Renditions, TranscodeError
+from custom_components.cctv_nvr.engine.transcode import Piece, Renditions, TranscodeError
 from tests.engine.helpers import ffprobe, inspect_file, wait_for
 from tests.engine.test_hls import Recorded, recorded
 from tests.simulator import CameraSimulator
@@ -51,9 +53,9 @@ def h265(simulator: CameraSimulator, tmp_path_factory: pytest.TempPathFactory) -
 _CLIPS: dict[str, Path] = {}
 
 
-def hevc_clip(cache: Path, seconds: int = 6, size: str = "640x360") -> Path:
+def hevc_clip(cache: Path, seconds: int = 6, size: str = "640x360", keyint: int = FPS) -> Path:
     """An H.265 + AAC fragmented MP4 made like the recorder's segments (hvc1, 1 s fragments)."""
-    name = f"hevc-{size}-{seconds}s.mp4"
+    name = f"hevc-{size}-{seconds}s-{keyint}.mp4"
     if name not in _CLIPS:
         path = cache / name
         subprocess.run(
@@ -63,7 +65,7 @@ def hevc_clip(cache: Path, seconds: int = 6, size: str = "640x360") -> Path:
                 *("-f", "lavfi", "-i", "sine=frequency=440:sample_rate=16000"),
                 *("-t", str(seconds), "-pix_fmt", "yuv420p"),
                 *("-c:v", "libx265", "-preset", "ultrafast", "-tag:v", "hvc1"),
-                *("-x265-params", f"keyint={FPS}:min-keyint={FPS}:bframes=0:log-level=error"),
+                *("-x265-params", f"keyint={keyint}:min-keyint={keyint}:bframes=0:log-level=error"),
                 *("-c:a", "aac", "-ac", "1", "-b:a", "32k", "-video_track_timescale", "90000"),
                 *("-movflags", "+frag_keyframe+empty_moov+default_base_moof"),
                 *("-frag_duration", "1000000", str(path)),
@@ -281,34 +283,122 @@ async def test_a_large_picture_is_capped(tmp_path_factory: pytest.TempPathFactor
     assert (stream["width"], stream["height"]) == (180, 320)
 
 
+# -- pieces ---------------------------------------------------------------------
+
+
+async def test_pieces_start_on_keyframe_fragments(
+    h265: Recorded, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    source = h265.root / h265.segments[0].path
+    fragments = [b.kind for b in mp4box.top_level_boxes(source)].count(b"moof")
+    assert fragments >= 4  # 4 s, 1 s fragments, a keyframe every second
+    every = transcode.plan_pieces(source, 0)
+    assert [(p.first, p.stop) for p in every] == [(n, n + 1) for n in range(fragments)]
+    assert [p.start for p in every][:4] == pytest.approx([0, 1, 2, 3], abs=1.5 * FRAME)
+    assert [p.end for p in every] == [p.start for p in every[1:]] + [None]
+    # At least 2 s each: the first segment of a run starts a frame short of 1 s fragments.
+    for segment in h265.segments[:2]:
+        two = transcode.plan_pieces(h265.root / segment.path, 2)
+        assert all(b.start - a.start >= 2 for a, b in itertools.pairwise(two))
+        assert two[1].start == pytest.approx(2, abs=1)
+        assert [p.first for p in two] == [0, two[0].stop]
+    assert [(p.first, p.stop) for p in transcode.plan_pieces(source, 100)] == [(0, fragments)]
+    # A keyframe every 2 s with 1 s fragments: a piece can only start every other fragment.
+    long_gop = hevc_clip(tmp_path_factory.mktemp("gop"), seconds=6, keyint=2 * FPS)
+    pieces = transcode.plan_pieces(long_gop, 0)
+    keyframes = _video_times(long_gop)[:: 2 * FPS]  # (the clip's video starts at 0.064)
+    assert [p.start for p in pieces] == pytest.approx([0, *keyframes[1:]], abs=1e-6)
+    assert all(p.stop - p.first == 2 for p in pieces)
+    renditions = Renditions(tmp_path_factory.mktemp("cache"))
+    try:
+        assert await renditions.pieces(long_gop, 3) == transcode.plan_pieces(long_gop, 3)
+        with pytest.raises(TranscodeError) as err:
+            await renditions.pieces(long_gop.with_name("gone.mp4"), 2)
+        assert err.value.reason == "source_missing"
+    finally:
+        await renditions.close()
+
+
+async def test_piece_renditions_keep_the_segment_timeline(
+    h265: Recorded, clip: Path, tmp_path: Path
+) -> None:
+    """Each piece: H.264 from a keyframe, its frames at the segment's times; pieces add up."""
+    source = h265.root / h265.segments[0].path
+    renditions = Renditions(tmp_path / "cache")
+    try:
+        whole = await renditions.segment(source, "s")
+        pieces = await renditions.pieces(source, 2)
+        paths = [await renditions.segment(source, "s", piece) for piece in pieces]
+        audio_pieces = await renditions.pieces(clip, 2)
+        audio_paths = [await renditions.segment(clip, "clip", piece) for piece in audio_pieces]
+        assert renditions.status.transcodes == 1 + len(pieces) + len(audio_pieces)
+        assert await renditions.segment(source, "s", pieces[0]) == paths[0]  # cached apart
+    finally:
+        await renditions.close()
+    assert len(pieces) >= 2
+    times = _video_times(source)
+    joined: list[float] = []
+    for piece, path in zip(pieces, paths, strict=True):
+        facts = inspect_file(path)
+        assert (facts.codec, facts.first_is_keyframe) == ("h264", True)
+        assert facts.video_packets == facts.decoded_frames
+        assert facts.first_pts == pytest.approx(piece.start, abs=1e-4)
+        joined += _video_times(path)
+        assert hls.init_bytes(path) == hls.init_bytes(whole)  # one EXT-X-MAP serves all
+    assert joined == pytest.approx(times, abs=1e-4)
+    # With audio: copied, on the same times (the first packet of a piece may start up to
+    # one AAC frame early, moved to the piece's first video frame as the recorder's are).
+    with av.open(str(clip)) as container:
+        expected_audio = [
+            float(p.pts * p.time_base) for p in container.demux(audio=0) if p.pts is not None
+        ]
+    got_audio = []
+    for path in audio_paths:
+        with av.open(str(path)) as container:
+            got_audio += [
+                float(p.pts * p.time_base) for p in container.demux(audio=0) if p.pts is not None
+            ]
+    assert len(got_audio) == len(expected_audio)
+    assert got_audio == pytest.approx(expected_audio, abs=1024 / 16000 + 1e-3)
+    assert _video_times(audio_paths[-1])[-1] == pytest.approx(_video_times(clip)[-1], abs=1e-4)
+
+
 # -- a playlist of renditions, over HTTP ------------------------------------------------
 
 
 class _Server:
     """A tiny HTTP server doing what the integration's views do, with renditions.
 
-    The playlist is hls.build_playlist over the index's segments; each init or media part is
-    the rendition's bytes (hls.init_bytes / hls.media_bytes), made when first asked for;
-    serving a media part asks for the next parts ahead of the playhead.
+    The playlist is hls.build_playlist over the index's segments (or over their pieces,
+    listed as segments of their own); each init or media part is the rendition's bytes
+    (hls.init_bytes / hls.media_bytes, a piece's media moved by offset - piece.start),
+    made when first asked for; serving a media part asks for the next parts ahead.
     """
 
     def __init__(
         self,
         renditions: Renditions,
         root: Path,
-        segments: list[Segment],
+        parts: list[tuple[Segment, Piece | None]],
         loop: asyncio.AbstractEventLoop,
     ) -> None:
         self.renditions = renditions
         self.root = root
-        self.segments = segments
+        self.parts = parts
         self.loop = loop
+        listed = [_as_segment(segment, piece) for segment, piece in parts]
+
+        def media(part: Segment, offset: float) -> str:
+            number = listed.index(part)
+            piece = parts[number][1]
+            return f"/media/{number}.m4s?offset={offset - (piece.start if piece else 0)}"
+
         self.playlist = hls.build_playlist(
-            segments,
-            segments[0].start,
-            segments[-1].end,
-            lambda s: f"/init/{segments.index(s)}.mp4",
-            lambda s, offset: f"/media/{segments.index(s)}.m4s?offset={offset}",
+            listed,
+            listed[0].start,
+            listed[-1].end,
+            lambda part: f"/init/{listed.index(part)}.mp4",
+            media,
         )
         self.requests: list[str] = []
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(_Handler, self))
@@ -319,13 +409,16 @@ class _Server:
         return f"http://127.0.0.1:{self.httpd.server_address[1]}/playlist.m3u8"
 
     def rendition(self, number: int) -> Path:
-        segment = self.segments[number]
-        coro = self.renditions.segment(self.root / segment.path, segment.path)
+        segment, piece = self.parts[number]
+        coro = self.renditions.segment(self.root / segment.path, segment.path, piece)
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=120)
 
     def ahead(self, number: int) -> None:
-        parts = [(self.root / s.path, s.path) for s in self.segments[number + 1 :]]
-        self.loop.call_soon_threadsafe(self.renditions.prefetch, parts, "viewer")
+        following: list[transcode.Part] = [
+            (self.root / segment.path, segment.path, piece)
+            for segment, piece in self.parts[number + 1 :]
+        ]
+        self.loop.call_soon_threadsafe(self.renditions.prefetch, following, "viewer")
 
     def __enter__(self) -> Self:
         self.thread.start()
@@ -335,6 +428,14 @@ class _Server:
         self.httpd.shutdown()
         self.httpd.server_close()
         self.thread.join()
+
+
+def _as_segment(segment: Segment, piece: Piece | None) -> Segment:
+    """A piece listed in a playlist as a segment of its own (its stretch of the segment)."""
+    if piece is None:
+        return segment
+    end = segment.end if piece.end is None else segment.start + piece.end
+    return dataclasses.replace(segment, start=segment.start + piece.start, end=end)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -369,17 +470,28 @@ class _Handler(BaseHTTPRequestHandler):
 HTTP_HLS = {"allowed_extensions": "ALL"}
 
 
+@pytest.mark.parametrize("piece_seconds", [None, 2.0], ids=["segments", "pieces"])
 async def test_playlist_of_renditions_plays_over_http_across_boundary_and_gap(
-    h265: Recorded, tmp_path: Path
+    h265: Recorded, tmp_path: Path, piece_seconds: float | None
 ) -> None:
+    """Whole segments as parts, or 2 s pieces of them (the first part ready sooner)."""
     segments = h265.segments
     renditions = Renditions(tmp_path / "cache", max_running=2)
     loop = asyncio.get_running_loop()
     source_times = [_video_times(h265.root / s.path) for s in segments]
+    parts: list[tuple[Segment, Piece | None]] = []
+    for segment in segments:
+        if piece_seconds is None:
+            parts.append((segment, None))
+        else:
+            pieces = await renditions.pieces(h265.root / segment.path, piece_seconds)
+            parts += [(segment, piece) for piece in pieces]
+    assert len(parts) >= (2 if piece_seconds else 1) * len(segments) - 1
     try:
-        with _Server(renditions, h265.root, segments, loop) as server:
+        with _Server(renditions, h265.root, parts, loop) as server:
             assert server.playlist.count("#EXT-X-DISCONTINUITY") == 1  # the gap
             assert server.playlist.count("#EXT-X-MAP") == 2  # one init per run
+            assert server.playlist.count("#EXTINF") == len(parts)
             # ffprobe reads every packet of the playlist, H.264 only.
             out = await asyncio.to_thread(
                 subprocess.run,
@@ -408,7 +520,7 @@ async def test_playlist_of_renditions_plays_over_http_across_boundary_and_gap(
         first += len(part)
         assert 0 < times[first] - times[first - 1] <= 1.5 * FRAME
     # Each part transcoded once, though parts were asked for ahead and by two readers.
-    assert status.transcodes == len(segments)
+    assert status.transcodes == len(parts)
     assert status.failures == 0
     assert status.running == status.queued == status.queued_ahead == 0
 

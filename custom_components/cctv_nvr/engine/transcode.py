@@ -6,16 +6,24 @@ companion apps, browsers with hardware HEVC) gets the stored segments untouched
 a stored segment on demand, one playlist part at a time, and caches it.
 
 A rendition is a drop-in for its source segment. It is fragmented MP4 on the *same
-timeline*: ffmpeg runs with ``-copyts``, keeps the source's time base
-(``-enc_time_base demux``) and every frame's time (``-fps_mode passthrough``), so
-timestamps restart at 0 as in the source, the duration is the same, and keyframes sit
-where the source has them (``-force_key_frames source``; the first frame is one).
-Fragments are cut like the recorder's (``frag_keyframe``, 1 s), audio is copied, the
-track ids and time scales are the source's. So ``hls.build_playlist`` (with the
-index's segment times), ``hls.init_bytes``/``hls.media_bytes`` and
-``mp4box.shift_fragments`` work on renditions unchanged: serve the rendition's bytes
-where the stored file's would be served. Renditions of one recording run share their
-init part (same encoder settings, same size), so one ``EXT-X-MAP`` per run holds.
+timeline*: ffmpeg keeps the source's time base (``-enc_time_base demux``) and every
+frame's time (``-fps_mode passthrough``), so timestamps restart at 0 as in the source
+(ffmpeg starts its output at 0; a rendition of anything that does not start at 0 is
+moved back onto the source's times with ``mp4box.shift_fragments``), the duration is the
+same, and keyframes sit where the source has them (``-force_key_frames source``; the
+first frame is one). Fragments are cut like the recorder's (``frag_keyframe``, 1 s),
+audio is copied, the track ids and time scales are the source's. So
+``hls.build_playlist`` (with the index's segment times), ``hls.init_bytes``/
+``hls.media_bytes`` and ``mp4box.shift_fragments`` work on renditions unchanged: serve
+the rendition's bytes where the stored file's would be served. Renditions of one
+recording run share their init part (same encoder settings, same size), so one
+``EXT-X-MAP`` per run holds.
+
+Pieces: a part must be made whole before a player shows its first frame, and a stored
+segment may be 10 s or 300 s long. :meth:`Renditions.pieces` cuts a segment into pieces
+of a few seconds at keyframe fragments and :meth:`Renditions.segment` makes one piece
+(its fragments only, on the segment's timeline); list a segment's pieces as playlist
+parts of their own (see :func:`plan_pieces`) so the first part is ready soon.
 
 Bounded: at most ``max_running`` ffmpeg processes at once for the whole installation
 (more requests queue; a viewer waiting for a part goes before parts made ahead of the
@@ -30,12 +38,12 @@ progress for ``stall_timeout`` seconds is stopped (a part of any length may take
 as it needs while it moves).
 
 Live (not wired yet): :meth:`Renditions.segment` needs only a fragmented MP4 whose
-first frame is a keyframe; it keeps that file's timestamps whatever they are. A live
-feed can therefore write its init part plus the fragments of a short window (starting
-at a keyframe) into a small file and pass that as ``source`` with a key of its own
-(``live/<camera>/<sequence>``); the rendition keeps the window's decode times, so
-consecutive windows join on one timeline, and ``prune`` (with the live keys left out
-of ``existing_keys``) or eviction drops them.
+first video frame is a keyframe, and its rendition keeps that file's timestamps whatever
+they are. A live feed can therefore write its init part plus the fragments of a short
+window (starting at a keyframe) into a small file and pass that as ``source`` with a
+key of its own (``live/<camera>/<sequence>``); the rendition keeps the window's decode
+times, so consecutive windows join on one timeline, and ``prune`` (with the live keys
+left out of ``existing_keys``) or eviction drops them.
 
 Hardware: :func:`detect` lists the H.264 encoders and hardware accelerations ffmpeg
 has and tries each encoder with a tiny test encode (VAAPI, QSV, NVENC, V4L2 M2M, then
@@ -53,11 +61,13 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 import contextlib
 from dataclasses import asdict, dataclass, field
 import hashlib
+import itertools
 import logging
 import os
 from pathlib import Path
 import re
 import secrets
+import struct
 import time
 from typing import Any, Final
 
@@ -74,7 +84,13 @@ TRANSCODE_NICE: Final = 5  # CPU priority of renditions: recorders and Home Assi
 EXPORT_NICE: Final = 10  # exports for sharing: after playback too
 _STDERR_TAIL: Final = 2000
 _TEST_TIMEOUT: Final = 15.0
-_NAME_RE: Final = re.compile(r"^(?P<key>[0-9a-f]{32})-(?P<profile>[0-9a-f]{8})-[0-9a-f]{12}\.mp4$")
+# <key hash>-<settings>-<part: all, or fragments first-stop>-<source file version>.mp4
+_NAME_RE: Final = re.compile(
+    r"^(?P<key>[0-9a-f]{32})-(?P<profile>[0-9a-f]{8})-(?P<part>all|\d+-\d+)"
+    r"-(?P<version>[0-9a-f]{12})\.mp4$"
+)
+_SAMPLE_IS_NON_SYNC: Final = 0x00010000  # ISO BMFF sample flags
+_EPSILON: Final = 1e-6  # seconds
 _TEMP_SUFFIX: Final = ".tmp"
 
 # H.264 encoders, best first, and the device each needs.
@@ -85,8 +101,8 @@ SOFTWARE_ENCODER: Final = "libx264"
 class TranscodeError(Exception):
     """A rendition or export could not be made; ``reason`` is a short key.
 
-    Reasons: ``source_missing``, ``ffmpeg_missing``, ``ffmpeg_failed``, ``stalled``,
-    ``cancelled``, ``closed``.
+    Reasons: ``source_missing``, ``not_fragmented``, ``ffmpeg_missing``, ``ffmpeg_failed``,
+    ``stalled``, ``cancelled``, ``closed``.
     """
 
     def __init__(self, reason: str, message: str | None = None) -> None:
@@ -199,7 +215,6 @@ def rendition_args(
         "-loglevel",
         "error",
         *before,
-        "-copyts",
         "-i",
         str(source),
         "-map",
@@ -420,6 +435,210 @@ def _remove(*paths: Path) -> None:
             path.unlink()
 
 
+# -- fragments and pieces --------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Piece:
+    """A stretch of a stored segment that starts on a keyframe: its fragments [first, stop).
+
+    ``start`` is the decode time of its first video frame on the segment's own timeline
+    (0 for the first piece); ``end`` the next piece's start, None for the last piece
+    (which runs to the end of the segment: the index's duration).
+    """
+
+    start: float
+    end: float | None
+    first: int
+    stop: int
+
+
+# A part of a playlist: (stored segment, key) or (stored segment, key, piece).
+type Part = tuple[Path, str] | tuple[Path, str, Piece | None]
+
+
+@dataclass(frozen=True, slots=True)
+class _Fragment:
+    offset: int  # of its moof
+    end: int  # past its mdat
+    times: dict[int, int]  # track id -> decode time (tfdt) in the track's ticks
+    keyframe: bool  # its first video sample is a sync sample
+
+
+def _u32(data: bytes, offset: int) -> int:
+    return int(struct.unpack_from(">I", data, offset)[0])
+
+
+def _tracks(moov: bytes) -> tuple[int | None, dict[int, int]]:
+    """Return (the video track's id, track id -> trex default sample flags) of a moov."""
+    root = mp4box.iter_boxes(moov)[0]
+    video = None
+    defaults: dict[int, int] = {}
+    for box in mp4box.iter_boxes(moov, root.body, root.end):
+        if box.kind == b"trak":
+            children = {b.kind: b for b in mp4box.iter_boxes(moov, box.body, box.end)}
+            tkhd, mdia = children.get(b"tkhd"), children.get(b"mdia")
+            if tkhd is None or mdia is None:
+                continue
+            skip = 16 if moov[tkhd.body] == 1 else 8
+            track_id = _u32(moov, tkhd.body + 4 + skip)
+            for hdlr in mp4box.iter_boxes(moov, mdia.body, mdia.end):
+                if hdlr.kind == b"hdlr" and moov[hdlr.body + 8 : hdlr.body + 12] == b"vide":
+                    video = track_id if video is None else video
+        elif box.kind == b"mvex":
+            for trex in mp4box.iter_boxes(moov, box.body, box.end):
+                if trex.kind == b"trex":  # version/flags, track, index, duration, size, flags
+                    defaults[_u32(moov, trex.body + 4)] = _u32(moov, trex.body + 20)
+    return video, defaults
+
+
+def _first_sample_flags(moof: bytes, traf: mp4box.Box, default: int | None) -> int | None:
+    """Return the sample flags of a traf's first sample (None when nothing says)."""
+    for box in mp4box.iter_boxes(moof, traf.body, traf.end):
+        flags = int.from_bytes(moof[box.body + 1 : box.body + 4], "big")
+        if box.kind == b"tfhd" and flags & 0x20:  # default-sample-flags-present
+            skip = 8 * bool(flags & 0x01) + 4 * sum(bool(flags & f) for f in (0x02, 0x08, 0x10))
+            default = _u32(moof, box.body + 8 + skip)
+        elif box.kind == b"trun":
+            pos = box.body + 8 + 4 * bool(flags & 0x01)  # after sample count, data offset
+            if flags & 0x04:  # first-sample-flags-present
+                return _u32(moof, pos)
+            if flags & 0x400:  # sample-flags-present: skip the first sample's duration, size
+                return _u32(moof, pos + 4 * (bool(flags & 0x100) + bool(flags & 0x200)))
+            return default
+    return default
+
+
+def _fragments(path: Path) -> tuple[mp4box.Mp4Layout, int | None, list[_Fragment]]:
+    """Return a fragmented MP4's layout, video track id and complete fragments. Blocks."""
+    file_layout = mp4box.layout(path)
+    boxes = mp4box.top_level_boxes(path)
+    fragments = []
+    with path.open("rb") as handle:
+        moov = next(box for box in boxes if box.kind == b"moov")
+        handle.seek(moov.offset)
+        video, defaults = _tracks(handle.read(moov.size))
+        for moof, mdat in itertools.pairwise(boxes):
+            if moof.kind != b"moof" or mdat.kind != b"mdat" or mdat.end > file_layout.media_end:
+                continue
+            handle.seek(moof.offset)
+            data = handle.read(moof.size)
+            times: dict[int, int] = {}
+            keyframe = False
+            for traf in mp4box.iter_boxes(data, moof.header, moof.size):
+                if traf.kind != b"traf":
+                    continue
+                children = {b.kind: b for b in mp4box.iter_boxes(data, traf.body, traf.end)}
+                tfhd, tfdt = children.get(b"tfhd"), children.get(b"tfdt")
+                if tfhd is None or tfdt is None:
+                    continue
+                track = _u32(data, tfhd.body + 4)
+                version = data[tfdt.body]
+                fmt = ">Q" if version == 1 else ">I"
+                times[track] = int(struct.unpack_from(fmt, data, tfdt.body + 4)[0])
+                if track == video:
+                    flags = _first_sample_flags(data, traf, defaults.get(track))
+                    keyframe = flags is not None and not flags & _SAMPLE_IS_NON_SYNC
+            fragments.append(_Fragment(moof.offset, mdat.end, times, keyframe))
+    return file_layout, video, fragments
+
+
+def plan_pieces(source: Path, seconds: float) -> list[Piece]:
+    """Cut a stored segment into pieces of at least ``seconds``, each starting on a keyframe.
+
+    Pieces are whole fragments (the recorder's are 1 s); a piece starts at a fragment
+    whose first video frame is a keyframe, so a camera with a long keyframe interval
+    gets longer pieces. With ``seconds`` <= 0 every keyframe fragment starts a piece.
+    The pieces cover the whole file. Blocks: reads the moov and moof boxes only.
+
+    Why: a part must be made whole before a player can show its first frame. A short
+    first piece (2 s) is ready in a fraction of the time of a 10 s (or 300 s)
+    segment; list the segment's pieces in the playlist as parts of their own (their
+    EXTINF: ``end - start``), and serve each piece's media moved by ``offset -
+    piece.start`` (a piece's rendition keeps the segment's timeline).
+    """
+    file_layout, video, fragments = _fragments(source)
+    if not fragments:
+        raise mp4box.Mp4Error(f"{source.name} holds no complete fragment")
+
+    def start_of(fragment: _Fragment) -> float:
+        track = video if video in fragment.times else min(fragment.times, default=None)
+        if track is None or not file_layout.timescales.get(track):
+            return 0.0
+        return fragment.times[track] / file_layout.timescales[track]
+
+    bounds = [0]
+    for number, fragment in enumerate(fragments[1:], start=1):
+        if fragment.keyframe and start_of(fragment) - start_of(fragments[bounds[-1]]) >= (
+            seconds - _EPSILON
+        ):
+            bounds.append(number)
+    bounds.append(len(fragments))
+    starts = [0.0] + [start_of(fragments[first]) for first in bounds[1:-1]]
+    return [
+        Piece(
+            start=starts[index],
+            end=starts[index + 1] if index + 1 < len(starts) else None,
+            first=first,
+            stop=stop,
+        )
+        for index, (first, stop) in enumerate(itertools.pairwise(bounds))
+    ]
+
+
+def _plan_pieces_checked(source: Path, seconds: float) -> list[Piece]:
+    try:
+        return plan_pieces(source, seconds)
+    except FileNotFoundError as err:
+        raise TranscodeError("source_missing", f"{source.name} is not stored") from err
+    except mp4box.Mp4Error as err:
+        raise TranscodeError("not_fragmented", str(err)) from err
+
+
+def _write_piece(source: Path, piece: Piece, out: Path) -> None:
+    """Write the init part and a piece's fragments of ``source`` as a file of its own."""
+    file_layout, _, fragments = _fragments(source)
+    chosen = fragments[piece.first : piece.stop]
+    if not chosen or len(chosen) != piece.stop - piece.first:
+        raise TranscodeError("source_missing", f"{source.name} no longer holds that piece")
+    with source.open("rb") as handle:
+        init = handle.read(file_layout.init_end)
+        handle.seek(chosen[0].offset)
+        media = handle.read(chosen[-1].end - chosen[0].offset)
+    # (re-based only where a fragment points at absolute file positions)
+    media = mp4box.shift_fragments(media, file_layout.timescales, 0.0, chosen[0].offset)
+    out.write_bytes(init + media)
+
+
+def _start_seconds(path: Path) -> tuple[mp4box.Mp4Layout, float]:
+    """Return a fragmented MP4's layout and its first decode time (earliest track)."""
+    file_layout, _, fragments = _fragments(path)
+    first = fragments[0].times if fragments else {}
+    times = [
+        ticks / file_layout.timescales[track]
+        for track, ticks in first.items()
+        if file_layout.timescales.get(track)
+    ]
+    return file_layout, min(times, default=0.0)
+
+
+def _restore_timeline(rendition: Path, source: Path) -> None:
+    """Move a rendition's fragments back to its source's start (ffmpeg starts at 0).
+
+    ffmpeg's MP4 muxer starts every output at 0 (even with -copyts); a whole stored
+    segment starts at 0 anyway (nothing to do), a piece or a live window does not.
+    """
+    file_layout, start = _start_seconds(rendition)
+    _, wanted = _start_seconds(source)
+    if abs(wanted - start) < _EPSILON:
+        return
+    with rendition.open("rb") as handle:
+        init = handle.read(file_layout.init_end)
+        media = handle.read(file_layout.media_end - file_layout.init_end)
+    moved = mp4box.shift_fragments(media, file_layout.timescales, wanted - start)
+    rendition.write_bytes(init + moved)
+
+
 # -- renditions ---------------------------------------------------------------
 
 
@@ -454,9 +673,10 @@ class _Entry:
 class _Job:
     """One rendition being made (or waiting for a slot)."""
 
-    def __init__(self, name: str, source: Path, seq: int) -> None:
+    def __init__(self, name: str, source: Path, piece: Piece | None, seq: int) -> None:
         self.name = name
         self.source = source
+        self.piece = piece
         self.seq = seq
         self.waiters = 0  # segment() calls waiting for it
         self.groups: set[str] = set()  # prefetch groups that want it
@@ -539,18 +759,20 @@ class Renditions:
             self._started = True
             await self._evict()
 
-    async def segment(self, source: Path, key: str) -> Path:
+    async def segment(self, source: Path, key: str, piece: Piece | None = None) -> Path:
         """Return the path of the H.264 rendition of the stored segment ``source``.
 
         ``key`` names the segment for the cache and :meth:`prune` (its path relative to
-        the recordings root, or its id). Made now unless cached; a request for a part
-        being made waits for that same ffmpeg. Cancelling the call stops the transcode
-        when no one else waits for it. Raises :class:`TranscodeError`.
+        the recordings root, or its id). With ``piece`` (from :meth:`pieces`) only that
+        stretch of the segment is made, on the segment's own timeline. Made now unless
+        cached; a request for a part being made waits for that same ffmpeg. Cancelling
+        the call stops the transcode when no one else waits for it. Raises
+        :class:`TranscodeError`.
         """
         self._check_open()
         await self.start()
         name: str
-        name, exists = await self._blocking(self._lookup, source, key)
+        name, exists = await self._blocking(self._lookup, source, key, piece)
         cached = self.cache_dir / name
         if name in self._entries and (exists or await self._blocking(cached.is_file)):
             # (made while we looked: the lookup may predate it)
@@ -562,7 +784,7 @@ class Renditions:
         self._entries.pop(name, None)  # deleted behind our back
         self._check_open()
         self._counts["misses"] += 1
-        job = self._jobs.get(name) or self._new_job(name, source)
+        job = self._jobs.get(name) or self._new_job(name, source, piece)
         job.waiters += 1
         task = job.task
         assert task is not None  # noqa: S101
@@ -578,10 +800,20 @@ class Renditions:
             self._drop_if_unwanted(job)
         return path
 
-    def prefetch(self, sources: Sequence[tuple[Path, str]], group: str = "") -> None:
+    async def pieces(self, source: Path, seconds: float) -> list[Piece]:
+        """Return how to cut a stored segment into parts of at least ``seconds``.
+
+        See :func:`plan_pieces`. Raises :class:`TranscodeError` (``source_missing``,
+        ``not_fragmented``).
+        """
+        pieces: list[Piece] = await self._blocking(_plan_pieces_checked, source, seconds)
+        return pieces
+
+    def prefetch(self, sources: Sequence[Part], group: str = "") -> None:
         """Make the renditions of the next parts ahead of the playhead, in order.
 
-        ``sources`` are (stored segment, key) of the parts after the one being served;
+        ``sources`` are (stored segment, key) or (stored segment, key, piece) of the
+        parts after the one being served;
         the first ``prefetch_ahead`` are made (at a lower priority than any part a
         viewer waits for). ``group`` names the playback (a playlist token, or user and
         camera): a new call for the same group replaces the previous one, and parts
@@ -658,9 +890,9 @@ class Renditions:
 
     # -- scheduling ---------------------------------------------------------
 
-    def _new_job(self, name: str, source: Path) -> _Job:
+    def _new_job(self, name: str, source: Path, piece: Piece | None) -> _Job:
         self._seq += 1
-        job = _Job(name, source, self._seq)
+        job = _Job(name, source, piece, self._seq)
         self._jobs[name] = job
         job.task = asyncio.get_running_loop().create_task(
             self._job_main(job), name=f"cctv_nvr rendition {name}"
@@ -747,15 +979,24 @@ class Renditions:
 
     async def _transcode(self, job: _Job) -> Path:
         dest = self.cache_dir / job.name
-        tmp = self.cache_dir / f".{job.name}.{secrets.token_hex(4)}{_TEMP_SUFFIX}"
-        args = rendition_args(self.ffmpeg, self.encoder, self.quality, job.source, tmp)
+        token = secrets.token_hex(4)
+        tmp = self.cache_dir / f".{job.name}.{token}{_TEMP_SUFFIX}"
+        source = job.source
+        if job.piece is not None:  # ffmpeg reads the piece's fragments only
+            source = self.cache_dir / f".{job.name}.{token}.src{_TEMP_SUFFIX}"
+        args = rendition_args(self.ffmpeg, self.encoder, self.quality, source, tmp)
         try:
+            if job.piece is not None:
+                await self._blocking(_write_piece, job.source, job.piece, source)
             proc = await _spawn(args, nice=TRANSCODE_NICE)
             await _run_to_end(proc, self.stall_timeout)
-            size, replaced = await self._blocking(self._publish, tmp, dest)
+            size, replaced = await self._blocking(self._publish, tmp, dest, source)
         except BaseException:
             await self._blocking(_remove, tmp)
             raise
+        finally:
+            if source != job.source:
+                await self._blocking(_remove, source)
         for name in replaced:
             self._entries.pop(name, None)
         self._entries[job.name] = _Entry(size, time.monotonic())
@@ -763,26 +1004,28 @@ class Renditions:
         await self._evict()
         return dest
 
-    async def _prefetch(self, wanted: list[tuple[Path, str]], group: str) -> None:
+    async def _prefetch(self, wanted: list[Part], group: str) -> None:
         await self.start()
-        looked: list[tuple[Path, str]] = []
-        for source, key in wanted:
+        looked: list[tuple[Path, Piece | None, str]] = []
+        for part in wanted:
+            source, key = part[0], part[1]
+            piece = part[2] if len(part) > 2 else None  # noqa: PLR2004
             try:
-                name, exists = await self._blocking(self._lookup, source, key)
+                name, exists = await self._blocking(self._lookup, source, key, piece)
             except TranscodeError:
                 continue  # deleted meanwhile: nothing to make
             if name in self._entries and (
                 exists or await self._blocking((self.cache_dir / name).is_file)
             ):
                 continue  # cached
-            looked.append((source, name))
+            looked.append((source, piece, name))
         if self._closed:
             return
         # No await from here on: the group's jobs and its record change together.
         names: set[str] = set()
-        for source, name in looked:
+        for source, piece, name in looked:
             self._entries.pop(name, None)
-            job = self._jobs.get(name) or self._new_job(name, source)
+            job = self._jobs.get(name) or self._new_job(name, source, piece)
             job.groups.add(group)
             names.add(name)
         self._set_group(group, names)
@@ -812,14 +1055,15 @@ class Renditions:
     def _cache_size(self) -> int:
         return sum(entry.size for entry in self._entries.values())
 
-    def _lookup(self, source: Path, key: str) -> tuple[str, bool]:
+    def _lookup(self, source: Path, key: str, piece: Piece | None) -> tuple[str, bool]:
         """Return (cache file name, whether it exists). Blocks: stats the source."""
         try:
             stat = source.stat()
         except FileNotFoundError as err:
             raise TranscodeError("source_missing", f"{source.name} is not stored") from err
-        version = f"{stat.st_size}:{stat.st_mtime_ns}".encode()
-        name = f"{_key_hash(key)}-{self._profile}-{hashlib.sha256(version).hexdigest()[:12]}.mp4"
+        version = hashlib.sha256(f"{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()
+        part = "all" if piece is None else f"{piece.first}-{piece.stop}"
+        name = f"{_key_hash(key)}-{self._profile}-{part}-{version[:12]}.mp4"
         return name, (self.cache_dir / name).is_file()
 
     def _scan(self) -> list[tuple[str, int, float]]:
@@ -838,18 +1082,23 @@ class Renditions:
         found.sort(key=lambda item: item[2])
         return found
 
-    def _publish(self, tmp: Path, dest: Path) -> tuple[int, list[str]]:
-        """Check ffmpeg's output and move it into place; return its size and older versions."""
+    def _publish(self, tmp: Path, dest: Path, source: Path) -> tuple[int, list[str]]:
+        """Check ffmpeg's output, put it on the source's timeline and move it into place.
+
+        Returns its size and the names of renditions of older versions of the segment
+        file (deleted).
+        """
         try:
-            mp4box.layout(tmp)
+            _restore_timeline(tmp, source)
         except (OSError, mp4box.Mp4Error) as err:
             raise TranscodeError("ffmpeg_failed", f"no playable rendition: {err}") from err
         size = tmp.stat().st_size
         tmp.replace(dest)
         replaced = []
+        version = dest.name.removesuffix(".mp4").rsplit("-", 1)[1]
         for old in self.cache_dir.glob(f"{dest.name[:32]}-*.mp4"):
-            if old.name != dest.name:
-                _remove(old)  # a rendition of an older version of the same segment
+            if not old.name.endswith(f"-{version}.mp4"):
+                _remove(old)  # made from an older version of the segment file
                 replaced.append(old.name)
         return size, replaced
 
