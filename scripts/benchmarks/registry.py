@@ -17,6 +17,7 @@ from . import (
     loop_lag,
     memory_soak,
     snapshot,
+    transcode,
 )
 from .common import Section
 
@@ -29,4 +30,5 @@ SECTIONS: tuple[Section, ...] = (
     index_queries.SECTION,
     export.SECTION,
     access.SECTION,
+    transcode.SECTION,
 )
