@@ -29,7 +29,7 @@ import av
 import pytest
 
 from custom_components.cctv_nvr.engine import hls, mp4box, transcode
-from custom_components.cctv_nvr.engine.index import Segment
+from custom_components.cctv_nvr.engine.index import Segment, SegmentIndex
 from custom_components.cctv_nvr.engine.transcode import Piece, Renditions, TranscodeError
 from tests.engine.helpers import ffprobe, inspect_file, wait_for
 from tests.engine.test_hls import Recorded, recorded
@@ -595,7 +595,7 @@ async def test_cache_bound_evicts_the_least_recently_used(clip: Path, tmp_path: 
 
 
 async def test_restart_adopts_the_cache_and_prune_follows_retention(
-    clip: Path, tmp_path: Path
+    clip: Path, tmp_path: Path, index: SegmentIndex
 ) -> None:
     a, c = copies(clip, tmp_path / "rec", 2)
     cache = tmp_path / "cache"
@@ -607,7 +607,7 @@ async def test_restart_adopts_the_cache_and_prune_follows_retention(
         await first.close()
     # Leftovers of a crash and renditions made with other settings are removed at start.
     (cache / f".{path_a.name}.dead.tmp").write_bytes(b"half")
-    stray = cache / re.sub(r"-[0-9a-f]{8}-", "-00000000-", path_a.name)
+    stray = cache / re.sub(r"\.[0-9a-f]{8}\.", ".00000000.", path_a.name)
     stray.write_bytes(b"old settings")
     again = Renditions(cache)
     try:
@@ -622,6 +622,13 @@ async def test_restart_adopts_the_cache_and_prune_follows_retention(
         assert not path_c.exists()
         assert path_a.is_file()
         assert again.status.cache_files == 1
+        # The same asking the index which of the cached keys are still stored.
+        assert await again.prune(index.known_paths) == 1  # "a" is not indexed
+        assert not path_a.exists()
+        kept = await again.segment(a, "cam/a.mp4")
+        index.add_segments([Segment(camera="cam", path="cam/a.mp4", start=0, end=6, bytes=1)])
+        assert await again.prune(index.known_paths) == 0
+        assert kept.is_file()
     finally:
         await again.close()
     # Other settings make other renditions (never one made with the old settings).

@@ -56,8 +56,9 @@ Every public coroutine runs blocking work (file system, stat) in the executor.
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 import contextlib
 from dataclasses import asdict, dataclass, field
 import hashlib
@@ -84,11 +85,12 @@ TRANSCODE_NICE: Final = 5  # CPU priority of renditions: recorders and Home Assi
 EXPORT_NICE: Final = 10  # exports for sharing: after playback too
 _STDERR_TAIL: Final = 2000
 _TEST_TIMEOUT: Final = 15.0
-# <key hash>-<settings>-<part: all, or fragments first-stop>-<source file version>.mp4
+# <key, base64url>.<settings>.<part: all, or fragments first-stop>.<source file version>.mp4
 _NAME_RE: Final = re.compile(
-    r"^(?P<key>[0-9a-f]{32})-(?P<profile>[0-9a-f]{8})-(?P<part>all|\d+-\d+)"
-    r"-(?P<version>[0-9a-f]{12})\.mp4$"
+    r"^(?P<key>[A-Za-z0-9_-]+)\.(?P<profile>[0-9a-f]{8})\.(?P<part>all|\d+-\d+)"
+    r"\.(?P<version>[0-9a-f]{12})\.mp4$"
 )
+MAX_KEY_BYTES: Final = 150  # the key is in the cache file's name (255 bytes at most)
 _SAMPLE_IS_NON_SYNC: Final = 0x00010000  # ISO BMFF sample flags
 _EPSILON: Final = 1e-6  # seconds
 _TEMP_SUFFIX: Final = ".tmp"
@@ -763,7 +765,7 @@ class Renditions:
         """Return the path of the H.264 rendition of the stored segment ``source``.
 
         ``key`` names the segment for the cache and :meth:`prune` (its path relative to
-        the recordings root, or its id). With ``piece`` (from :meth:`pieces`) only that
+        the recordings root, at most ``MAX_KEY_BYTES``). With ``piece`` (from :meth:`pieces`) only that
         stretch of the segment is made, on the segment's own timeline. Made now unless
         cached; a request for a part being made waits for that same ffmpeg. Cancelling
         the call stops the transcode when no one else waits for it. Raises
@@ -843,17 +845,25 @@ class Renditions:
             previous.cancel()
         self._set_group(group, set())
 
-    async def prune(self, existing_keys: Iterable[str]) -> int:
+    async def prune(
+        self, existing_keys: Iterable[str] | Callable[[list[str]], Collection[str]]
+    ) -> int:
         """Delete the renditions of segments no longer stored; return how many.
 
-        ``existing_keys``: the keys of every segment still stored (call after retention
-        or a deletion). Renditions being made are left alone.
+        Call after retention or a deletion. ``existing_keys``: the keys of every segment
+        still stored, or a function that is given the keys in the cache and returns those
+        still stored (``index.known_paths`` when the keys are relative paths; called in
+        the executor). Renditions being made are left alone.
         """
         self._check_open()
         await self.start()
-        keep = await self._blocking(_key_hashes, list(existing_keys))
+        cached = {name: _decode_key(name.split(".", 1)[0]) for name in self._entries}
+        if callable(existing_keys):
+            keep = set(await self._blocking(existing_keys, sorted(set(cached.values()))))
+        else:
+            keep = set(existing_keys)
         doomed = [
-            name for name in self._entries if name[:32] not in keep and name not in self._jobs
+            name for name, key in cached.items() if key not in keep and name not in self._jobs
         ]
         for name in doomed:
             self._entries.pop(name, None)
@@ -1063,7 +1073,7 @@ class Renditions:
             raise TranscodeError("source_missing", f"{source.name} is not stored") from err
         version = hashlib.sha256(f"{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()
         part = "all" if piece is None else f"{piece.first}-{piece.stop}"
-        name = f"{_key_hash(key)}-{self._profile}-{part}-{version[:12]}.mp4"
+        name = f"{_encode_key(key)}.{self._profile}.{part}.{version[:12]}.mp4"
         return name, (self.cache_dir / name).is_file()
 
     def _scan(self) -> list[tuple[str, int, float]]:
@@ -1095,9 +1105,9 @@ class Renditions:
         size = tmp.stat().st_size
         tmp.replace(dest)
         replaced = []
-        version = dest.name.removesuffix(".mp4").rsplit("-", 1)[1]
-        for old in self.cache_dir.glob(f"{dest.name[:32]}-*.mp4"):
-            if not old.name.endswith(f"-{version}.mp4"):
+        key, _, _, version, _ = dest.name.split(".")
+        for old in self.cache_dir.glob(f"{key}.*.mp4"):
+            if not old.name.endswith(f".{version}.mp4"):
                 _remove(old)  # made from an older version of the segment file
                 replaced.append(old.name)
         return size, replaced
@@ -1125,12 +1135,15 @@ class Renditions:
         await self._blocking(self._delete, doomed)
 
 
-def _key_hash(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()[:32]
+def _encode_key(key: str) -> str:
+    raw = key.encode()
+    if not raw or len(raw) > MAX_KEY_BYTES:
+        raise ValueError(f"a rendition key is 1 to {MAX_KEY_BYTES} bytes")
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _key_hashes(keys: list[str]) -> set[str]:
-    return {_key_hash(key) for key in keys}
+def _decode_key(encoded: str) -> str:
+    return base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode(errors="replace")
 
 
 def _cancelling() -> int:
