@@ -697,8 +697,8 @@ class Renditions:
 
     Call :meth:`segment` from the view that serves a playlist part (init or media) of
     a client that needs H.264, then :meth:`prefetch` with the parts that follow; call
-    :meth:`prune` after retention, :meth:`status` for diagnostics and :meth:`close` at
-    shutdown.
+    :meth:`prune` after retention, read :attr:`status` for diagnostics and call
+    :meth:`close` at shutdown.
     """
 
     def __init__(
@@ -765,11 +765,11 @@ class Renditions:
         """Return the path of the H.264 rendition of the stored segment ``source``.
 
         ``key`` names the segment for the cache and :meth:`prune` (its path relative to
-        the recordings root, at most ``MAX_KEY_BYTES``). With ``piece`` (from :meth:`pieces`) only that
-        stretch of the segment is made, on the segment's own timeline. Made now unless
-        cached; a request for a part being made waits for that same ffmpeg. Cancelling
-        the call stops the transcode when no one else waits for it. Raises
-        :class:`TranscodeError`.
+        the recordings root; at most ``MAX_KEY_BYTES``). With ``piece`` (from
+        :meth:`pieces`) only that stretch of the segment is made, on the segment's own
+        timeline. Made now unless cached; a request for a part being made waits for that
+        same ffmpeg. Cancelling the call stops the transcode when no one else waits for
+        it. Raises :class:`TranscodeError`.
         """
         self._check_open()
         await self.start()
