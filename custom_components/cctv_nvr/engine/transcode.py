@@ -1177,10 +1177,11 @@ async def export_h264(
 
     ``source`` is the MP4 that ``export.export_range`` wrote (remuxed, any codec);
     make it first, then call this and delete it. Audio is copied. ``progress`` gets the
-    seconds encoded so far (about twice a second). The file appears atomically; on a
-    failure nothing is left at ``out_path``. Runs at a lower CPU priority than playback;
-    bound how many run at once with the export queue. ffmpeg is stopped when no
-    progress comes for ``stall_timeout`` seconds. Raises :class:`TranscodeError`.
+    seconds encoded so far when they grow (about twice a second). The file appears
+    atomically; on a failure nothing is left at ``out_path``. Runs at a lower CPU
+    priority than playback; bound how many run at once with the export queue. ffmpeg is
+    stopped when no progress comes for ``stall_timeout`` seconds. Raises
+    :class:`TranscodeError`.
     """
     before, video = encoder_args(encoder, quality)
     tmp = out_path.with_name(f".{out_path.name}.{secrets.token_hex(4)}.part")
@@ -1211,6 +1212,7 @@ async def _follow_progress(
     assert proc.stdout is not None  # noqa: S101
     assert proc.stderr is not None  # noqa: S101
     stderr_task = asyncio.ensure_future(proc.stderr.read())
+    done = 0  # microseconds; ffmpeg's out_time can step back a little (streams interleave)
     try:
         while True:
             async with asyncio.timeout(stall_timeout):
@@ -1218,8 +1220,10 @@ async def _follow_progress(
             if not line:
                 break
             key, _, value = line.decode(errors="replace").strip().partition("=")
-            if key == "out_time_us" and progress is not None and value.isdigit():
-                progress(int(value) / 1_000_000)
+            if key == "out_time_us" and value.isdigit() and int(value) > done:
+                done = int(value)
+                if progress is not None:
+                    progress(done / 1_000_000)
         async with asyncio.timeout(stall_timeout):
             await proc.wait()
         return await stderr_task
