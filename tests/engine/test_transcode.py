@@ -8,6 +8,7 @@ processes, the cache bound, pruning, cancellation, parts made ahead, exports for
 from __future__ import annotations
 
 import asyncio
+import bisect
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 import dataclasses
@@ -286,23 +287,43 @@ async def test_a_large_picture_is_capped(tmp_path_factory: pytest.TempPathFactor
 # -- pieces ---------------------------------------------------------------------
 
 
+def keyframe_fragments(path: Path) -> list[tuple[int, float]]:
+    """(index, time) of the fragments whose first video frame is a keyframe, found with PyAV."""
+    moofs = [box.offset for box in mp4box.top_level_boxes(path) if box.kind == b"moof"]
+    first: dict[int, tuple[bool, float]] = {}
+    with av.open(str(path)) as container:
+        for packet in container.demux(video=0):
+            if packet.pts is not None and packet.pos is not None:
+                fragment = bisect.bisect_right(moofs, packet.pos) - 1
+                first.setdefault(
+                    fragment, (packet.is_keyframe, float(packet.pts * packet.time_base))
+                )
+    return [(index, time) for index, (key, time) in sorted(first.items()) if key]
+
+
 async def test_pieces_start_on_keyframe_fragments(
     h265: Recorded, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    source = h265.root / h265.segments[0].path
-    fragments = [b.kind for b in mp4box.top_level_boxes(source)].count(b"moof")
-    assert fragments >= 4  # 4 s, 1 s fragments, a keyframe every second
-    every = transcode.plan_pieces(source, 0)
-    assert [(p.first, p.stop) for p in every] == [(n, n + 1) for n in range(fragments)]
-    assert [p.start for p in every][:4] == pytest.approx([0, 1, 2, 3], abs=1.5 * FRAME)
-    assert [p.end for p in every] == [p.start for p in every[1:]] + [None]
-    # At least 2 s each: the first segment of a run starts a frame short of 1 s fragments.
-    for segment in h265.segments[:2]:
-        two = transcode.plan_pieces(h265.root / segment.path, 2)
-        assert all(b.start - a.start >= 2 for a, b in itertools.pairwise(two))
-        assert two[1].start == pytest.approx(2, abs=1)
-        assert [p.first for p in two] == [0, two[0].stop]
-    assert [(p.first, p.stop) for p in transcode.plan_pieces(source, 100)] == [(0, fragments)]
+    for segment in h265.segments:
+        source = h265.root / segment.path
+        fragments = [b.kind for b in mp4box.top_level_boxes(source)].count(b"moof")
+        keyframes = keyframe_fragments(source)
+        assert keyframes[0] == (0, 0.0)
+        assert len(keyframes) >= 3  # 4 s, 1 s fragments, a keyframe every second
+        every = transcode.plan_pieces(source, 0)
+        assert [p.first for p in every] == [index for index, _ in keyframes]
+        assert [p.start for p in every] == pytest.approx([t for _, t in keyframes], abs=1e-6)
+        assert [p.stop for p in every] == [p.first for p in every[1:]] + [fragments]
+        assert [p.end for p in every] == [p.start for p in every[1:]] + [None]
+        # At least 2 s each, cut at the first keyframe fragment 2 s or more after the last cut.
+        two = transcode.plan_pieces(source, 2)
+        assert len(two) >= 2
+        for piece, following in itertools.pairwise(two):
+            assert following.first == next(
+                index for index, time in keyframes if time >= piece.start + 2 - 1e-6
+            )
+            assert (piece.stop, piece.end) == (following.first, following.start)
+        assert [(p.first, p.stop) for p in transcode.plan_pieces(source, 100)] == [(0, fragments)]
     # A keyframe every 2 s with 1 s fragments: a piece can only start every other fragment.
     long_gop = hevc_clip(tmp_path_factory.mktemp("gop"), seconds=6, keyint=2 * FPS)
     pieces = transcode.plan_pieces(long_gop, 0)

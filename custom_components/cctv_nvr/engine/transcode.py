@@ -684,7 +684,7 @@ class _Job:
         self.groups: set[str] = set()  # prefetch groups that want it
         self.task: asyncio.Task[Path] | None = None
         self.slot: asyncio.Future[None] | None = None
-        self.attempt: asyncio.Task[Path] | None = None
+        self.attempt: asyncio.Task[tuple[int, list[str]]] | None = None
         self.preempted = False
 
     @property
@@ -946,34 +946,16 @@ class Renditions:
                 victim.attempt.cancel()
 
     async def _job_main(self, job: _Job) -> Path:
-        loop = asyncio.get_running_loop()
         try:
             while True:
-                job.slot = loop.create_future()
-                self._waiting.append(job)
-                self._dispatch()
-                try:
-                    await job.slot
-                except BaseException:
-                    if job in self._waiting:
-                        self._waiting.remove(job)
-                    if job in self._running:  # granted a slot as it was cancelled
-                        self._running.discard(job)
-                        self._dispatch()
-                    raise
-                job.attempt = loop.create_task(self._transcode(job))
-                try:
-                    return await job.attempt
-                except asyncio.CancelledError:
-                    if job.preempted and not _cancelling():
-                        job.preempted = False
-                        self._counts["preempted"] += 1
-                        continue  # queued again
-                    raise
-                finally:
-                    job.attempt = None
-                    self._running.discard(job)
-                    self._dispatch()
+                await self._wait_for_slot(job)
+                made = await self._attempt(job)
+                if made is not None:
+                    # Counted once its slot is free: a snapshot never shows it made and running.
+                    self._remember(job, *made)
+                    await self._evict()
+                    return self.cache_dir / job.name
+                self._counts["preempted"] += 1  # stopped for a viewer: queued again
         except TranscodeError:
             self._counts["failures"] += 1
             raise
@@ -987,7 +969,46 @@ class Renditions:
                         self._groups.pop(group, None)
             job.groups.clear()
 
-    async def _transcode(self, job: _Job) -> Path:
+    async def _wait_for_slot(self, job: _Job) -> None:
+        job.slot = asyncio.get_running_loop().create_future()
+        self._waiting.append(job)
+        self._dispatch()
+        try:
+            await job.slot
+        except BaseException:
+            if job in self._waiting:
+                self._waiting.remove(job)
+            if job in self._running:  # granted a slot as it was cancelled
+                self._running.discard(job)
+                self._dispatch()
+            raise
+
+    async def _attempt(self, job: _Job) -> tuple[int, list[str]] | None:
+        """Run one transcode in the job's slot; None when it was preempted."""
+        job.preempted = False
+        attempt = job.attempt = asyncio.get_running_loop().create_task(self._transcode(job))
+        try:
+            return await attempt
+        except asyncio.CancelledError:
+            made = _made(attempt)  # it may have finished as it was stopped
+            if made is None and job.preempted and not _cancelling():
+                return None
+            if made is not None:
+                self._remember(job, *made)
+            raise
+        finally:
+            job.attempt = None
+            self._running.discard(job)
+            self._dispatch()
+
+    def _remember(self, job: _Job, size: int, replaced: list[str]) -> None:
+        for name in replaced:
+            self._entries.pop(name, None)
+        self._entries[job.name] = _Entry(size, time.monotonic())
+        self._counts["transcodes"] += 1
+
+    async def _transcode(self, job: _Job) -> tuple[int, list[str]]:
+        """Make a job's rendition; return its size and the names of the files it replaced."""
         dest = self.cache_dir / job.name
         token = secrets.token_hex(4)
         tmp = self.cache_dir / f".{job.name}.{token}{_TEMP_SUFFIX}"
@@ -1007,12 +1028,7 @@ class Renditions:
         finally:
             if source != job.source:
                 await self._blocking(_remove, source)
-        for name in replaced:
-            self._entries.pop(name, None)
-        self._entries[job.name] = _Entry(size, time.monotonic())
-        self._counts["transcodes"] += 1
-        await self._evict()
-        return dest
+        return size, replaced
 
     async def _prefetch(self, wanted: list[Part], group: str) -> None:
         await self.start()
@@ -1144,6 +1160,13 @@ def _encode_key(key: str) -> str:
 
 def _decode_key(encoded: str) -> str:
     return base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode(errors="replace")
+
+
+def _made(attempt: asyncio.Task[tuple[int, list[str]]]) -> tuple[int, list[str]] | None:
+    """Return what a finished attempt made, or None."""
+    if attempt.done() and not attempt.cancelled() and attempt.exception() is None:
+        return attempt.result()
+    return None
 
 
 def _cancelling() -> int:
