@@ -1050,7 +1050,8 @@ class Renditions:
         # No await from here on: the group's jobs and its record change together.
         names: set[str] = set()
         for source, piece, name in looked:
-            self._entries.pop(name, None)
+            if name in self._entries:
+                continue  # made while we looked at the others
             job = self._jobs.get(name) or self._new_job(name, source, piece)
             job.groups.add(group)
             names.add(name)
