@@ -915,13 +915,18 @@ class Renditions:
         if not job.waiters and not job.groups and job.task is not None and not job.task.done():
             job.task.cancel()
 
+    def _ready(self) -> list[_Job]:
+        """Return the waiting jobs (not those cancelled that have yet to leave the queue)."""
+        return [job for job in self._waiting if job.slot is not None and not job.slot.done()]
+
     def _pick(self) -> _Job | None:
-        demanded = [job for job in self._waiting if job.demanded]
+        ready = self._ready()
+        demanded = [job for job in ready if job.demanded]
         if demanded:
             return min(demanded, key=lambda job: job.seq)
         ahead_slots = max(1, self.max_running - 1)  # one slot stays free for a viewer
-        if self._waiting and sum(not job.demanded for job in self._running) < ahead_slots:
-            return min(self._waiting, key=lambda job: job.seq)
+        if ready and sum(not job.demanded for job in self._running) < ahead_slots:
+            return min(ready, key=lambda job: job.seq)
         return None
 
     def _dispatch(self) -> None:
@@ -931,7 +936,7 @@ class Renditions:
             self._running.add(job)
             assert job.slot is not None  # noqa: S101
             job.slot.set_result(None)
-        demanded = sum(job.demanded for job in self._waiting)
+        demanded = sum(job.demanded for job in self._ready())
         stopping = sum(job.preempted for job in self._running)
         if demanded > stopping and len(self._running) >= self.max_running:
             ahead = [
