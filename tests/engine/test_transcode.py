@@ -848,6 +848,29 @@ async def test_a_new_prefetch_supersedes_the_old(h265: Recorded, tmp_path: Path)
         await renditions.close()
 
 
+async def test_a_part_dropped_as_a_viewer_asks_for_it_is_made(
+    h265: Recorded, tmp_path: Path
+) -> None:
+    """The player moved on (its parts ahead dropped) and came straight back to one of them."""
+    first = h265.root / h265.segments[0].path
+    cache = tmp_path / "cache"
+    renditions = Renditions(cache, max_running=1)
+    try:
+        renditions.prefetch([(first, "1")], "viewer")
+        await wait_for(lambda: ffmpeg_processes(str(cache)), 60, 0.005)
+        (dropped,) = ffmpeg_processes(str(cache))
+        renditions.cancel_prefetch("viewer")
+        path = await renditions.segment(first, "1")
+        assert dropped not in ffmpeg_processes(str(cache))
+        facts = inspect_file(path)
+        assert facts.decoded_frames == inspect_file(first, decode=False).video_packets
+        status = renditions.status
+        assert (status.transcodes, status.failures, status.running) == (1, 0, 0)
+        assert temporaries(cache) == []
+    finally:
+        await renditions.close()
+
+
 # -- exports for sharing -------------------------------------------------------------
 
 

@@ -731,7 +731,8 @@ class Renditions:
         profile = repr((RENDITION_FORMAT, encoder.name, quality))
         self._profile = hashlib.sha256(profile.encode()).hexdigest()[:8]
         self._entries: OrderedDict[str, _Entry] = OrderedDict()  # LRU first
-        self._jobs: dict[str, _Job] = {}
+        self._jobs: dict[str, _Job] = {}  # by cache file name: the job a request joins
+        self._tasks: set[asyncio.Task[Path]] = set()  # every job's, dropped ones included
         self._waiting: list[_Job] = []
         self._running: set[_Job] = set()
         self._groups: dict[str, set[str]] = {}
@@ -776,9 +777,10 @@ class Renditions:
         name: str
         name, exists = await self._blocking(self._lookup, source, key, piece)
         cached = self.cache_dir / name
-        if name in self._entries and (exists or await self._blocking(cached.is_file)):
-            # (made while we looked: the lookup may predate it)
-            entry = self._entries[name]
+        if name in self._entries and not exists:  # made while we looked?
+            exists = await self._blocking(cached.is_file)
+        entry = self._entries.get(name)
+        if entry is not None and exists:
             entry.used = time.monotonic()
             self._entries.move_to_end(name)
             self._counts["hits"] += 1
@@ -892,8 +894,7 @@ class Renditions:
     async def close(self) -> None:
         """Stop every transcode (ffmpeg killed) and refuse new requests."""
         self._closed = True
-        tasks: list[asyncio.Task[Any]] = list(self._prefetching.values())
-        tasks += [job.task for job in self._jobs.values() if job.task is not None]
+        tasks: list[asyncio.Task[Any]] = [*self._prefetching.values(), *self._tasks]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -907,12 +908,21 @@ class Renditions:
         job.task = asyncio.get_running_loop().create_task(
             self._job_main(job), name=f"cctv_nvr rendition {name}"
         )
-        # Retrieve a failure nobody awaits (a part made ahead), so it is not logged as lost.
-        job.task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        self._tasks.add(job.task)
+        job.task.add_done_callback(self._job_done)
         return job
+
+    def _job_done(self, task: asyncio.Task[Path]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved: a part made ahead that failed is not "never retrieved"
 
     def _drop_if_unwanted(self, job: _Job) -> None:
         if not job.waiters and not job.groups and job.task is not None and not job.task.done():
+            # Gone at once: a request that comes while its ffmpeg is being stopped starts
+            # a job of its own (which waits for the slot the dying one still holds).
+            if self._jobs.get(job.name) is job:
+                del self._jobs[job.name]
             job.task.cancel()
 
     def _ready(self) -> list[_Job]:
@@ -965,7 +975,8 @@ class Renditions:
             self._counts["failures"] += 1
             raise
         finally:
-            self._jobs.pop(job.name, None)
+            if self._jobs.get(job.name) is job:
+                del self._jobs[job.name]
             for group in list(job.groups):
                 names = self._groups.get(group)
                 if names is not None:
