@@ -16,8 +16,9 @@
    veryfast, each without and with ``-tune zerolatency``, through our command (same
    source, rotated): time to the first part, CPU, x real time per core, size.
 
-Wall times are only as good as the machine is idle (the load average is in the notes);
-CPU seconds do not depend on it. Time from click to first frame in Chromium for H.265
+Wall times are only as good as the machine is idle (the load average is in the notes):
+ours runs ffmpeg at nice 5 as in Home Assistant, the plain commands at nice 0, so on a
+busy machine our wall times stretch more; CPU seconds do not depend on it. Time from click to first frame in Chromium for H.265
 footage next to the same for H.264 footage is not measured here: it needs Home
 Assistant's views and the panel (the lead's end-to-end run adds that row). No simulator.
 """
