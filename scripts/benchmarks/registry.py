@@ -21,6 +21,7 @@ from . import (
     loop_lag,
     memory_soak,
     snapshot,
+    transcode,
 )
 from .common import Section
 
@@ -36,4 +37,5 @@ SECTIONS: tuple[Section, ...] = (
     export.SECTION,
     access.SECTION,
     cloud.SECTION,
+    transcode.SECTION,
 )
