@@ -314,6 +314,28 @@ class Recorder:
             self._last_failure_logged = True
         self._set_status(state, reason)
 
+    # How ffmpeg's stdin is opened; a subclass feeding the stream itself uses a pipe.
+    _stdin_mode: int = asyncio.subprocess.DEVNULL
+
+    def _process_started(self, proc: asyncio.subprocess.Process, run: _Run) -> None:
+        """Call when a run's ffmpeg has started (a subclass hook; nothing here)."""
+
+    def _input_args(self) -> list[str]:
+        """Return ffmpeg's input options and input: the camera's RTSP stream."""
+        cfg = self.config
+        return [
+            "-rtsp_transport",
+            cfg.transport,
+            "-timeout",
+            str(int(cfg.stall_timeout * 1_000_000)),
+            "-analyzeduration",
+            "1000000",
+            "-fflags",
+            "+genpts+discardcorrupt",
+            "-i",
+            rtsp.credential_url(cfg.url, cfg.username, cfg.password),
+        ]
+
     def _ffmpeg_args(self, described: rtsp.DescribeResult, run_id: str) -> list[str]:
         cfg = self.config
         fps = cfg.fps_hint or 25.0
@@ -325,16 +347,7 @@ class Recorder:
             "-nostats",
             "-loglevel",
             "warning",
-            "-rtsp_transport",
-            cfg.transport,
-            "-timeout",
-            str(int(cfg.stall_timeout * 1_000_000)),
-            "-analyzeduration",
-            "1000000",
-            "-fflags",
-            "+genpts+discardcorrupt",
-            "-i",
-            rtsp.credential_url(cfg.url, cfg.username, cfg.password),
+            *self._input_args(),
             "-map",
             "0:v:0",
             "-c:v",
@@ -399,7 +412,7 @@ class Recorder:
         try:
             proc = await asyncio.create_subprocess_exec(
                 *args,
-                stdin=asyncio.subprocess.DEVNULL,
+                stdin=self._stdin_mode,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 env=env,
@@ -409,6 +422,7 @@ class Recorder:
             _LOGGER.exception("Cannot start ffmpeg (%s)", self.config.ffmpeg)
             return "ffmpeg_missing"
         self._proc = proc
+        self._process_started(proc, run)
         reason = "stream_ended"
         readers = [
             asyncio.create_task(self._read_stdout(proc, run)),
