@@ -65,6 +65,8 @@ _KEY_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0
 _LOGIN_MESSAGE = 64 * 1024
 _READ_SIZE = 64 * 1024
 _WINDOW_ACK = 2_500_000
+_FEED_INTERVAL = 0.1  # s between writes into ffmpeg's pipe
+_READ_PACE = 0.1  # s a publisher's socket rests after a short read
 _SUPPORTED_VIDEO = frozenset({"h264", "hevc", "av1", "vp9"})
 # Reasons a run ends that say the publisher itself sends nothing usable.
 _PUBLISHER_FAULTS = frozenset({"stalled", "no_media"})
@@ -582,6 +584,8 @@ class PushRecorder(Recorder):
             while data := await sink.take():
                 stdin.write(data)
                 await stdin.drain()
+                # Fewer, larger pipe writes: each one costs a wake-up of ffmpeg.
+                await asyncio.sleep(_FEED_INTERVAL)
         except BrokenPipeError, ConnectionResetError:
             pass  # ffmpeg has gone: the run's supervision sees why
         finally:
@@ -690,6 +694,7 @@ class IngestServer:
         self._pending = 0
         self._publishing = 0
         self._connections: set[asyncio.Task[None]] = set()
+        self.pace = _READ_PACE
 
     @property
     def port(self) -> int:
@@ -919,6 +924,13 @@ class IngestServer:
                     publisher.close("no_media")
                 elif publisher.full:
                     await publisher.room()
+                elif len(data) < _READ_SIZE and self.pace:
+                    # Let the kernel gather a few packets: a tenth of the wake-ups.
+                    transport = conn.writer.transport
+                    transport.pause_reading()
+                    await asyncio.sleep(self.pace)
+                    if not transport.is_closing():
+                        transport.resume_reading()
         except TimeoutError:
             publisher.close("no_media")
         except rtmp.ProtocolError as err:
