@@ -143,20 +143,31 @@ class _RefusedError(Exception):
 
 
 class _Sink:
-    """FLV for one ffmpeg run: bounded, starting at a keyframe, timestamps from 0."""
+    """FLV for one ffmpeg run: bounded, starting at a keyframe, timestamps from 0.
+
+    `take` hands out no more than real time allows: everything up to the end of the
+    replayed group of pictures at once, then as much stream time as wall time has
+    passed. ffmpeg names segment files by the wall-clock second it opens them in, so
+    a burst (the backlog gathered while ffmpeg started) could open two segments in
+    one second and the second would overwrite the first; at real pace the keyframes
+    that start consecutive segments (more than half a segment apart) are more than a
+    second apart in wall time for any segment length of 2 s or more.
+    """
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self.parts: list[bytes] = []
+        self.parts: deque[tuple[int, bytes]] = deque()  # (stream offset ms, FLV)
         self.size = 0
         self.base: int | None = None  # timestamp of the run's first keyframe
+        self.lead = 0  # ms of stream handed out at once (the replayed pictures)
+        self.started: float | None = None  # first take, monotonic
         self.ended = False
         self.data = asyncio.Event()
         self.room = asyncio.Event()
         self.room.set()
 
-    def put(self, part: bytes) -> None:
-        self.parts.append(part)
+    def put(self, part: bytes, offset: int = 0) -> None:
+        self.parts.append((offset, part))
         self.size += len(part)
         self.data.set()
         if self.size >= self.limit:
@@ -168,7 +179,7 @@ class _Sink:
         offset = (timestamp - self.base) & 0xFFFFFFFF
         if offset > 0x7FFFFFFF:  # noqa: PLR2004  (before the keyframe: audio that led it)
             return
-        self.put(rtmp.flv_tag(kind, offset, body))
+        self.put(rtmp.flv_tag(kind, offset, body), offset)
 
     def end(self) -> None:
         self.ended = True
@@ -176,15 +187,27 @@ class _Sink:
         self.room.set()
 
     async def take(self) -> bytes:
-        """Everything queued (b"" once the publisher has gone)."""
-        while not self.parts and not self.ended:
-            self.data.clear()
-            await self.data.wait()
-        data = b"".join(self.parts)
-        self.parts.clear()
-        self.size = 0
-        self.room.set()
-        return data
+        """Return what may be written now (b"" once the publisher has gone)."""
+        while True:
+            while not self.parts and not self.ended:
+                self.data.clear()
+                await self.data.wait()
+            if not self.parts:
+                return b""
+            now = time.monotonic()
+            if self.started is None:
+                self.started = now
+            allowed = self.lead + int((now - self.started) * 1000)
+            out = []
+            parts = self.parts
+            while parts and parts[0][0] <= allowed:
+                out.append(parts.popleft()[1])
+            if out:
+                self.size -= sum(len(part) for part in out)
+                if self.size < self.limit:
+                    self.room.set()
+                return b"".join(out)
+            await asyncio.sleep(min(0.1, (parts[0][0] - allowed) / 1000))
 
 
 class _Rate:
@@ -379,6 +402,7 @@ class Publisher:
         if replay:
             for kind, timestamp, body in self._gop:
                 sink.tag(kind, timestamp, body)
+            sink.lead = (self._gop[-1][1] - base) & 0x7FFFFFFF
 
 
 # -- the recorder of a push camera ------------------------------------------------------
@@ -927,6 +951,7 @@ class IngestServer:
                 elif len(data) < _READ_SIZE and self.pace:
                     # Let the kernel gather a few packets: a tenth of the wake-ups.
                     transport = conn.writer.transport
+                    assert isinstance(transport, asyncio.Transport)  # noqa: S101
                     transport.pause_reading()
                     await asyncio.sleep(self.pace)
                     if not transport.is_closing():

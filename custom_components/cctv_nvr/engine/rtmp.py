@@ -205,7 +205,7 @@ class ChunkParser:
         return total
 
     def _message(self, stream: _ChunkStream, payload: bytes, out: list[Message]) -> None:
-        if stream.type == MSG_SET_CHUNK_SIZE and stream.stream_id == 0 and len(payload) >= 4:  # noqa: PLR2004
+        if stream.type == MSG_SET_CHUNK_SIZE and len(payload) >= 4:  # noqa: PLR2004
             size = struct.unpack_from(">I", payload)[0] & 0x7FFFFFFF
             if size < 1:
                 raise ProtocolError("chunk size 0")
