@@ -11,7 +11,8 @@ pyav_recorder.py (the PyAV recorder section 1 runs as a separate process). The b
 imports only the engine (custom_components/cctv_nvr/engine) and tests.simulator.
 
 Sections: 1 cpu.py, 2 concurrent_cameras.py, 3 snapshot.py, 4 index_queries.py,
-5 export.py, 6 loop_lag.py, 7 memory_soak.py, 8 access.py; each module's docstring says what it measures.
+5 export.py, 6 loop_lag.py, 7 memory_soak.py, 8 access.py, 9 push.py; each module's docstring says
+what it measures.
 
 Adding a section is adding one module and one line in registry.SECTIONS: the module defines
 `async def run(bench: Bench) -> list[Row]` (quick/full sizes from bench.quick, the simulator

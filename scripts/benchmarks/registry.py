@@ -16,6 +16,7 @@ from . import (
     index_queries,
     loop_lag,
     memory_soak,
+    push,
     snapshot,
 )
 from .common import Section
@@ -25,6 +26,7 @@ SECTIONS: tuple[Section, ...] = (
     concurrent_cameras.SECTION,
     snapshot.SECTION,
     loop_lag.SECTION,
+    push.SECTION,
     memory_soak.SECTION,
     index_queries.SECTION,
     export.SECTION,
