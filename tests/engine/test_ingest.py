@@ -365,6 +365,7 @@ async def test_new_key_disconnects_the_publisher_at_once(push: Push) -> None:
     await ended(proc, 5)
     assert time.monotonic() - changed < 2
     await wait_for(lambda: not recorder.push_status.connected, 5)
+    assert recorder.push_status.reason == "key_changed"
     # The old key is refused from now on; the new one records.
     assert "unknown stream key" in await ended(await push.publish(old), 10)
     before = len(push.segments())
@@ -405,6 +406,7 @@ async def test_publisher_killed_and_back_resumes_within_5_s_with_a_gap(push: Pus
     killed = time.time()
     await proc.wait()
     await wait_for(lambda: not recorder.push_status.connected, 5)
+    assert recorder.push_status.reason == "disconnected"
     await wait_for(lambda: recorder.status.state == RecorderState.OFFLINE, 10)
     first_run = {s.run_id for s in push.segments()}
     await asyncio.sleep(2.5)
@@ -445,7 +447,8 @@ async def test_sixteen_publishers_at_once(push: Push) -> None:
         await push.camera(name)
     for name in names:
         await push.publish(push.keys[name])
-    await wait_for(lambda: all(push.recording(n) for n in names), 30)
+    # 16 publishers and 16 recording ffmpegs start on 2 cores beside other work.
+    await wait_for(lambda: all(push.recording(n) for n in names), 60)
     await wait_for(lambda: all(len(push.segments(n)) >= 2 for n in names), 30)
     for name in names:
         assert push.recorders[name].push_status.connected
@@ -518,12 +521,15 @@ async def test_handshake_that_never_finishes(
 ) -> None:
     caplog.set_level(logging.WARNING, LOGGER)
     since = time.time()
-    clients = []
-    for _ in range(3):
+
+    async def half_a_handshake() -> float:
+        connected = time.monotonic()
         client = await RawClient.connect(push.server.port)
         client.writer.write(b"\x03" + bytes(700))  # half a C1, then nothing
-        clients.append(client)
-    took = await asyncio.gather(*(c.closed_by_server(LIMITS.login_timeout + 3) for c in clients))
+        await client.closed_by_server(LIMITS.login_timeout + 3)
+        return time.monotonic() - connected
+
+    took = await asyncio.gather(*(half_a_handshake() for _ in range(3)))
     assert all(LIMITS.login_timeout - 0.2 <= t <= LIMITS.login_timeout + 1 for t in took), took
     assert any("login not finished in time" in r.getMessage() for r in caplog.records)
     await still_recording(steady, since)
@@ -554,6 +560,7 @@ async def test_slow_sender(push: Push, steady: PushRecorder) -> None:
         stalled = time.monotonic()
         await wait_for(lambda: not recorder.push_status.connected, LIMITS.idle_timeout + 6)
         assert time.monotonic() - stalled <= LIMITS.idle_timeout + 5
+        assert recorder.push_status.reason == "no_media"
     finally:
         proc.send_signal(signal.SIGCONT)
     await wait_for(lambda: recorder.status.reason == "not_publishing", 10)

@@ -66,6 +66,8 @@ _LOGIN_MESSAGE = 64 * 1024
 _READ_SIZE = 64 * 1024
 _WINDOW_ACK = 2_500_000
 _FEED_INTERVAL = 0.1  # s between writes into ffmpeg's pipe
+_PROBE_MS = 1000  # stream handed to a new ffmpeg before it reports frames (its probing)
+_START_GRACE = 3.0  # s: the pace clock starts then even without a report
 _READ_PACE = 0.1  # s a publisher's socket rests after a short read
 _SUPPORTED_VIDEO = frozenset({"h264", "hevc", "av1", "vp9"})
 # Reasons a run ends that say the publisher itself sends nothing usable.
@@ -111,8 +113,8 @@ class IngestLimits:
     max_message: int = 8 * 2**20
     gop_cache: int = 8 * 2**20  # the current group of pictures, replayed when a run starts
     sink_bytes: int = 4 * 2**20  # FLV waiting for ffmpeg's pipe before reading stops
-    max_pending: int = 64  # connections not (yet) publishing
-    max_pending_per_address: int = 8
+    max_pending: int = 128  # connections not (yet) publishing
+    max_pending_per_address: int = 32  # cameras behind one NAT reconnect together
     max_publishers: int = 256
     refused_per_window: int = 5
     refused_window: float = 60.0
@@ -132,6 +134,7 @@ class PushStatus:
     audio_codec: str | None = None
     last_segment_end: float | None = None
     publishes: int = 0  # accepted publishes since start
+    reason: str | None = None  # why the last publisher left (disconnected, replaced, ...)
     replaced: int = 0  # publishers pushed out by a newer one on the same key
 
 
@@ -145,13 +148,15 @@ class _RefusedError(Exception):
 class _Sink:
     """FLV for one ffmpeg run: bounded, starting at a keyframe, timestamps from 0.
 
-    `take` hands out no more than real time allows: everything up to the end of the
-    replayed group of pictures at once, then as much stream time as wall time has
-    passed. ffmpeg names segment files by the wall-clock second it opens them in, so
-    a burst (the backlog gathered while ffmpeg started) could open two segments in
-    one second and the second would overwrite the first; at real pace the keyframes
-    that start consecutive segments (more than half a segment apart) are more than a
-    second apart in wall time for any segment length of 2 s or more.
+    `take` hands out no more than real time allows: until ffmpeg reports its first
+    frames, the replayed group of pictures or one second (what its probing reads),
+    whichever is longer; from then on as much stream time as wall time has passed.
+    ffmpeg names segment files by the wall-clock second it opens them in, so a burst
+    (a backlog gathered while a slow ffmpeg started) could open two segments in one
+    second and the second would overwrite the first. A burst of at most the first
+    group of pictures or one second holds no second cut for segments of 2 s or more,
+    and at real pace the keyframes that start consecutive segments (more than half a
+    segment apart) are more than a second apart.
     """
 
     def __init__(self, limit: int) -> None:
@@ -160,7 +165,13 @@ class _Sink:
         self.size = 0
         self.base: int | None = None  # timestamp of the run's first keyframe
         self.lead = 0  # ms of stream handed out at once (the replayed pictures)
-        self.started: float | None = None  # first take, monotonic
+        self.rate = 1.0  # stream seconds per wall second at most (catching up)
+        # Wall time of stream offset 0: the least (arrival - offset) of the tags so far,
+        # so a publisher that sent ahead (an initial burst, a flushed buffer) is placed by
+        # its content, not by when the server got it.
+        self.base_wall: float | None = None
+        self.first_take: float | None = None  # monotonic
+        self.started: float | None = None  # ffmpeg's first frames (or 3 s after first_take)
         self.ended = False
         self.data = asyncio.Event()
         self.room = asyncio.Event()
@@ -173,12 +184,15 @@ class _Sink:
         if self.size >= self.limit:
             self.room.clear()
 
-    def tag(self, kind: int, timestamp: int, body: bytes) -> None:
+    def tag(self, kind: int, timestamp: int, body: bytes, arrival: float) -> None:
         if self.base is None:
             return
         offset = (timestamp - self.base) & 0xFFFFFFFF
         if offset > 0x7FFFFFFF:  # noqa: PLR2004  (before the keyframe: audio that led it)
             return
+        wall = arrival - offset / 1000
+        if self.base_wall is None or wall < self.base_wall:
+            self.base_wall = wall
         self.put(rtmp.flv_tag(kind, offset, body), offset)
 
     def end(self) -> None:
@@ -186,8 +200,11 @@ class _Sink:
         self.data.set()
         self.room.set()
 
-    async def take(self) -> bytes:
-        """Return what may be written now (b"" once the publisher has gone)."""
+    async def take(self, running: Callable[[], bool]) -> bytes:
+        """Return what may be written now (b"" once the publisher has gone).
+
+        running() tells whether ffmpeg has reported frames (its pace clock starts).
+        """
         while True:
             while not self.parts and not self.ended:
                 self.data.clear()
@@ -195,9 +212,13 @@ class _Sink:
             if not self.parts:
                 return b""
             now = time.monotonic()
-            if self.started is None:
+            if self.first_take is None:
+                self.first_take = now
+            if self.started is None and (running() or now - self.first_take > _START_GRACE):
                 self.started = now
-            allowed = self.lead + int((now - self.started) * 1000)
+            allowed = max(self.lead, _PROBE_MS)
+            if self.started is not None:
+                allowed += int((now - self.started) * 1000 * self.rate)
             out = []
             parts = self.parts
             while parts and parts[0][0] <= allowed:
@@ -257,7 +278,7 @@ class Publisher:
         self._metadata: bytes | None = None
         self._video_header: bytes | None = None
         self._audio_header: bytes | None = None
-        self._gop: list[tuple[int, int, bytes]] = []  # from the last keyframe on
+        self._gop: list[tuple[int, int, bytes, float]] = []  # from the last keyframe on
         self._gop_size = 0
         self._gop_valid = False
         self._sinks: list[_Sink] = []
@@ -343,9 +364,10 @@ class Publisher:
                     self._start_sink(sink, timestamp, replay=False)
             if not was_ready and self.ready and self.on_change is not None:
                 self.on_change()
-        self._keep(rtmp.TAG_VIDEO, timestamp, body)
+        arrival = time.time()
+        self._keep(rtmp.TAG_VIDEO, timestamp, body, arrival)
         for sink in self._sinks:
-            sink.tag(rtmp.TAG_VIDEO, timestamp, body)
+            sink.tag(rtmp.TAG_VIDEO, timestamp, body, arrival)
 
     def _audio(self, timestamp: int, body: bytes) -> None:
         if self.audio_codec is None:
@@ -356,24 +378,26 @@ class Publisher:
                 if sink.base is not None:
                     sink.put(rtmp.flv_tag(rtmp.TAG_AUDIO, 0, body))
             return
-        self._keep(rtmp.TAG_AUDIO, timestamp, body)
+        arrival = time.time()
+        self._keep(rtmp.TAG_AUDIO, timestamp, body, arrival)
         for sink in self._sinks:
-            sink.tag(rtmp.TAG_AUDIO, timestamp, body)
+            sink.tag(rtmp.TAG_AUDIO, timestamp, body, arrival)
 
-    def _keep(self, kind: int, timestamp: int, body: bytes) -> None:
+    def _keep(self, kind: int, timestamp: int, body: bytes, arrival: float) -> None:
         if not self._gop_valid:
             return
         self._gop_size += len(body)
         if self._gop_size > self.limits.gop_cache:  # too long to keep: runs wait for the next
             self._gop, self._gop_size, self._gop_valid = [], 0, False
             return
-        self._gop.append((kind, timestamp, body))
+        self._gop.append((kind, timestamp, body, arrival))
 
     # -- read by the runs ---------------------------------------------------------
 
-    def subscribe(self) -> _Sink:
+    def subscribe(self, rate: float = 1.0) -> _Sink:
         """Return a new run's FLV: header, parameters, the current group of pictures."""
         sink = _Sink(self.limits.sink_bytes)
+        sink.rate = rate
         if self.closed:
             sink.end()
             return sink
@@ -400,8 +424,8 @@ class Publisher:
             if header is not None:
                 sink.put(rtmp.flv_tag(kind, 0, header))
         if replay:
-            for kind, timestamp, body in self._gop:
-                sink.tag(kind, timestamp, body)
+            for kind, timestamp, body, arrival in self._gop:
+                sink.tag(kind, timestamp, body, arrival)
             sink.lead = (self._gop[-1][1] - base) & 0x7FFFFFFF
 
 
@@ -437,11 +461,13 @@ class PushRecorder(Recorder):
         self._publisher: Publisher | None = None
         self._run_publisher: Publisher | None = None
         self._feeder: asyncio.Task[None] | None = None
+        self._run_sink: _Sink | None = None
         self._on_push_status = on_push_status
         self._publishes = 0
         self._replaced = 0
         self._disconnected_at: float | None = None
         self._last_address: str | None = None
+        self._last_reason: str | None = None
 
     @property
     def push_status(self) -> PushStatus:
@@ -454,6 +480,7 @@ class PushRecorder(Recorder):
                 last_segment_end=self.status.last_segment_end,
                 publishes=self._publishes,
                 replaced=self._replaced,
+                reason=self._last_reason,
             )
         return PushStatus(
             connected=True,
@@ -496,6 +523,7 @@ class PushRecorder(Recorder):
             self._publisher = None
             self._disconnected_at = time.time()
             self._last_address = publisher.address
+            self._last_reason = publisher.reason
             _LOGGER.info(
                 "Camera %s: publisher from %s disconnected (%s)",
                 self.config.camera,
@@ -572,6 +600,18 @@ class PushRecorder(Recorder):
             await self._pause(backoff)
             backoff = min(backoff * 2, self.config.max_backoff)
 
+    def _anchor(self, run: _Run, stream_time: float) -> None:
+        """Place the run by when the publisher's tags reached the server.
+
+        ffmpeg's progress says when ffmpeg got there; a run that started slowly, or
+        behind a replayed group of pictures, lags the publisher.
+        """
+        sink = self._run_sink
+        if sink is not None and sink.base_wall is not None:
+            run.anchor = sink.base_wall
+        else:
+            super()._anchor(run, stream_time)
+
     def _input_args(self) -> list[str]:
         return [
             "-f",
@@ -588,6 +628,7 @@ class PushRecorder(Recorder):
         try:
             return await super()._run(described)
         finally:
+            self._run_sink = None
             feeder, self._feeder = self._feeder, None
             if feeder is not None:
                 feeder.cancel()
@@ -597,15 +638,25 @@ class PushRecorder(Recorder):
         publisher = self._run_publisher
         if publisher is None or proc.stdin is None:
             return
-        sink = publisher.subscribe()
+        # Catching up after a slow start: consecutive cuts are more than half a segment
+        # apart, so at this rate they still open in different wall-clock seconds.
+        sink = publisher.subscribe(rate=max(1.0, 0.45 * self.config.segment_seconds))
+        self._run_sink = sink
         self._feeder = asyncio.get_running_loop().create_task(
-            self._feed(proc.stdin, publisher, sink), name=f"cctv_nvr push {self.config.camera}"
+            self._feed(proc.stdin, publisher, sink, lambda: run.frames > 0),
+            name=f"cctv_nvr push {self.config.camera}",
         )
 
-    async def _feed(self, stdin: asyncio.StreamWriter, publisher: Publisher, sink: _Sink) -> None:
+    async def _feed(
+        self,
+        stdin: asyncio.StreamWriter,
+        publisher: Publisher,
+        sink: _Sink,
+        running: Callable[[], bool],
+    ) -> None:
         """Copy the publisher's FLV into ffmpeg; close its stdin when the publisher ends."""
         try:
-            while data := await sink.take():
+            while data := await sink.take(running):
                 stdin.write(data)
                 await stdin.drain()
                 # Fewer, larger pipe writes: each one costs a wake-up of ffmpeg.
