@@ -195,6 +195,14 @@ class _Sink:
             self.base_wall = wall
         self.put(rtmp.flv_tag(kind, offset, body), offset)
 
+    def header(self, kind: int, timestamp: int, body: bytes) -> None:
+        """Take new codec parameters mid-stream (a resolution change), in order."""
+        if self.base is None:
+            return  # a run that has not started gets the latest ones when it does
+        offset = (timestamp - self.base) & 0xFFFFFFFF
+        offset = 0 if offset > 0x7FFFFFFF else offset  # noqa: PLR2004
+        self.put(rtmp.flv_tag(kind, offset, body), offset)
+
     def end(self) -> None:
         self.ended = True
         self.data.set()
@@ -351,8 +359,7 @@ class Publisher:
             if first and self.on_change is not None:
                 self.on_change()
             for sink in self._sinks:
-                if sink.base is not None:
-                    sink.put(rtmp.flv_tag(rtmp.TAG_VIDEO, 0, body))
+                sink.header(rtmp.TAG_VIDEO, timestamp, body)
             return
         if info.keyframe:
             was_ready = self.ready
@@ -375,8 +382,7 @@ class Publisher:
         if rtmp.audio_sequence_header(body):
             self._audio_header = body
             for sink in self._sinks:
-                if sink.base is not None:
-                    sink.put(rtmp.flv_tag(rtmp.TAG_AUDIO, 0, body))
+                sink.header(rtmp.TAG_AUDIO, timestamp, body)
             return
         arrival = time.time()
         self._keep(rtmp.TAG_AUDIO, timestamp, body, arrival)
@@ -773,7 +779,10 @@ class IngestServer:
 
     @property
     def port(self) -> int:
-        """Return the port listened on (the real one when 0 was asked for)."""
+        """Return the port listened on (the real one when 0 was asked for).
+
+        Port 0 is for tests: with host None every address family gets its own port.
+        """
         if self._server is not None and self._server.sockets:
             return int(self._server.sockets[0].getsockname()[1])
         return self._port
