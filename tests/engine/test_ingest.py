@@ -118,9 +118,16 @@ class Push:
 
 
 @pytest.fixture
-async def push(tmp_path: Path, index: SegmentIndex, clips: dict[str, Path]) -> AsyncIterator[Push]:
-    """A started ingest server on a free port; everything stopped afterwards."""
-    server = IngestServer(port=0, host="127.0.0.1", limits=LIMITS)
+async def push(
+    request: pytest.FixtureRequest, tmp_path: Path, index: SegmentIndex, clips: dict[str, Path]
+) -> AsyncIterator[Push]:
+    """A started ingest server on a free port; everything stopped afterwards.
+
+    Short timeouts (LIMITS) unless the test is marked `@pytest.mark.limits(IngestLimits(...))`.
+    """
+    marker = request.node.get_closest_marker("limits")
+    limits = marker.args[0] if marker else LIMITS
+    server = IngestServer(port=0, host="127.0.0.1", limits=limits)
     await server.start()
     ctx = Push(server, index, tmp_path / "rec", clips)
     try:
@@ -441,6 +448,7 @@ async def test_recorder_ffmpeg_killed_restarts_from_the_last_keyframe(push: Push
     check_segments(push.segments(), push.root)
 
 
+@pytest.mark.limits(IngestLimits())  # 16 logins at once on a busy machine: the real timeouts
 async def test_sixteen_publishers_at_once(push: Push) -> None:
     names = [f"cam{i:02d}" for i in range(16)]
     for name in names:
@@ -448,7 +456,13 @@ async def test_sixteen_publishers_at_once(push: Push) -> None:
     for name in names:
         await push.publish(push.keys[name])
     # 16 publishers and 16 recording ffmpegs start on 2 cores beside other work.
-    await wait_for(lambda: all(push.recording(n) for n in names), 60)
+    try:
+        await wait_for(lambda: all(push.recording(n) for n in names), 60)
+    except AssertionError:
+        for name in names:
+            recorder = push.recorders[name]
+            print(name, recorder.status, recorder.push_status)
+        raise
     await wait_for(lambda: all(len(push.segments(n)) >= 2 for n in names), 30)
     for name in names:
         assert push.recorders[name].push_status.connected
