@@ -47,7 +47,7 @@ def test_run_order_keeps_the_simulator_sections_together() -> None:
 
 
 def test_sections_by_number_or_alias() -> None:
-    assert cli.DEFAULT_SECTIONS == "1,2,3,4,5,6,7,8,11,12"
+    assert cli.DEFAULT_SECTIONS == "1,2,3,4,5,6,7,8,11,12,13"
     assert cli.parse_sections("index,export") == {"4", "5"}
     assert cli.parse_sections("chaos,durability") == {"9", "10"}
     assert cli.parse_sections("all") == set(cli.NUMBERS)
@@ -86,6 +86,7 @@ def test_list_prints_every_section(capsys: pytest.CaptureFixture[str]) -> None:
         ["10", "durability"],
         ["11", "cloud"],
         ["12", "transcode"],
+        ["13", "push"],
     ]
     assert len(lines) == len(registry.SECTIONS)
     assert lines[3].endswith("4 Index queries (no simulator, child process beside the others)")

@@ -13,9 +13,9 @@ tests.gcs_emulator (section 11).
 
 Sections: 1 cpu.py, 2 concurrent_cameras.py, 3 snapshot.py, 4 index_queries.py,
 5 export.py, 6 loop_lag.py, 7 memory_soak.py, 8 access.py, 9 chaos.py, 10 durability.py,
-11 cloud.py (the cloud tier against fake-gcs-server), 12 transcode.py; each module's docstring
-says what it measures. 9 and 10 (long soaks) run only when asked for (--sections chaos,durability or
---sections all).
+11 cloud.py (the cloud tier against fake-gcs-server), 12 transcode.py, 13 push.py; each
+module's docstring says what it measures. 9 and 10 (long soaks) run only when asked for
+(--sections chaos,durability or --sections all).
 
 Adding a section is adding one module and one line in registry.SECTIONS: the module defines
 `async def run(bench: Bench) -> list[Row]` (quick/full sizes from bench.quick, the simulator

@@ -20,6 +20,7 @@ from . import (
     index_queries,
     loop_lag,
     memory_soak,
+    push,
     snapshot,
     transcode,
 )
@@ -30,6 +31,7 @@ SECTIONS: tuple[Section, ...] = (
     concurrent_cameras.SECTION,
     snapshot.SECTION,
     loop_lag.SECTION,
+    push.SECTION,
     memory_soak.SECTION,
     durability.SECTION,
     chaos.SECTION,

@@ -16,3 +16,10 @@ def index(tmp_path: Path) -> Iterator[SegmentIndex]:
     idx = SegmentIndex(tmp_path / "index.db")
     yield idx
     idx.close()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the marks of the engine tests."""
+    config.addinivalue_line(
+        "markers", "limits(limits): IngestLimits for test_ingest.py's push fixture"
+    )

@@ -475,6 +475,28 @@ class Recorder:
             text = text.replace(self.config.password, "***")
         return text
 
+    # How ffmpeg's stdin is opened; a subclass feeding the stream itself uses a pipe.
+    _stdin_mode: int = asyncio.subprocess.DEVNULL
+
+    def _process_started(self, proc: asyncio.subprocess.Process, run: _Run) -> None:
+        """Call when a run's ffmpeg has started (a subclass hook; nothing here)."""
+
+    def _input_args(self) -> list[str]:
+        """Return ffmpeg's input options and input: the camera's RTSP stream."""
+        cfg = self.config
+        return [
+            "-rtsp_transport",
+            cfg.transport,
+            "-timeout",
+            str(int(cfg.stall_timeout * 1_000_000)),
+            "-analyzeduration",
+            "1000000",
+            "-fflags",
+            "+genpts+discardcorrupt",
+            "-i",
+            rtsp.credential_url(cfg.url, cfg.username, cfg.password),
+        ]
+
     def _ffmpeg_args(self, described: rtsp.DescribeResult, run_id: str) -> list[str]:
         cfg = self.config
         fps = cfg.fps_hint or 25.0
@@ -486,16 +508,7 @@ class Recorder:
             "-nostats",
             "-loglevel",
             "warning",
-            "-rtsp_transport",
-            cfg.transport,
-            "-timeout",
-            str(int(cfg.stall_timeout * 1_000_000)),
-            "-analyzeduration",
-            "1000000",
-            "-fflags",
-            "+genpts+discardcorrupt",
-            "-i",
-            rtsp.credential_url(cfg.url, cfg.username, cfg.password),
+            *self._input_args(),
             "-map",
             "0:v:0",
             "-c:v",
@@ -592,7 +605,7 @@ class Recorder:
         try:
             proc = await asyncio.create_subprocess_exec(
                 *args,
-                stdin=asyncio.subprocess.DEVNULL,
+                stdin=self._stdin_mode,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 env=env,
@@ -603,6 +616,7 @@ class Recorder:
             return "ffmpeg_missing"
         self._proc = proc
         self._active_run = run.run_id
+        self._process_started(proc, run)
         readers = [
             asyncio.create_task(self._read_stdout(proc, run)),
             asyncio.create_task(self._read_stderr(proc, run)),
