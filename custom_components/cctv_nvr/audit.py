@@ -22,15 +22,16 @@ from .engine.policy import Caller
 from .util import camera_entity_id
 
 REPEAT_SECONDS = 600.0
-DATA_RECENT: HassKey[dict[tuple[str | None, str | None, float | None, float | None], float]] = (
-    HassKey(f"{DOMAIN}_audit_recent")
-)
+# (user id, camera, action, start, end) -> when it was last recorded (monotonic)
+type _Recent = dict[tuple[str | None, str | None, str, float | None, float | None], float]
+DATA_RECENT: HassKey[_Recent] = HassKey(f"{DOMAIN}_audit_recent")
 
 
 class Action(StrEnum):
     """What a user did."""
 
     WATCHED = "watched"  # played recordings (a range)
+    WATCHED_LIVE = "watched_live"  # live video in the panel (our live playlist)
     EXPORTED = "exported"
     DOWNLOADED = "downloaded"  # an export or an event clip
     PROTECTED = "protected"
@@ -66,12 +67,12 @@ async def async_audit(
 ) -> None:
     """Record what a caller did (and tell the logbook); ``user_name`` overrides the name.
 
-    The same user watching the same range again within ``REPEAT_SECONDS`` (a player fetching
-    the playlist again) is recorded once.
+    The same user watching the same range (or the same camera live) again within
+    ``REPEAT_SECONDS`` (a player fetching the playlist again) is recorded once.
     """
-    if action is Action.WATCHED:
+    if action in (Action.WATCHED, Action.WATCHED_LIVE):
         recent = hass.data.setdefault(DATA_RECENT, {})
-        key = (caller.user_id, camera, start, end)
+        key = (caller.user_id, camera, str(action), start, end)
         now = time.monotonic()
         if now - recent.get(key, -REPEAT_SECONDS) < REPEAT_SECONDS:
             return
@@ -123,6 +124,7 @@ def _async_fire(
 
 _WHAT: dict[str, str] = {
     str(Action.WATCHED): "watched recordings",
+    str(Action.WATCHED_LIVE): "watched live",
     str(Action.EXPORTED): "exported footage",
     str(Action.DOWNLOADED): "downloaded",
     str(Action.PROTECTED): "protected footage",

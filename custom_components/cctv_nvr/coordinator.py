@@ -46,6 +46,7 @@ from .const import (
 from .data import NvrData
 from .engine import rtsp
 from .engine.index import Segment
+from .engine.live import LiveFeed
 from .engine.recorder import Recorder, RecorderConfig, RecorderState, RecorderStatus
 from .engine.stats import StorageStats, storage_stats
 from .events import camera_event_data
@@ -90,6 +91,9 @@ def storage_limits(options: Mapping[str, Any]) -> tuple[int | None, float, int]:
     )
 
 
+LIVE_FILES = 3  # the newest files cover the live window (12 s) with any segment length
+
+
 class CameraCoordinator(DataUpdateCoordinator[CameraStatus]):
     """Keeps one camera's recorder and availability."""
 
@@ -132,10 +136,23 @@ class CameraCoordinator(DataUpdateCoordinator[CameraStatus]):
         self.recordings = RecordingControl(
             hass, entry, nvr, self.camera_key, self.recorder, self.async_refresh
         )
+        self.live = LiveFeed()
         self.storage: StorageStats | None = None
         self._storage_checked = 0.0
         self._was_online: bool | None = None
         self._stale_closed = False
+
+    async def async_live_feed(self) -> LiveFeed | None:
+        """Return the live feed, refreshed from the files being recorded (None: not recording).
+
+        Live video comes from the recording itself (no second camera session): the newest
+        files' complete fragments, a few seconds behind the camera.
+        """
+        if self.recorder.status.state != RecorderState.RECORDING:
+            return None
+        files = await self.recorder.latest_files(LIVE_FILES)
+        await self.hass.async_add_executor_job(self.live.refresh, files[::-1])
+        return self.live
 
     async def async_shutdown(self) -> None:
         """Stop recording (the open segment is finished) and the coordinator."""

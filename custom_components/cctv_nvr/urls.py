@@ -28,6 +28,9 @@ THUMBNAIL_ROUTE: Final = URL_BASE + "/thumbnail/{camera}/{moment:\\d+}.jpg"
 EVENT_CLIP_ROUTE: Final = URL_BASE + "/event/{recording_id:\\d+}/clip.mp4"
 EVENT_SNAPSHOT_ROUTE: Final = URL_BASE + "/event/{recording_id:\\d+}/snapshot.jpg"
 AUDIT_CSV_ROUTE: Final = URL_BASE + "/audit.csv"
+LIVE_PLAYLIST_ROUTE: Final = URL_BASE + "/live/{camera}/live.m3u8"
+LIVE_INIT_ROUTE: Final = URL_BASE + "/live/{camera}/init/{version:\\d+}.mp4"
+LIVE_FRAGMENT_ROUTE: Final = URL_BASE + "/live/{camera}/{sequence:\\d+}.m4s"
 
 
 def playlist_path(camera: str, start: int, end: int) -> str:
@@ -68,6 +71,21 @@ def event_clip_path(recording_id: int) -> str:
 def event_snapshot_path(recording_id: int) -> str:
     """Return the path of an event's JPEG snapshot."""
     return f"{URL_BASE}/event/{recording_id}/snapshot.jpg"
+
+
+def live_playlist_path(camera: str) -> str:
+    """Return the path of a camera's live HLS playlist (from the recording being written)."""
+    return f"{URL_BASE}/live/{camera}/live.m3u8"
+
+
+def live_init_path(camera: str, version: int) -> str:
+    """Return the path of a version of a camera's live initialisation section."""
+    return f"{URL_BASE}/live/{camera}/init/{version}.mp4"
+
+
+def live_fragment_path(camera: str, sequence: int) -> str:
+    """Return the path of a camera's live fragment by its media sequence number."""
+    return f"{URL_BASE}/live/{camera}/{sequence}.m4s"
 
 
 def audit_csv_path(first: date, last: date, user_id: str | None, camera: str | None) -> str:

@@ -42,6 +42,7 @@ from .engine import hls
 from .engine.export import ExportError, export_range
 from .engine.index import KIND_EVENT, Recording, Segment, SegmentIndex
 from .engine.index.audit import to_csv
+from .engine.live import LiveFeed, LiveNotReadyError
 from .engine.media import ProbeError, last_keyframe_jpeg
 from .engine.policy import Caller
 from .footage import DATA_REMUXES
@@ -51,11 +52,16 @@ from .urls import (
     EVENT_SNAPSHOT_ROUTE,
     EXPORT_ROUTE,
     INIT_ROUTE,
+    LIVE_FRAGMENT_ROUTE,
+    LIVE_INIT_ROUTE,
+    LIVE_PLAYLIST_ROUTE,
     MEDIA_ROUTE,
     PLAYLIST_ROUTE,
     SEGMENT_ROUTE,
     THUMBNAIL_ROUTE,
     init_path,
+    live_fragment_path,
+    live_init_path,
     media_path,
 )
 from .util import day_range
@@ -80,6 +86,9 @@ def async_register_views(hass: HomeAssistant) -> None:
         EventClipView,
         EventSnapshotView,
         AuditCsvView,
+        LivePlaylistView,
+        LiveInitView,
+        LiveFragmentView,
     ):
         hass.http.register_view(view(hass))
 
@@ -287,6 +296,96 @@ class MediaView(_FragmentView):
         if data is None:
             raise web.HTTPNotFound
         return web.Response(body=data, content_type="video/iso.segment")
+
+
+# -- live video from the recording being written ---------------------------------------------
+
+
+class LivePlaylistView(_NvrView):
+    """A camera's live HLS playlist: the newest complete fragments of its recording.
+
+    Only for users who may watch the camera live now (their time windows apply); each
+    request checks again, so a live view stops when the grant or the window ends.
+    """
+
+    url = LIVE_PLAYLIST_ROUTE
+    name = f"api:{DOMAIN}:live"
+
+    async def get(self, request: web.Request, camera: str) -> web.Response:
+        """Return the live playlist; its fragment URLs carry a media token for the same user."""
+        entry, access = self._camera(request, camera, Right.LIVE)
+        refresh_token_id = request.get(KEY_HASS_REFRESH_TOKEN_ID)
+        token = async_media_token(self.hass, refresh_token_id, camera) if refresh_token_id else None
+        if token is None:
+            raise web.HTTPForbidden
+        feed = await entry.runtime_data.async_live_feed()
+        if feed is None:  # not recording: live video comes from the recording
+            raise web.HTTPNotFound(text="not recording")
+        query = f"{MEDIA_TOKEN}={token}"
+        try:
+            text = feed.playlist(
+                lambda version: f"{live_init_path(camera, version)}?{query}",
+                lambda sequence: f"{live_fragment_path(camera, sequence)}?{query}",
+            )
+        except LiveNotReadyError:
+            raise web.HTTPServiceUnavailable(headers={"Retry-After": "1"}) from None
+        await async_audit(self.hass, access.caller, camera, Action.WATCHED_LIVE)
+        return web.Response(text=text, content_type=HLS_MIME, headers={"Cache-Control": "no-cache"})
+
+
+class _LivePartView(_NvrView):
+    """Pieces of the live playlist: a session or the playlist's media token, live right now."""
+
+    requires_auth = False
+
+    def _feed(self, request: web.Request, camera: str) -> LiveFeed:
+        if request.get(KEY_AUTHENTICATED):
+            entry, _access = self._camera(request, camera, Right.LIVE)
+        else:
+            caller = async_media_token_user(self.hass, request.query.get(MEDIA_TOKEN, ""), camera)
+            if caller is None:
+                raise web.HTTPUnauthorized
+            if camera not in loaded_cameras(self.hass):
+                raise web.HTTPNotFound
+            found = async_access(self.hass, caller).camera(camera, Right.LIVE)
+            if found is None:
+                raise web.HTTPForbidden
+            entry = found
+        return entry.runtime_data.live
+
+
+class LiveInitView(_LivePartView):
+    """A version of the live initialisation section (ftyp + moov), for EXT-X-MAP."""
+
+    url = LIVE_INIT_ROUTE
+    name = f"api:{DOMAIN}:live_init"
+
+    async def get(self, request: web.Request, camera: str, version: str) -> web.Response:
+        """Return the init bytes."""
+        feed = self._feed(request, camera)
+        data = feed.init_bytes(_number(version, MAX_ROW_ID))
+        if data is None:
+            raise web.HTTPNotFound
+        return web.Response(body=data, content_type="video/mp4")
+
+
+class LiveFragmentView(_LivePartView):
+    """A live fragment (moof + mdat) moved onto the live timeline."""
+
+    url = LIVE_FRAGMENT_ROUTE
+    name = f"api:{DOMAIN}:live_fragment"
+
+    async def get(self, request: web.Request, camera: str, sequence: str) -> web.Response:
+        """Return the fragment's bytes (read in the executor)."""
+        feed = self._feed(request, camera)
+        data = await self.hass.async_add_executor_job(
+            _read_or_none, feed.fragment_bytes, _number(sequence, MAX_ROW_ID)
+        )
+        if data is None:
+            raise web.HTTPNotFound
+        return web.Response(
+            body=data, content_type="video/iso.segment", headers={"Cache-Control": "no-cache"}
+        )
 
 
 def _read_or_none(func: object, *args: object) -> bytes | None:

@@ -24,15 +24,16 @@ export function liveState(camera: Camera): LiveState {
 }
 
 /**
- * What a live tile shows: Home Assistant's live card ("card"), or why not. A camera whose live
- * video is kept to the CCTV panel offers no stream to Home Assistant's cards ("panel_only").
+ * What a live tile shows: Home Assistant's live card ("card"), the panel's own live video
+ * ("panel": a camera whose live video is kept to the CCTV panel offers no stream to Home
+ * Assistant's cards), or why not.
  */
-export type LiveTile = "card" | "panel_only" | Exclude<LiveState, "live">;
+export type LiveTile = "card" | "panel" | Exclude<LiveState, "live">;
 
 export function liveTile(camera: Camera): LiveTile {
   const state = liveState(camera);
   if (state !== "live") return state;
-  return camera.live_panel_only ? "panel_only" : "card";
+  return camera.live_panel_only ? "panel" : "card";
 }
 
 export function cameraActions(camera: Camera, admin: boolean): CameraActions {

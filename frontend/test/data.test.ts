@@ -36,6 +36,7 @@ import {
   unprotectFootage,
   unprotectMessage,
 } from "../src/data/footage";
+import { liveMessage } from "../src/data/live";
 import { fetchPlayback, playbackMessage } from "../src/data/playback";
 import { fetchStorage, storageMessage } from "../src/data/storage";
 import { fetchTimeline, timelineMessage } from "../src/data/timeline";
@@ -88,6 +89,7 @@ describe("request messages: exactly what the integration's command schemas take"
   it("playback and the footage actions: camera, start, end and nothing else", () => {
     const extra = { ...range, name: "not sent", export_id: 3 };
     expect(playbackMessage(extra)).toEqual({ type: "cctv_nvr/playback", ...range });
+    expect(liveMessage("front_door")).toEqual({ type: "cctv_nvr/live", camera: "front_door" });
     expect(protectMessage(extra)).toEqual({ type: "cctv_nvr/protect", ...range });
     expect(unprotectMessage(extra)).toEqual({ type: "cctv_nvr/unprotect", ...range });
     expect(deleteMessage(extra)).toEqual({ type: "cctv_nvr/delete", ...range });

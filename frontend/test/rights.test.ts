@@ -57,7 +57,7 @@ describe("rights decide what the panel offers", () => {
     expect(liveState(camera({ rights: ["recordings"], live_now: false }))).toBe("no_right");
     expect(liveTile(camera())).toBe("card");
     expect(liveTile(camera({ live_now: false }))).toBe("not_now");
-    expect(liveTile(camera({ live_panel_only: true }))).toBe("panel_only");
+    expect(liveTile(camera({ live_panel_only: true }))).toBe("panel");
     expect(liveTile(camera({ live_panel_only: true, live_now: false }))).toBe("not_now");
   });
 });

@@ -1,7 +1,8 @@
 """Per-user access through the CCTV panel, in Chromium against a real Home Assistant process.
 
 An administrator uses the panel's Access view: users without a grant may do nothing with the
-Garden camera, and a new non-admin user (made with Home Assistant's own admin API) gets
+Garden camera, whose live video it keeps to the panel (the panel's own live view then plays
+it), and a new non-admin user (made with Home Assistant's own admin API) gets
 *recordings* on the Driveway — a config subentry of that camera in Home Assistant. That user,
 logged into the panel, sees only the Driveway, without live video, export or administrators'
 buttons, plays its footage, and gets 401/403/404 when they edit the URLs the panel used to
@@ -128,6 +129,24 @@ def _restrict_and_grant(panel: Any, guard_id: str) -> None:
     assert row.locator(".rights").inner_text() == "Recordings"
     assert row.locator(".windows").inner_text() == "Every day 00:00\u201300:00 (ends the next day)"
     assert row.locator(".lookback").inner_text() == "48 h"
+
+
+def _panel_only_live(page: Any, panel: Any) -> None:
+    """(a') The Garden's live video kept to the panel: its tile plays the panel's own live view
+    (HLS made from the recording, through the integration's live views)."""
+    _tab(panel, "Access")
+    garden = panel.locator("section.camera-access[data-camera=garden]")
+    garden.locator("label.panel-only input").check()
+    _tab(panel, "Live")
+    video = panel.locator("section.tile[data-camera=garden] cctv-live-video video")
+    video.wait_for(timeout=30_000)
+    page.wait_for_function(
+        "video => video.readyState >= 2 && video.currentTime > 1",
+        arg=video.element_handle(),
+        timeout=60_000,
+    )
+    # The Driveway (not kept to the panel) still has Home Assistant's own live card.
+    assert panel.locator("section.tile[data-camera=driveway] cctv-live-video").count() == 0
 
 
 def _stored_grant(config_dir: Path, entry_id: str, guard_id: str) -> dict[str, Any]:
@@ -302,6 +321,7 @@ def test_access_in_the_panel(
             admin = _open(browser, home_assistant.url, admin_tokens)
             admin_panel = admin.locator("cctv-panel")
             _restrict_and_grant(admin_panel, guard_id)
+            _panel_only_live(admin, admin_panel)
             admin.screenshot(path=str(ARTIFACTS / "panel-access-admin.png"))
 
             # Home Assistant holds the grant as a config subentry of the Driveway camera.

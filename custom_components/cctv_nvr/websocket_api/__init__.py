@@ -28,7 +28,7 @@ from .access import (
     ws_set_grant,
     ws_subscribe_access,
 )
-from .cameras import ws_cameras, ws_playback, ws_timeline
+from .cameras import ws_cameras, ws_live, ws_playback, ws_timeline
 from .exports import ws_delete_export, ws_export, ws_exports
 from .footage import ws_delete, ws_delete_event, ws_protect, ws_unprotect
 from .storage import ws_storage
@@ -37,6 +37,7 @@ COMMANDS = (
     ws_cameras,
     ws_timeline,
     ws_playback,
+    ws_live,
     ws_exports,
     ws_export,
     ws_delete_export,

@@ -1,4 +1,4 @@
-"""Cameras and their footage: the camera list, a day's timeline, a playback URL."""
+"""Cameras and their footage: the camera list, a day's timeline, playback and live URLs."""
 
 from __future__ import annotations
 
@@ -23,8 +23,9 @@ from ..const import (
     SIGNED_URL_LIFETIME,
 )
 from ..coordinator import loaded_cameras
+from ..engine.recorder import RecorderState
 from ..engine.timeline import day_bounds, timeline
-from ..urls import playlist_path
+from ..urls import live_playlist_path, playlist_path
 from ..util import camera_entity_id, checked_range
 from .helpers import (
     CAMERA,
@@ -163,6 +164,29 @@ async def ws_playback(
             "end": finish,
             "first": segments[0].start,
             "last": segments[-1].end,
+            "expires": time.time() + SIGNED_URL_LIFETIME.total_seconds(),
+        },
+    )
+
+
+@websocket_command({vol.Required("type"): f"{DOMAIN}/live", vol.Required(CAMERA): str})
+@with_camera(Right.LIVE)
+async def ws_live(
+    hass: HomeAssistant, connection: ActiveConnection, msg: Message, call: CameraCall
+) -> None:
+    """Return a signed URL of the camera's live HLS playlist (from the recording).
+
+    For users who may watch the camera live now; live video comes from the recording being
+    written, so the camera must be recording (24/7, or the pre-roll buffer of events).
+    """
+    if call.coordinator.recorder.status.state != RecorderState.RECORDING:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN, translation_key="live_not_recording"
+        )
+    connection.send_result(
+        msg["id"],
+        {
+            "url": sign(hass, connection, live_playlist_path(call.key)),
             "expires": time.time() + SIGNED_URL_LIFETIME.total_seconds(),
         },
     )

@@ -3,6 +3,7 @@ import type { HomeAssistant, WsMessage } from "./connection";
 
 export type AuditAction =
   | "watched"
+  | "watched_live"
   | "exported"
   | "downloaded"
   | "protected"

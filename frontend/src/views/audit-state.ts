@@ -44,6 +44,7 @@ export function auditFilter(from: string, to: string, userId: string, camera: st
 
 const ACTIONS: Record<AuditAction, StringKey> = {
   watched: "action_watched",
+  watched_live: "action_watched_live",
   exported: "action_exported",
   downloaded: "action_downloaded",
   protected: "action_protected",

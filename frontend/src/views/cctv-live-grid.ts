@@ -6,7 +6,8 @@
  * Only cameras the user may watch live now (`live_now`) get a live view; the others show why
  * not (no live right, or outside their time windows), and a camera without the recordings
  * right has no way to its recordings. A camera whose live video is kept to the CCTV panel
- * offers no stream to Home Assistant's cards, so it shows a placeholder too.
+ * offers no stream to Home Assistant's cards: its tile plays the panel's own live video
+ * (`cctv-live-video`, made from the recording).
  */
 import { css, html, nothing, type PropertyValues, type TemplateResult } from "lit";
 import { CctvElement } from "../common/cctv-element";
@@ -16,6 +17,7 @@ import type { HomeAssistant } from "../data/connection";
 import { sharedStyles } from "../styles";
 import { cameraBadges } from "../components/camera-badges";
 import { liveTile } from "../rights";
+import "../components/cctv-live-video";
 
 /** A dashboard card as Home Assistant's card helpers create it. */
 interface LovelaceCard extends HTMLElement {
@@ -32,7 +34,7 @@ declare global {
   }
 }
 
-const showsLive = (camera: Camera): boolean => liveTile(camera) === "card";
+const showsLive = (camera: Camera): boolean => ["card", "panel"].includes(liveTile(camera));
 
 export class CctvLiveGrid extends CctvElement {
   static override properties = {
@@ -86,6 +88,9 @@ export class CctvLiveGrid extends CctvElement {
 
   /** A dashboard picture-entity card in live mode (HA's own streaming: WebRTC/HLS). */
   private _liveCard(camera: Camera, key: string): TemplateResult {
+    if (liveTile(camera) === "panel") {
+      return html`<cctv-live-video .hass=${this.hass} .camera=${camera}></cctv-live-video>`;
+    }
     const entityId = camera.entity_id;
     if (!entityId) return html``;
     const cacheKey = `${key}:${entityId}`;
@@ -114,17 +119,11 @@ export class CctvLiveGrid extends CctvElement {
       : html`<div class="still placeholder"></div>`;
   }
 
-  /** Why there is no live view: not allowed (now), or kept to the panel's own live view. */
+  /** Why there is no live view: not allowed, or not now (outside the user's time windows). */
   private _placeholder(camera: Camera): TemplateResult {
-    const tile = liveTile(camera);
-    const [title, reason] =
-      tile === "not_now"
-        ? [this.t("live_not_now"), this.t("live_outside_windows")]
-        : tile === "no_right"
-          ? [this.t("live_not_now"), this.t("live_no_right")]
-          : ["", this.t("live_panel_only_unavailable")];
+    const reason = liveTile(camera) === "not_now" ? this.t("live_outside_windows") : this.t("live_no_right");
     return html`<div class="no-live" role="note">
-      ${title ? html`<strong>${title}</strong>` : nothing}
+      <strong>${this.t("live_not_now")}</strong>
       <span>${reason}</span>
     </div>`;
   }

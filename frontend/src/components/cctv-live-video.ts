@@ -1,0 +1,97 @@
+/**
+ * The panel's own live view of a camera, for cameras whose live video is kept to the CCTV panel:
+ * hls.js over the integration's live playlist, which is made from the recording being written
+ * (no second camera session; a few seconds behind the camera). The integration checks the user's
+ * live right and time windows on every request, so the video stops when they end.
+ */
+import { css, html, type PropertyValues, type TemplateResult } from "lit";
+import Hls from "hls.js";
+import { CctvElement, errorText } from "../common/cctv-element";
+import type { Camera } from "../data/cameras";
+import { fetchLive } from "../data/live";
+
+export class CctvLiveVideo extends CctvElement {
+  static override properties = {
+    camera: { attribute: false },
+    _error: { state: true },
+  };
+
+  camera?: Camera;
+  private _error: string | null = null;
+  private _hls: Hls | null = null;
+  private _playing?: string; // the camera id the video was started for
+
+  override disconnectedCallback(): void {
+    super.disconnectedCallback();
+    this._stop();
+  }
+
+  override connectedCallback(): void {
+    super.connectedCallback();
+    if (this.hasUpdated) void this._start();
+  }
+
+  protected override updated(changed: PropertyValues): void {
+    if ((changed.has("camera") || changed.has("hass")) && this.camera && this.hass) {
+      if (this._playing !== this.camera.id) void this._start();
+    }
+  }
+
+  private _stop(): void {
+    this._hls?.destroy();
+    this._hls = null;
+    this._playing = undefined;
+  }
+
+  private async _start(): Promise<void> {
+    const camera = this.camera;
+    if (!camera || !this.hass) return;
+    this._stop();
+    this._playing = camera.id;
+    this._error = null;
+    try {
+      const live = await fetchLive(this.connection, camera.id);
+      await this.updateComplete;
+      const video = this.renderRoot.querySelector("video");
+      if (!video || this._playing !== camera.id) return;
+      const url = this.hass.hassUrl ? this.hass.hassUrl(live.url) : live.url;
+      if (Hls.isSupported()) {
+        const hls = new Hls({ liveSyncDurationCount: 2, liveMaxLatencyDurationCount: 6, maxBufferLength: 10 });
+        hls.on(Hls.Events.ERROR, (_event, data) => {
+          if (data.fatal) this._error = this.t("error", { message: data.details });
+        });
+        hls.loadSource(url);
+        hls.attachMedia(video);
+        this._hls = hls;
+      } else {
+        video.src = url; // Safari and the iOS companion app play HLS themselves
+      }
+      void video.play().catch(() => undefined);
+    } catch (err) {
+      this._error = errorText(err);
+    }
+  }
+
+  protected override render(): TemplateResult {
+    return this._error
+      ? html`<div class="error" role="note">${this._error}</div>`
+      : html`<video muted autoplay playsinline aria-label=${this.camera?.name ?? ""}></video>`;
+  }
+
+  static override styles = css`
+    :host { display: block; width: 100%; height: 100%; background: #000; }
+    video { width: 100%; height: 100%; object-fit: contain; display: block; }
+    .error {
+      width: 100%; height: 100%; display: flex; align-items: center; justify-content: center; padding: 12px;
+      box-sizing: border-box; text-align: center; color: #ddd; font-size: 13px;
+    }
+  `;
+}
+
+declare global {
+  interface HTMLElementTagNameMap {
+    "cctv-live-video": CctvLiveVideo;
+  }
+}
+
+if (!customElements.get("cctv-live-video")) customElements.define("cctv-live-video", CctvLiveVideo);
