@@ -19,6 +19,7 @@ from .data import DATA_NVR, NvrData
 from .engine.index import SegmentIndex
 from .engine.rebuild import rebuild_index
 from .footage import DATA_EXPORT_JOBS, DATA_REMUXES, ExportJobs, RemuxQueue
+from .links import async_setup_links
 from .panel import async_register_panel, async_remove_panel_if_unused, async_setup_panel
 from .retention import RetentionRunner
 from .services import async_setup_services
@@ -55,6 +56,7 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     hass.data[DATA_EXPORT_JOBS] = ExportJobs(hass)
     hass.data[DATA_REMUXES] = RemuxQueue()
     async_setup_access(hass)
+    await async_setup_links(hass)
 
     async def _close_index(_event: Event) -> None:
         await hass.async_add_executor_job(index.close)

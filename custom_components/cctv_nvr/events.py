@@ -5,7 +5,7 @@ and name; recording events add the recording's id, kind, label and range.
 ``cctv_nvr_event_saved`` adds what a notification needs: the media-source id of the clip
 (plays in the media browser) and signed, expiring URLs of the event's snapshot (JPEG)
 and clip (MP4). A signed URL is valid for its one path only and needs no session (the
-signature is the credential).
+signature is the credential); it survives restarts (see ``links``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from datetime import UTC, datetime, timedelta
 import math
 from typing import Any
 
-from homeassistant.components.http.auth import async_sign_path
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr
@@ -28,6 +27,7 @@ from .const import (
     MAX_NOTIFY_LINK_HOURS,
 )
 from .engine.index import Recording
+from .links import sign_link
 from .urls import MediaId, event_clip_path, event_snapshot_path
 from .util import camera_entity_id
 
@@ -44,12 +44,8 @@ def notification_links(
 ) -> dict[str, str]:
     """Return signed, expiring URLs of an event's snapshot and clip (valid for that file only)."""
     return {
-        "snapshot_url": async_sign_path(
-            hass, event_snapshot_path(recording_id), expiration, use_content_user=True
-        ),
-        "clip_url": async_sign_path(
-            hass, event_clip_path(recording_id), expiration, use_content_user=True
-        ),
+        "snapshot_url": sign_link(hass, event_snapshot_path(recording_id), expiration),
+        "clip_url": sign_link(hass, event_clip_path(recording_id), expiration),
     }
 
 

@@ -46,6 +46,7 @@ from .engine.live import LiveFeed, LiveNotReadyError
 from .engine.media import ProbeError, last_keyframe_jpeg
 from .engine.policy import Caller
 from .footage import DATA_REMUXES
+from .links import link_valid
 from .urls import (
     AUDIT_CSV_ROUTE,
     EVENT_CLIP_ROUTE,
@@ -70,6 +71,7 @@ _LOGGER = logging.getLogger(__name__)
 
 MAX_MOMENT = 10**11  # epoch seconds (year 5138): anything larger is not a moment
 MAX_ROW_ID = 2**62
+LINK_CALLER = Caller(user_id=None, admin=True)  # a notification link: made by the system
 MEDIA_TOKEN = "t"  # noqa: S105 - the name of the query parameter, not a secret
 
 
@@ -517,20 +519,29 @@ def _thumbnail(
 
 # -- saved events: clip and snapshot for notifications ---------------------------------
 #
-# Links to these are signed for the integration's read-only content user with the
-# camera's notification link lifetime (see events.notification_links): a companion
-# app fetches them without a session, and each signature is valid for its path only.
-# Deleting the event (or its footage) ends them: the views answer 404.
+# Notification links to these are signed with the integration's own key and the
+# camera's notification link lifetime (see links.py and events.notification_links): a
+# companion app fetches them without a session, each signature is valid for its path
+# only, and they survive restarts. Deleting the event (or its footage) ends them: the
+# views answer 404. With a session, the user's rights apply as everywhere.
 
 
 class _EventView(_NvrView):
+    requires_auth = False  # a session, or a notification link's signature
+
     async def _event(self, request: web.Request, recording_id: str) -> tuple[Recording, Access]:
+        if not request.get(KEY_AUTHENTICATED) and not link_valid(self.hass, request):
+            raise web.HTTPUnauthorized
         nvr = self.hass.data[DATA_NVR]
         recording = await self.hass.async_add_executor_job(
             nvr.index.recordings.get, _number(recording_id, MAX_ROW_ID)
         )
         if recording is None or recording.end is None or recording.kind != KIND_EVENT:
             raise web.HTTPNotFound
+        if not request.get(KEY_AUTHENTICATED):  # the link speaks for the system
+            if recording.camera not in loaded_cameras(self.hass):
+                raise web.HTTPNotFound
+            return recording, async_access(self.hass, LINK_CALLER)
         _entry, access = self._camera(request, recording.camera, Right.RECORDINGS)
         if not access.policy.range_visible(
             access.caller, recording.camera, recording.start, recording.end, time.time()
@@ -591,6 +602,7 @@ class EventClipView(_EventView):
                 start=recording.start,
                 end=recording.end,
                 detail=f"event {recording.label or recording.id}",
+                user_name="notification link" if access.caller is LINK_CALLER else None,
             )
         return web.FileResponse(cache, headers={"Content-Type": "video/mp4"})
 

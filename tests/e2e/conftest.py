@@ -31,6 +31,39 @@ class RunningHomeAssistant:
         """Return a REST client (not logged in)."""
         return HomeAssistantApi(self.url)
 
+    def stop(self) -> None:
+        """Stop Home Assistant as a service manager would (SIGTERM, then SIGKILL after 60 s)."""
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def restart(self) -> None:
+        """Stop Home Assistant and start it again on the same configuration and port."""
+        self.stop()
+        self.process = _start(self.config_dir)
+        _wait_until_up(self)
+
+
+def _start(config: Path) -> subprocess.Popen[bytes]:
+    with (config / "stdout.log").open("ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "homeassistant", "--config", str(config), "--skip-pip"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def _wait_until_up(running: RunningHomeAssistant) -> None:
+    process = running.process
+    try:
+        running.api().wait_until_up(timeout=240, process_alive=lambda: process.poll() is None)
+    except RuntimeError as err:
+        output = (running.config_dir / "stdout.log").read_text(errors="replace")[-4000:]
+        raise RuntimeError(f"{err} (exit status {process.poll()}):\n{output}") from err
+
 
 def _free_port() -> int:
     with socket.socket() as sock:
@@ -52,25 +85,9 @@ def home_assistant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running
     (config / "custom_components").symlink_to(ROOT / "custom_components")
     port = _free_port()
     write_http_config(config, port)  # as scripts/develop does: 127.0.0.1:port, confirmed
-    log = (config / "stdout.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "homeassistant", "--config", str(config), "--skip-pip"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    running = RunningHomeAssistant(f"http://127.0.0.1:{port}", config, process)
+    running = RunningHomeAssistant(f"http://127.0.0.1:{port}", config, _start(config))
     try:
-        try:
-            running.api().wait_until_up(timeout=240, process_alive=lambda: process.poll() is None)
-        except RuntimeError as err:
-            output = (config / "stdout.log").read_text(errors="replace")[-4000:]
-            raise RuntimeError(f"{err} (exit status {process.poll()}):\n{output}") from err
+        _wait_until_up(running)
         yield running
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+        running.stop()
