@@ -309,7 +309,8 @@ async def test_pieces_start_on_keyframe_fragments(
         fragments = [b.kind for b in mp4box.top_level_boxes(source)].count(b"moof")
         keyframes = keyframe_fragments(source)
         assert keyframes[0] == (0, 0.0)
-        assert len(keyframes) >= 3  # 4 s, 1 s fragments, a keyframe every second
+        # 1 s fragments, a keyframe every second: 4 s segments (a run's last may be shorter)
+        assert len(keyframes) >= min(3, int(segment.duration))
         every = transcode.plan_pieces(source, 0)
         assert [p.first for p in every] == [index for index, _ in keyframes]
         assert [p.start for p in every] == pytest.approx([t for _, t in keyframes], abs=1e-6)
@@ -317,7 +318,7 @@ async def test_pieces_start_on_keyframe_fragments(
         assert [p.end for p in every] == [p.start for p in every[1:]] + [None]
         # At least 2 s each, cut at the first keyframe fragment 2 s or more after the last cut.
         two = transcode.plan_pieces(source, 2)
-        assert len(two) >= 2
+        assert len(two) >= min(2, int(segment.duration) - 1)
         for piece, following in itertools.pairwise(two):
             assert following.first == next(
                 index for index, time in keyframes if time >= piece.start + 2 - 1e-6
@@ -508,7 +509,12 @@ async def test_playlist_of_renditions_plays_over_http_across_boundary_and_gap(
         else:
             pieces = await renditions.pieces(h265.root / segment.path, piece_seconds)
             parts += [(segment, piece) for piece in pieces]
-    assert len(parts) >= (2 if piece_seconds else 1) * len(segments) - 1
+    # Pieces of about piece_seconds (a run's last segment may be shorter than the others).
+    expected = sum(
+        max(1, int(segment.duration // piece_seconds)) if piece_seconds else 1
+        for segment in segments
+    )
+    assert len(parts) >= expected - 1
     try:
         with _Server(renditions, h265.root, parts, loop) as server:
             assert server.playlist.count("#EXT-X-DISCONTINUITY") == 1  # the gap
