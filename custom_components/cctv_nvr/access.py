@@ -37,6 +37,7 @@ from homeassistant.util.hass_dict import HassKey
 
 from .const import (
     CONF_DEFAULT_RIGHTS,
+    CONF_STORAGE_KEY,
     DOMAIN,
     GRANT_USER_ID,
     SUBENTRY_ACCESS,
@@ -139,12 +140,16 @@ def grants_of(entry: ConfigEntry) -> dict[str, tuple[str, Grant]]:
 
 
 def _build(hass: HomeAssistant) -> Policy:
+    # Every configured camera, loaded or not: an entity of a camera whose entry is still
+    # being set up (a reload) is asked for rights before the entry counts as loaded.
+    # Doors that serve footage also require the camera to be loaded (Access.camera).
+    entries: list[CctvNvrConfigEntry] = hass.config_entries.async_entries(DOMAIN)
     cameras = {
-        key: CameraRules(
+        entry.data[CONF_STORAGE_KEY]: CameraRules(
             default_rights=default_rights(entry),
             grants={user_id: grant for user_id, (_sid, grant) in grants_of(entry).items()},
         )
-        for key, entry in loaded_cameras(hass).items()
+        for entry in entries
     }
     return Policy(cameras, ZoneInfo(hass.config.time_zone))
 
