@@ -9,6 +9,8 @@ withdrawing it stops an open live view at its next request.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import datetime
 import json
 import re
@@ -19,6 +21,7 @@ from homeassistant.auth.const import GROUP_ID_USER
 from homeassistant.const import ATTR_ENTITY_ID
 from homeassistant.core import HomeAssistant
 from homeassistant.util import dt as dt_util
+import pytest
 from pytest_homeassistant_custom_component.common import MockUser
 
 from custom_components.cctv_nvr.const import DOMAIN
@@ -26,7 +29,7 @@ from tests.const import CAMERA, SWITCH
 from tests.engine.helpers import wait_for
 from tests.helpers import camera_entry, setup_camera
 from tests.simulator import CameraSimulator
-from tests.test_access import _person, _uris
+from tests.test_access import Person, _person, _uris
 
 DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
@@ -57,27 +60,42 @@ async def _ffprobe(url: str) -> dict[str, Any]:
     return result
 
 
-async def test_live_from_the_recording_plays(
+@dataclass
+class LiveCamera:
+    """The front door, recording, and who watches it."""
+
+    admin: Person
+    anonymous: Any  # an HTTP client without a session
+    before_recording: dict[str, Any]  # the answer to cctv_nvr/live before recording began
+
+
+@pytest.fixture
+async def live_camera(
     hass: HomeAssistant,
     simulator: CameraSimulator,
     hass_ws_client: Any,
     hass_client: Any,
     hass_client_no_auth: Any,
     hass_admin_user: MockUser,
-) -> None:
-    """Live HLS of the recording plays in a real player; its pieces carry their credential."""
+) -> AsyncIterator[LiveCamera]:
+    """The front door set up and recording; an administrator and an anonymous client."""
+    await hass.config.async_update(time_zone="Europe/Amsterdam")
     await setup_camera(hass, camera_entry(simulator))
     admin = await _person(hass, hass_ws_client, hass_client, hass_admin_user)
-    anonymous = await hass_client_no_auth()
-
-    # Live comes from the recording: without it, a clear, translated error.
-    answer = await admin.ws.call(f"{DOMAIN}/live", camera="front_door")
-    assert not answer["success"]
-    assert "not recording" in answer["error"]["message"]
-
+    before = await admin.ws.call(f"{DOMAIN}/live", camera="front_door")
     await hass.services.async_call("switch", "turn_on", {ATTR_ENTITY_ID: SWITCH}, blocking=True)
     await wait_for(lambda: hass.states.get(CAMERA).state == "recording", timeout=20)
+    yield LiveCamera(admin, await hass_client_no_auth(), before)
+    await hass.services.async_call("switch", "turn_off", {ATTR_ENTITY_ID: SWITCH}, blocking=True)
+    await hass.async_block_till_done()
 
+
+async def test_live_from_the_recording_plays(live_camera: LiveCamera) -> None:
+    """Live HLS of the recording plays in a real player; its pieces carry their credential."""
+    admin, anonymous = live_camera.admin, live_camera.anonymous
+    # Live comes from the recording: without it, a clear, translated error.
+    assert not live_camera.before_recording["success"]
+    assert "not recording" in live_camera.before_recording["error"]["message"]
     live = await admin.ws.ok("live", camera="front_door")
     assert "authSig=" in live["url"]
     text = await _playlist(admin.http, live["url"])
@@ -99,29 +117,20 @@ async def test_live_from_the_recording_plays(
     video = next(s for s in probe["streams"] if s["codec_type"] == "video")
     assert video["codec_name"] == "h264"
     assert int(video["nb_read_frames"]) > 0
-    await hass.services.async_call("switch", "turn_off", {ATTR_ENTITY_ID: SWITCH}, blocking=True)
-    await hass.async_block_till_done()
 
 
 async def test_live_follows_the_live_right(
     hass: HomeAssistant,
-    simulator: CameraSimulator,
+    live_camera: LiveCamera,
     hass_ws_client: Any,
     hass_client: Any,
-    hass_client_no_auth: Any,
-    hass_admin_user: MockUser,
 ) -> None:
     """Live plays for whoever may watch live now, and stops at once when the right goes."""
-    await hass.config.async_update(time_zone="Europe/Amsterdam")
-    await setup_camera(hass, camera_entry(simulator))
+    admin, anonymous = live_camera.admin, live_camera.anonymous
     users = [await hass.auth.async_get_group(GROUP_ID_USER)]
-    admin = await _person(hass, hass_ws_client, hass_client, hass_admin_user)
     alice = await _person(
         hass, hass_ws_client, hass_client, MockUser(name="Alice", groups=users).add_to_hass(hass)
     )
-    anonymous = await hass_client_no_auth()
-    await hass.services.async_call("switch", "turn_on", {ATTR_ENTITY_ID: SWITCH}, blocking=True)
-    await wait_for(lambda: hass.states.get(CAMERA).state == "recording", timeout=20)
     live = await admin.ws.ok("live", camera="front_door")
 
     # Users without a grant get nothing here; a grant whose windows leave out today: not now.
@@ -159,25 +168,13 @@ async def test_live_follows_the_live_right(
     # The administrator still watches.
     assert (await admin.http.get(live["url"])).status == 200
 
-    await hass.services.async_call("switch", "turn_off", {ATTR_ENTITY_ID: SWITCH}, blocking=True)
-    await hass.async_block_till_done()
-
 
 async def test_live_pieces_refuse_other_cameras_tokens(
-    hass: HomeAssistant,
-    simulator: CameraSimulator,
-    hass_ws_client: Any,
-    hass_client: Any,
-    hass_client_no_auth: Any,
-    hass_admin_user: MockUser,
+    hass: HomeAssistant, simulator: CameraSimulator, live_camera: LiveCamera
 ) -> None:
     """A media token is bound to its camera; unknown pieces answer 404, odd numbers 400."""
-    await setup_camera(hass, camera_entry(simulator))
     await setup_camera(hass, camera_entry(simulator, name="Garden", mount="sub", sub=None))
-    admin = await _person(hass, hass_ws_client, hass_client, hass_admin_user)
-    anonymous = await hass_client_no_auth()
-    await hass.services.async_call("switch", "turn_on", {ATTR_ENTITY_ID: SWITCH}, blocking=True)
-    await wait_for(lambda: hass.states.get(CAMERA).state == "recording", timeout=20)
+    admin, anonymous = live_camera.admin, live_camera.anonymous
     live = await admin.ws.ok("live", camera="front_door")
     uris = _uris(await _playlist(admin.http, live["url"]))
     token = uris[0].split("t=", 1)[1]
@@ -193,5 +190,3 @@ async def test_live_pieces_refuse_other_cameras_tokens(
     )
     assert (await anonymous.get(f"/api/{DOMAIN}/live/nowhere/live.m3u8")).status == 401
     assert (await admin.http.get(f"/api/{DOMAIN}/live/nowhere/live.m3u8")).status == 404
-    await hass.services.async_call("switch", "turn_off", {ATTR_ENTITY_ID: SWITCH}, blocking=True)
-    await hass.async_block_till_done()

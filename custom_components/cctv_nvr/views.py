@@ -176,6 +176,23 @@ class _NvrView(HomeAssistantView):
             raise web.HTTPNotFound
         return segment, _inside(nvr.root, segment.path)
 
+    def _session_or_token(
+        self, request: web.Request, camera: str, right: Right
+    ) -> tuple[CctvNvrConfigEntry, Access]:
+        """Check a playlist's piece: a session, or the playlist's media token for the camera."""
+        if request.get(KEY_AUTHENTICATED):
+            return self._camera(request, camera, right)
+        caller = async_media_token_user(self.hass, request.query.get(MEDIA_TOKEN, ""), camera)
+        if caller is None:
+            raise web.HTTPUnauthorized
+        if camera not in loaded_cameras(self.hass):
+            raise web.HTTPNotFound
+        access = async_access(self.hass, caller)
+        entry = access.camera(camera, right)
+        if entry is None:
+            raise web.HTTPForbidden
+        return entry, access
+
     def _check_footage(self, access: Access, camera: str, start: float, end: float) -> None:
         """Answer 403 unless the caller may see all of this footage."""
         if not access.policy.segment_visible(access.caller, camera, start, end, time.time()):
@@ -252,19 +269,7 @@ class _FragmentView(_NvrView):
 
     async def _fragment(self, request: web.Request, segment_id: str) -> Path:
         segment, path = await self._segment(segment_id)
-        if request.get(KEY_AUTHENTICATED):
-            _entry, access = self._camera(request, segment.camera, Right.RECORDINGS)
-        else:
-            caller = async_media_token_user(
-                self.hass, request.query.get(MEDIA_TOKEN, ""), segment.camera
-            )
-            if caller is None:
-                raise web.HTTPUnauthorized
-            if segment.camera not in loaded_cameras(self.hass):
-                raise web.HTTPNotFound
-            access = async_access(self.hass, caller)
-            if access.camera(segment.camera, Right.RECORDINGS) is None:
-                raise web.HTTPForbidden
+        _entry, access = self._session_or_token(request, segment.camera, Right.RECORDINGS)
         self._check_footage(access, segment.camera, segment.start, segment.end)
         return path
 
@@ -341,18 +346,7 @@ class _LivePartView(_NvrView):
     requires_auth = False
 
     def _feed(self, request: web.Request, camera: str) -> LiveFeed:
-        if request.get(KEY_AUTHENTICATED):
-            entry, _access = self._camera(request, camera, Right.LIVE)
-        else:
-            caller = async_media_token_user(self.hass, request.query.get(MEDIA_TOKEN, ""), camera)
-            if caller is None:
-                raise web.HTTPUnauthorized
-            if camera not in loaded_cameras(self.hass):
-                raise web.HTTPNotFound
-            found = async_access(self.hass, caller).camera(camera, Right.LIVE)
-            if found is None:
-                raise web.HTTPForbidden
-            entry = found
+        entry, _access = self._session_or_token(request, camera, Right.LIVE)
         return entry.runtime_data.live
 
 

@@ -19,23 +19,15 @@ from typing import Any
 import urllib.error
 import urllib.request
 
-import aiohttp
-
 from tests.e2e.conftest import RunningHomeAssistant
 from tests.e2e.provision import provision
-from tests.e2e.test_panel import _tokens, _ws
+from tests.e2e.test_panel import _tokens, _ws, ws_session
 from tests.simulator import CameraSimulator
 
 
 async def _event_saved(base: str, token: str) -> dict[str, Any]:
     """Record a short event on the Driveway and return its `cctv_nvr_event_saved` data."""
-    async with (
-        aiohttp.ClientSession() as session,
-        session.ws_connect(f"{base}/api/websocket") as ws,
-    ):
-        await ws.receive_json()
-        await ws.send_json({"type": "auth", "access_token": token})
-        assert (await ws.receive_json())["type"] == "auth_ok"
+    async with ws_session(base, token) as ws:
         await ws.send_json(
             {"id": 1, "type": "subscribe_events", "event_type": "cctv_nvr_event_saved"}
         )

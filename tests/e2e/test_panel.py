@@ -11,7 +11,8 @@ who sees no delete button and whom the API refuses.
 from __future__ import annotations
 
 import asyncio
-from contextlib import closing
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, closing
 from datetime import datetime
 import json
 from pathlib import Path
@@ -89,9 +90,9 @@ def _tokens(api: HomeAssistantApi, username: str, password: str) -> dict[str, An
     }
 
 
-async def _ws(base: str, token: str, *messages: dict[str, Any]) -> list[dict[str, Any]]:
-    """Send WebSocket commands as a user; return the answers."""
-    answers = []
+@asynccontextmanager
+async def ws_session(base: str, token: str) -> AsyncIterator[aiohttp.ClientWebSocketResponse]:
+    """A WebSocket connection to Home Assistant, authenticated as a user."""
     async with (
         aiohttp.ClientSession() as session,
         session.ws_connect(f"{base}/api/websocket") as ws,
@@ -99,6 +100,13 @@ async def _ws(base: str, token: str, *messages: dict[str, Any]) -> list[dict[str
         await ws.receive_json()
         await ws.send_json({"type": "auth", "access_token": token})
         assert (await ws.receive_json())["type"] == "auth_ok"
+        yield ws
+
+
+async def _ws(base: str, token: str, *messages: dict[str, Any]) -> list[dict[str, Any]]:
+    """Send WebSocket commands as a user; return the answers."""
+    answers = []
+    async with ws_session(base, token) as ws:
         for number, message in enumerate(messages, start=1):
             await ws.send_json({"id": number, **message})
             answers.append(await ws.receive_json())
