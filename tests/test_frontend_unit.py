@@ -110,7 +110,7 @@ def test_panel_wraps_exactly_the_websocket_commands() -> None:
         for command in vars(websocket_api).values()
         if callable(command) and hasattr(command, "_ws_command")
     }
-    assert len(registered) == 17, registered
+    assert len(registered) == 18, registered
     data = FRONTEND / "src" / "data"
     wrapped = {
         match

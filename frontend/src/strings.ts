@@ -148,6 +148,7 @@ const en = {
   err_audit_too_long: "Choose at most {days} days.",
   action_watched: "Watched recordings",
   action_watched_live: "Watched live",
+  live_codec_unsupported: "This browser cannot play this camera's video codec (H.265) live.",
   action_exported: "Exported",
   action_downloaded: "Downloaded",
   action_protected: "Protected footage",

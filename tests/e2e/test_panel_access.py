@@ -1,8 +1,8 @@
 """Per-user access through the CCTV panel, in Chromium against a real Home Assistant process.
 
 An administrator uses the panel's Access view: users without a grant may do nothing with the
-Garden camera, whose live video it keeps to the panel (the panel's own live view then plays
-it), and a new non-admin user (made with Home Assistant's own admin API) gets
+Garden camera, the Driveway's live video is kept to the panel (the panel's own live view then
+plays it), and a new non-admin user (made with Home Assistant's own admin API) gets
 *recordings* on the Driveway — a config subentry of that camera in Home Assistant. That user,
 logged into the panel, sees only the Driveway, without live video, export or administrators'
 buttons, plays its footage, and gets 401/403/404 when they edit the URLs the panel used to
@@ -132,21 +132,22 @@ def _restrict_and_grant(panel: Any, guard_id: str) -> None:
 
 
 def _panel_only_live(page: Any, panel: Any) -> None:
-    """(a') The Garden's live video kept to the panel: its tile plays the panel's own live view
-    (HLS made from the recording, through the integration's live views)."""
+    """(a') The Driveway's live video kept to the panel: its tile plays the panel's own live
+    view (HLS made from the recording, through the integration's live views). The Driveway is
+    H.264: Chromium here has no H.265 decoder for the Garden's HEVC (issue 13's renditions)."""
     _tab(panel, "Access")
-    garden = panel.locator("section.camera-access[data-camera=garden]")
-    garden.locator("label.panel-only input").check()
+    driveway = panel.locator("section.camera-access[data-camera=driveway]")
+    driveway.locator("label.panel-only input").check()
     _tab(panel, "Live")
-    video = panel.locator("section.tile[data-camera=garden] cctv-live-video video")
+    video = panel.locator("section.tile[data-camera=driveway] cctv-live-video video")
     video.wait_for(timeout=30_000)
     page.wait_for_function(
         "video => video.readyState >= 2 && video.currentTime > 1",
         arg=video.element_handle(),
         timeout=60_000,
     )
-    # The Driveway (not kept to the panel) still has Home Assistant's own live card.
-    assert panel.locator("section.tile[data-camera=driveway] cctv-live-video").count() == 0
+    # The Garden (not kept to the panel) still has Home Assistant's own live card.
+    assert panel.locator("section.tile[data-camera=garden] cctv-live-video").count() == 0
 
 
 def _stored_grant(config_dir: Path, entry_id: str, guard_id: str) -> dict[str, Any]:

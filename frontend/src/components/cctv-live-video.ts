@@ -58,7 +58,11 @@ export class CctvLiveVideo extends CctvElement {
       if (Hls.isSupported()) {
         const hls = new Hls({ liveSyncDurationCount: 2, liveMaxLatencyDurationCount: 6, maxBufferLength: 10 });
         hls.on(Hls.Events.ERROR, (_event, data) => {
-          if (data.fatal) this._error = this.t("error", { message: data.details });
+          if (!data.fatal) return;
+          this._error =
+            data.details === Hls.ErrorDetails.BUFFER_ADD_CODEC_ERROR
+              ? this.t("live_codec_unsupported")
+              : this.t("error", { message: data.details });
         });
         hls.loadSource(url);
         hls.attachMedia(video);

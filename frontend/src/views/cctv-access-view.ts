@@ -84,14 +84,25 @@ export class CctvAccessView extends CctvElement {
     };
   }
 
+  /** The latest change of each camera's defaults: an older answer must not undo a newer change. */
+  private _defaultsChange = new Map<string, number>();
+
+  /** The camera's defaults as they are now (a click may come before the next render). */
+  private _currentRights(id: string): Right[] {
+    return this._access?.cameras.find((c) => c.id === id)?.default_rights ?? [];
+  }
+
   private async _setDefaults(
     camera: CameraAccess,
     changes: { default_rights?: Right[]; live_panel_only?: boolean },
   ): Promise<void> {
+    const change = (this._defaultsChange.get(camera.id) ?? 0) + 1;
+    this._defaultsChange.set(camera.id, change);
     this._patch(camera.id, changes);
     this._setStatus(camera.id, null);
     try {
       const answer = await setDefaults(this.connection, camera.id, changes);
+      if (this._defaultsChange.get(camera.id) !== change) return; // a newer change is on its way
       this._patch(camera.id, answer);
       this._setStatus(camera.id, { text: this.t("saved"), error: false });
     } catch (err) {
@@ -143,7 +154,7 @@ export class CctvAccessView extends CctvElement {
             <input type="checkbox" name="default" value=${right} .checked=${camera.default_rights.includes(right)}
               @change=${(ev: Event) =>
                 void this._setDefaults(camera, {
-                  default_rights: toggled(camera.default_rights, right, (ev.target as HTMLInputElement).checked, RIGHTS),
+                  default_rights: toggled(this._currentRights(camera.id), right, (ev.target as HTMLInputElement).checked, RIGHTS),
                 })} />
             ${this.t(rightKey(right))}
           </label>`,
