@@ -257,9 +257,9 @@ async def test_audio_stays_in_sync(
     assert boundaries, "the footage holds two runs"
     assert _audio_steps_off_boundaries(audio, boundaries, frame) == []
     # Each file's audio frames (after its first, which ffmpeg moves to 0) are where the
-    # file says, moved by the file's place on the export's timeline, and later by less than
-    # a frame where the recorder's ffmpeg started the file's audio early (at its time 0:
-    # avoid_negative_ts=disabled) so that it continues the previous file's audio.
+    # file says, moved by the file's place on the export's timeline, and by less than a
+    # frame where the recorder's ffmpeg started the file's audio at its time 0 (the recorder
+    # uses avoid_negative_ts=disabled) so that it continues the previous file's audio.
     exported = {round(pts * 1000): digest for pts, _, _, digest in audio}
     checked = 0
     for segment, offset in zip(segments, offsets, strict=True):
@@ -271,10 +271,10 @@ async def test_audio_stays_in_sync(
         if not packets:
             continue
         late = round((packets[0][0] + offset) * 1000)
-        # the file's place: the shift (ms, 0 up to a frame) its audio was moved by
+        # the file's place: the shift (ms, less than a frame either way) its audio was moved by
         shifts = [
             ms
-            for ms in range(round(frame * 1000))
+            for ms in range(-round(frame * 1000) + 1, round(frame * 1000))
             if all(
                 digest in {exported.get(round((pts + offset) * 1000) + ms + d) for d in (-1, 0, 1)}
                 for pts, digest in packets

@@ -534,13 +534,13 @@ class _Stitcher:
         if table.dts:  # after another file: leave out what its audio already covers
             while lo < hi and dts[lo] + durations[lo] + shift <= floor:
                 lo += 1
-            behind = floor - (dts[lo] + shift) if lo < hi else 0
-            if 0 < behind < durations[lo]:
+            off = floor - (dts[lo] + shift) if lo < hi else 0
+            if off and abs(off) < durations[lo]:
                 # The recorder keeps a packet older than a file's start from shifting the
                 # file's timeline (avoid_negative_ts=disabled), so ffmpeg starts this
-                # file's audio at 0, less than a frame early: it continues the previous
-                # file's audio, which is where it goes.
-                shift += behind
+                # file's audio at 0, less than a frame off where it really begins: it
+                # continues the previous file's audio, which is where it goes.
+                shift += off
         else:  # the export's first file: no audio before its first keyframe
             while lo < hi and dts[lo] + shift < 0:
                 lo += 1

@@ -217,6 +217,10 @@ class Bucket:
             client = storage.Client(
                 project=self._project, credentials=self._credentials, client_options=options
             )
+            # The client fetches bucket metadata for tracing in daemon threads of its own
+            # (retried for minutes while the bucket cannot be reached), outside our pool;
+            # we do not trace, so it is turned off (the library checks for a falsy cache).
+            client._bucket_metadata_cache = None  # noqa: SLF001
             self._local.client = client
         return client
 
