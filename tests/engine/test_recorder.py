@@ -224,9 +224,12 @@ async def test_camera_vanishing_mid_frame_keeps_every_whole_frame(
         s.path for s in segments
     }
     dropped = [r for r in caplog.records if "dropped a frame cut short" in r.getMessage()]
-    assert len(dropped) == 1
-    cut = segments[-1]
-    assert cut.path in dropped[0].getMessage()
+    # On a loaded machine the camera may vanish between two frames (nothing cut short
+    # reaches ffmpeg): then nothing is dropped. Either way every stored frame decodes
+    # (below); tests/engine/test_cut_frame.py checks the repair on files cut for sure.
+    assert len(dropped) <= 1
+    if dropped:
+        assert segments[-1].path in dropped[0].getMessage()
     check_contiguous(segments, root)  # durations match the frames, no gap
     for segment in segments:
         packets, frames = decode_strictly(root / segment.path)
