@@ -495,6 +495,9 @@ async def test_new_camera_never_reuses_a_folder(
     ):
         result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
         result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {"next_step_id": "camera"}
+        )
+        result = await hass.config_entries.flow.async_configure(
             result["flow_id"],
             user_input(
                 simulator,

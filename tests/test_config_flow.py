@@ -35,8 +35,14 @@ async def _start(hass: HomeAssistant) -> str:
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": config_entries.SOURCE_USER}
     )
-    assert result["type"] is FlowResultType.FORM
+    assert result["type"] is FlowResultType.MENU
     assert result["step_id"] == "user"
+    assert "camera" in result["menu_options"]
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": "camera"}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "camera"
     return str(result["flow_id"])
 
 

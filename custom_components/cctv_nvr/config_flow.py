@@ -212,6 +212,9 @@ def _camera_schema(defaults: Mapping[str, Any], *, with_name: bool) -> vol.Schem
     return vol.Schema(fields)
 
 
+ADD_MENU = ["camera"]  # what "Add integration" offers: one step per kind of entry
+
+
 class CctvNvrConfigFlow(ConfigFlow, domain=DOMAIN):
     """Add an IP camera."""
 
@@ -233,6 +236,10 @@ class CctvNvrConfigFlow(ConfigFlow, domain=DOMAIN):
         return {SUBENTRY_ACCESS: AccessGrantFlow}
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Ask what to add (each kind is a step of its own)."""
+        return self.async_show_menu(step_id="user", menu_options=ADD_MENU)
+
+    async def async_step_camera(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Ask for the camera's streams and credentials, and test them."""
         errors: dict[str, str] = {}
         if user_input is not None:
@@ -263,7 +270,7 @@ class CctvNvrConfigFlow(ConfigFlow, domain=DOMAIN):
                         },
                     )
         return self.async_show_form(
-            step_id="user",
+            step_id="camera",
             data_schema=self.add_suggested_values_to_schema(
                 _camera_schema({}, with_name=True), _without_password(user_input)
             ),

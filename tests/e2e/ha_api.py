@@ -148,9 +148,13 @@ class HomeAssistantApi:
         entries = self._request("GET", "/api/config/config_entries/entry")
         return [e for e in entries if e["domain"] == domain]
 
-    def config_flow(self, domain: str, user_input: dict[str, Any]) -> dict[str, Any]:
-        """Run a one-step config flow; return its final result."""
+    def config_flow(
+        self, domain: str, user_input: dict[str, Any], menu_choice: str | None = "camera"
+    ) -> dict[str, Any]:
+        """Run a config flow (its menu's ``menu_choice``, then one form); return its result."""
         flow = self.start_flow({"handler": domain})
+        if menu_choice is not None and flow.get("type") == "menu":
+            flow = self.submit_flow(flow["flow_id"], {"next_step_id": menu_choice})
         return self.submit_flow(flow["flow_id"], user_input)
 
     def start_flow(self, body: dict[str, Any]) -> dict[str, Any]:
