@@ -40,13 +40,13 @@ from ..const import (
     GRANT_WINDOWS,
     SUBENTRY_ACCESS,
 )
-from ..coordinator import CctvNvrConfigEntry, loaded_cameras
+from ..coordinator import loaded_cameras
 from ..data import DATA_NVR
 from ..engine.index import AuditRecord
 from ..engine.policy import DAYS, Right
 from ..urls import audit_csv_path
 from ..util import day_range
-from .helpers import CAMERA, Message, WsError, access_of, send_error, sign
+from .helpers import CAMERA, CameraCall, Message, WsError, send_error, sign, with_camera
 
 _RIGHTS = vol.All(cv.ensure_list, [vol.In([str(right) for right in Right])])
 _WINDOW = vol.Schema(
@@ -56,13 +56,6 @@ _WINDOW = vol.Schema(
         vol.Required("end"): cv.string,
     }
 )
-
-
-def _camera(hass: HomeAssistant, key: str) -> CctvNvrConfigEntry:
-    entry = loaded_cameras(hass).get(key)
-    if entry is None:
-        raise WsError(ERR_NOT_FOUND, "camera_not_found", camera=key)
-    return entry
 
 
 @websocket_command({vol.Required("type"): f"{DOMAIN}/access"})
@@ -109,14 +102,12 @@ async def ws_access(hass: HomeAssistant, connection: ActiveConnection, msg: Mess
     }
 )
 @require_admin
-@async_response
-async def ws_set_grant(hass: HomeAssistant, connection: ActiveConnection, msg: Message) -> None:
+@with_camera(None)
+async def ws_set_grant(
+    hass: HomeAssistant, connection: ActiveConnection, msg: Message, call: CameraCall
+) -> None:
     """Add or change a user's grant on a camera."""
-    try:
-        entry = _camera(hass, msg[CAMERA])
-    except WsError as err:
-        send_error(connection, msg["id"], err)
-        return
+    entry = call.entry
     users = grantable_users(await hass.auth.async_get_users())
     user_id = msg[GRANT_USER_ID]
     if user_id not in users:
@@ -143,7 +134,7 @@ async def ws_set_grant(hass: HomeAssistant, connection: ActiveConnection, msg: M
         )
     await async_audit(
         hass,
-        access_of(hass, connection).caller,
+        call.access.caller,
         msg[CAMERA],
         Action.ACCESS_CHANGED,
         detail=f"{users[user_id]}: {grant.as_dict()}",
@@ -159,14 +150,12 @@ async def ws_set_grant(hass: HomeAssistant, connection: ActiveConnection, msg: M
     }
 )
 @require_admin
-@async_response
-async def ws_delete_grant(hass: HomeAssistant, connection: ActiveConnection, msg: Message) -> None:
+@with_camera(None)
+async def ws_delete_grant(
+    hass: HomeAssistant, connection: ActiveConnection, msg: Message, call: CameraCall
+) -> None:
     """Remove a user's grant on a camera (they get the camera's rights for users without)."""
-    try:
-        entry = _camera(hass, msg[CAMERA])
-    except WsError as err:
-        send_error(connection, msg["id"], err)
-        return
+    entry = call.entry
     existing = grants_of(entry).get(msg[GRANT_USER_ID])
     if existing is None:
         send_error(connection, msg["id"], WsError(ERR_NOT_FOUND, "unknown_grant"))
@@ -175,7 +164,7 @@ async def ws_delete_grant(hass: HomeAssistant, connection: ActiveConnection, msg
     hass.config_entries.async_remove_subentry(entry, existing[0])
     await async_audit(
         hass,
-        access_of(hass, connection).caller,
+        call.access.caller,
         msg[CAMERA],
         Action.ACCESS_CHANGED,
         detail=f"{title}: grant removed",
@@ -192,14 +181,12 @@ async def ws_delete_grant(hass: HomeAssistant, connection: ActiveConnection, msg
     }
 )
 @require_admin
-@async_response
-async def ws_set_defaults(hass: HomeAssistant, connection: ActiveConnection, msg: Message) -> None:
+@with_camera(None)
+async def ws_set_defaults(
+    hass: HomeAssistant, connection: ActiveConnection, msg: Message, call: CameraCall
+) -> None:
     """Change what users without a grant may do, and whether live video stays in the panel."""
-    try:
-        entry = _camera(hass, msg[CAMERA])
-    except WsError as err:
-        send_error(connection, msg["id"], err)
-        return
+    entry = call.entry
     changes: dict[str, Any] = {
         key: sorted(msg[key]) if key == CONF_DEFAULT_RIGHTS else msg[key]
         for key in (CONF_DEFAULT_RIGHTS, CONF_LIVE_PANEL_ONLY)
@@ -210,7 +197,7 @@ async def ws_set_defaults(hass: HomeAssistant, connection: ActiveConnection, msg
     entry.runtime_data.async_update_listeners()  # the camera entity shows the change
     await async_audit(
         hass,
-        access_of(hass, connection).caller,
+        call.access.caller,
         msg[CAMERA],
         Action.ACCESS_CHANGED,
         detail=f"users without a grant: {changes}",

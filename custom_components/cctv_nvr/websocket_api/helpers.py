@@ -96,20 +96,29 @@ def access_of(hass: HomeAssistant, connection: ActiveConnection) -> Access:
 
 
 def camera_for(
-    hass: HomeAssistant, connection: ActiveConnection, key: str, right: Right
+    hass: HomeAssistant, connection: ActiveConnection, key: str, right: Right | None
 ) -> CameraCall:
-    """Return a loaded camera the user has a right on; raise not_found / unauthorized."""
+    """Return a loaded camera the user has a right on; raise not_found / unauthorized.
+
+    ``right`` None: administrators only (commands about the camera's settings).
+    """
     access = access_of(hass, connection)
     if key not in loaded_cameras(hass):
         raise WsError(ERR_NOT_FOUND, "camera_not_found", camera=key)
-    entry = access.camera(key, right)
+    if right is None:
+        entry = loaded_cameras(hass)[key] if connection.user.is_admin else None
+    else:
+        entry = access.camera(key, right)
     if entry is None:
         raise WsError(ERR_UNAUTHORIZED, "camera_unauthorized", camera=key)
     return CameraCall(entry, access)
 
 
-def with_camera(right: Right) -> Callable[[CameraHandler], Handler]:
+def with_camera(right: Right | None) -> Callable[[CameraHandler], Handler]:
     """Run a command for the camera its ``camera`` field names, if the user has ``right``.
+
+    ``right`` None: only administrators may (settings of the camera; keep
+    ``require_admin`` on such commands too, so the rule is visible where they are declared).
 
     Use under ``websocket_command`` (and ``require_admin``); the command runs as an
     async response and gets a ``CameraCall`` as a fourth argument. Unknown cameras answer
