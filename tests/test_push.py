@@ -52,6 +52,7 @@ from custom_components.cctv_nvr.const import (
     CONF_STORAGE_KEY,
     CONF_STREAM_KEY,
     DOMAIN,
+    EVENT_AUDIT,
     EVENT_CAMERA_OFFLINE,
     EVENT_CAMERA_ONLINE,
     KIND_PUSH,
@@ -408,6 +409,7 @@ async def test_regenerate_key_mid_stream(
     entry = await setup_push(hass)
     await record(hass)
     old = entry.data[CONF_STREAM_KEY]
+    audit = async_capture_events(hass, EVENT_AUDIT)
     first = await publishers.start(rtmp_url(port, old))
     await wait_for(lambda: hass.states.get(CAMERA).state == "recording", timeout=60)
 
@@ -426,6 +428,8 @@ async def test_regenerate_key_mid_stream(
     assert new != old
     assert valid_stream_key(new)
     assert result["description_placeholders"]["url"].endswith(f":{port}/live/{new}")
+    assert any("stream key renewed" in str(event.data) for event in audit)  # in the audit trail
+    assert not any(new in str(event.data) or old in str(event.data) for event in audit)
     # Disconnected at once: the sensor goes off right away, the old publisher gives up.
     await wait_for(lambda: not is_on(hass, CONNECTED), timeout=5)
     await ended(first, timeout=30)

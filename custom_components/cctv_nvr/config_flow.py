@@ -103,6 +103,7 @@ _LOGGER = logging.getLogger(__name__)
 MAX_FLOOR_SHARE = 0.9
 # Grants changed in Home Assistant's settings: only administrators can, which one is not known.
 SYSTEM_ADMIN = Caller(None, admin=True)
+SYSTEM_ADMIN_NAME = "administrator (Home Assistant settings)"
 
 
 class CameraCheckError(Exception):
@@ -469,6 +470,17 @@ class CctvNvrConfigFlow(ConfigFlow, domain=DOMAIN):
             _LOGGER.info(
                 "Camera %s: a new stream key was made; the old one is refused", entry.title
             )
+            if self.hass.data.get(DATA_NVR) is not None:  # who may publish changed: audited
+                raw = self.context.get("user_id")
+                user_id = raw if isinstance(raw, str) else None
+                await async_audit(
+                    self.hass,
+                    Caller(user_id, admin=True),
+                    entry.data[CONF_STORAGE_KEY],
+                    Action.ACCESS_CHANGED,
+                    detail="stream key renewed; the old key is refused",
+                    user_name=None if user_id else SYSTEM_ADMIN_NAME,
+                )
             return self.async_abort(
                 reason="key_regenerated",
                 description_placeholders={
@@ -698,7 +710,7 @@ class AccessGrantFlow(ConfigSubentryFlow):
             entry.data[CONF_STORAGE_KEY],
             Action.ACCESS_CHANGED,
             detail=f"{user}: {'removed' if grant is None else grant.as_dict()}",
-            user_name="administrator (Home Assistant settings)",
+            user_name=SYSTEM_ADMIN_NAME,
         )
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
