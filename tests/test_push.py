@@ -19,6 +19,7 @@ import time
 from typing import Any
 
 from homeassistant import config_entries
+from homeassistant.auth.const import GROUP_ID_USER
 from homeassistant.components.camera import async_get_image
 from homeassistant.components.http.auth import async_sign_path
 from homeassistant.components.media_source import async_browse_media, async_resolve_media
@@ -37,7 +38,9 @@ from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import (
+    CLIENT_ID,
     MockConfigEntry,
+    MockUser,
     async_capture_events,
     async_fire_time_changed,
 )
@@ -649,3 +652,34 @@ async def test_home_assistant_stop_closes_server(
     result = await flow.async_step_init()
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "no_push_cameras"
+
+
+async def test_key_hidden_from_non_admins(
+    hass: HomeAssistant, port: int, hass_ws_client: Any, hass_client: Any
+) -> None:
+    """A non-admin user reads the camera (entries, the panel's list) but never its key or flows."""
+    entry = await setup_push(hass)
+    key = entry.data[CONF_STREAM_KEY]
+    group = await hass.auth.async_get_group(GROUP_ID_USER)
+    assert group is not None
+    user = MockUser(name="Alice", groups=[group]).add_to_hass(hass)
+    refresh = await hass.auth.async_create_refresh_token(user, CLIENT_ID)
+    token = hass.auth.async_create_access_token(refresh)
+    ws = await hass_ws_client(hass, token)
+    seen = []
+    for number, command in enumerate(
+        ({"type": "config_entries/get", "domain": DOMAIN}, {"type": f"{DOMAIN}/cameras"}), 1
+    ):
+        await ws.send_json({"id": number, **command})
+        response = await ws.receive_json()
+        assert response["success"], response
+        seen.append(json.dumps(response))
+    assert NAME in seen[0]
+    assert KEY in seen[1]
+    assert all(key not in text for text in seen)
+    client = await hass_client(token)
+    for path, body in (
+        ("/api/config/config_entries/flow", {"handler": DOMAIN}),
+        ("/api/config/config_entries/options/flow", {"handler": entry.entry_id}),
+    ):
+        assert (await client.post(path, json=body)).status == 401
