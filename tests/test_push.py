@@ -58,6 +58,7 @@ from custom_components.cctv_nvr.const import (
     EVENT_AUDIT,
     EVENT_CAMERA_OFFLINE,
     EVENT_CAMERA_ONLINE,
+    EVENT_EVENT_SAVED,
     KIND_PUSH,
 )
 from custom_components.cctv_nvr.data import DATA_NVR
@@ -381,6 +382,33 @@ async def test_publish_records_and_plays(
     assert proc.returncode == 0, err.decode()
     codecs = {stream["codec_name"] for stream in json.loads(out)["streams"]}
     assert codecs == {"h264", "aac"}
+
+    # Events and export: the same services as for a pulled camera.
+    saved = async_capture_events(hass, EVENT_EVENT_SAVED)
+    await hass.services.async_call(
+        DOMAIN,
+        "start_recording",
+        {ATTR_ENTITY_ID: CAMERA, "label": "ring", "pre_roll": 2},
+        blocking=True,
+    )
+    await hass.services.async_call(
+        DOMAIN, "stop_recording", {ATTR_ENTITY_ID: CAMERA, "label": "ring"}, blocking=True
+    )
+    await wait_for(lambda: bool(saved), timeout=30)
+    found = await segments(hass)
+    response = await hass.services.async_call(
+        DOMAIN,
+        "export",
+        {
+            ATTR_ENTITY_ID: CAMERA,
+            "start": dt_util.utc_from_timestamp(found[0].start + 0.5),
+            "end": dt_util.utc_from_timestamp(found[-1].end - 0.5),
+        },
+        blocking=True,
+        return_response=True,
+    )
+    assert response is not None
+    assert Path(str(response["path"])).stat().st_size == response["bytes"] > 0
 
 
 async def test_wrong_key_refused(
