@@ -13,14 +13,16 @@ from homeassistant.helpers.typing import ConfigType
 
 from .access import async_setup_access
 from .config_flow import camera_unique_id
-from .const import CONF_MAIN_URL, DOMAIN, STORAGE_DIR
+from .const import CONF_MAIN_URL, CONF_STREAM_KEY, DOMAIN, STORAGE_DIR
 from .coordinator import CameraCoordinator, CctvNvrConfigEntry
 from .data import DATA_NVR, NvrData
 from .engine.index import SegmentIndex
+from .engine.ingest import PushRecorder
 from .engine.rebuild import rebuild_index
 from .footage import DATA_EXPORT_JOBS, DATA_REMUXES, ExportJobs, RemuxQueue
 from .links import async_setup_links
 from .panel import async_register_panel, async_remove_panel_if_unused, async_setup_panel
+from .push import async_get_ingest
 from .retention import RetentionRunner
 from .services import async_setup_services
 from .views import async_register_views
@@ -92,7 +94,7 @@ async def async_migrate_entry(hass: HomeAssistant, entry: CctvNvrConfigEntry) ->
     """Bring an older camera entry up to date (1.1 -> 1.2: no credentials in the unique id)."""
     if entry.version > 1:
         return False  # made by a newer version: refuse rather than guess
-    if entry.minor_version < 2:  # noqa: PLR2004
+    if entry.minor_version < 2 and CONF_MAIN_URL in entry.data:  # noqa: PLR2004
         hass.config_entries.async_update_entry(
             entry, unique_id=camera_unique_id(entry.data[CONF_MAIN_URL]), minor_version=2
         )
@@ -100,9 +102,13 @@ async def async_migrate_entry(hass: HomeAssistant, entry: CctvNvrConfigEntry) ->
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: CctvNvrConfigEntry) -> bool:
-    """Set up one camera."""
+    """Set up one camera (a push camera's key is accepted by the ingest server from now on)."""
     coordinator = CameraCoordinator(hass, entry, hass.data[DATA_NVR])
     entry.runtime_data = coordinator
+    if isinstance(coordinator.recorder, PushRecorder):
+        await async_get_ingest(hass).async_add_camera(
+            coordinator.recorder, entry.data[CONF_STREAM_KEY]
+        )
     await coordinator.async_refresh()
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     await async_register_panel(hass)
@@ -119,5 +125,8 @@ async def async_unload_entry(hass: HomeAssistant, entry: CctvNvrConfigEntry) -> 
     unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
     if unloaded:
         async_remove_panel_if_unused(hass, entry)
-        await entry.runtime_data.async_shutdown()
+        coordinator = entry.runtime_data
+        if coordinator.push:  # the publisher goes first: its run ends, the segment finishes
+            await async_get_ingest(hass).async_remove_camera(coordinator.camera_key)
+        await coordinator.async_shutdown()
     return unloaded

@@ -1,4 +1,4 @@
-"""Recording health: segments arrive as expected while recording is wanted, without faults."""
+"""Recording health, and whether a push camera's publisher is connected."""
 
 from __future__ import annotations
 
@@ -24,8 +24,12 @@ async def async_setup_entry(
     entry: CctvNvrConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add the health sensor."""
-    async_add_entities([RecordingProblem(entry.runtime_data)])
+    """Add the health sensor (and a push camera's publisher sensor)."""
+    coordinator = entry.runtime_data
+    entities: list[BinarySensorEntity] = [RecordingProblem(coordinator)]
+    if coordinator.push:
+        entities.append(PublisherConnected(coordinator))
+    async_add_entities(entities)
 
 
 class RecordingProblem(CctvNvrEntity, BinarySensorEntity):
@@ -60,3 +64,26 @@ class RecordingProblem(CctvNvrEntity, BinarySensorEntity):
         expected = recorder.config.segment_seconds * 2 + GRACE_SECONDS
         last = status.last_segment_end or status.since
         return time.time() - last > expected
+
+
+class PublisherConnected(CctvNvrEntity, BinarySensorEntity):
+    """On while a device publishes to a push camera (its online state)."""
+
+    _attr_translation_key = "publisher_connected"
+    _attr_device_class = BinarySensorDeviceClass.CONNECTIVITY
+    _attr_entity_category = EntityCategory.DIAGNOSTIC
+
+    def __init__(self, coordinator: CameraCoordinator) -> None:
+        """Create the sensor."""
+        super().__init__(coordinator, "publisher_connected")
+
+    @property
+    def available(self) -> bool:
+        """Known while nobody publishes (that is the off state)."""
+        return True
+
+    @property
+    def is_on(self) -> bool:
+        """Return True while a publisher is connected."""
+        push = self.coordinator.push_status
+        return push is not None and push.connected

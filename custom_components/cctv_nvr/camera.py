@@ -4,6 +4,10 @@ Recording goes first: when the camera refuses the recorder a session (``camera_b
 it allows only so many, and a live stream holds one), the live stream is stopped and
 not offered again until recording runs; live view shows snapshots meanwhile (taken
 from the recording once it runs, no session needed).
+
+A push camera has no stream to hand to Home Assistant's stream component (the ingest
+server only receives): it offers snapshots from its recording, and live video in the
+CCTV panel (HLS from the recording being written, `CameraCoordinator.async_live_feed`).
 """
 
 from __future__ import annotations
@@ -71,8 +75,10 @@ class NvrCamera(CctvNvrEntity, Camera):
 
     @property
     def supported_features(self) -> CameraEntityFeature:
-        """Stream live video, unless it is kept to the CCTV panel."""
-        return CameraEntityFeature(0) if self._panel_only else CameraEntityFeature.STREAM
+        """Stream live video, unless it is kept to the CCTV panel or pushed to us."""
+        if self._panel_only or self.coordinator.push:
+            return CameraEntityFeature(0)
+        return CameraEntityFeature.STREAM
 
     @property
     def is_recording(self) -> bool:
@@ -92,7 +98,7 @@ class NvrCamera(CctvNvrEntity, Camera):
 
     async def stream_source(self) -> str | None:
         """Return the RTSP URL Home Assistant's stream component plays (none: panel only, busy)."""
-        if self._panel_only or self._recording_blocked:
+        if self._panel_only or self._recording_blocked or self.coordinator.push:
             return None
         return self._url(live=True)
 
@@ -121,6 +127,8 @@ class NvrCamera(CctvNvrEntity, Camera):
                 )
                 if image is not None:
                     return image
+        if self.coordinator.push:
+            return None  # nothing to pull a frame from: pictures come from the recording
         transport = self.coordinator.config_entry.data.get(CONF_TRANSPORT, "tcp")
         return await async_get_image(
             self.hass,

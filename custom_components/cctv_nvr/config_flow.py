@@ -1,4 +1,8 @@
-"""Config flow: add a camera (tested before saving), reauth, reconfigure, options."""
+"""Config flow: add a camera (tested before saving) or a push camera, reauth, reconfigure, options.
+
+A push camera's stream key is shown once, before its entry is created, and again (with
+"regenerate the key") in its reconfigure flow; both are admin-only flows.
+"""
 
 from __future__ import annotations
 
@@ -43,6 +47,8 @@ from .const import (
     CONF_AUDIT_DAYS,
     CONF_DEFAULT_RIGHTS,
     CONF_EVENT_RETENTION_DAYS,
+    CONF_INGEST_PORT,
+    CONF_KIND,
     CONF_LIVE_PANEL_ONLY,
     CONF_LIVE_STREAM,
     CONF_MAIN_URL,
@@ -51,10 +57,12 @@ from .const import (
     CONF_NOTIFY_LINK_HOURS,
     CONF_OFFLINE_REPAIR_MINUTES,
     CONF_RECORD_AUDIO,
+    CONF_REGENERATE_KEY,
     CONF_RETENTION_DAYS,
     CONF_SEGMENT_SECONDS,
     CONF_STORAGE_KEY,
     CONF_STREAM_INFO,
+    CONF_STREAM_KEY,
     CONF_SUB_URL,
     CONF_TRANSPORT,
     DEFAULT_AUDIT_DAYS,
@@ -70,6 +78,7 @@ from .const import (
     GRANT_RIGHTS,
     GRANT_USER_ID,
     GRANT_WINDOWS,
+    KIND_PUSH,
     MAX_NOTIFY_LINK_HOURS,
     MAX_SEGMENT_SECONDS,
     MIN_SEGMENT_SECONDS,
@@ -82,9 +91,11 @@ from .const import (
 )
 from .data import DATA_NVR
 from .engine import rtsp
+from .engine.ingest import new_stream_key
 from .engine.media import ProbeError, StreamInfo, probe_url
 from .engine.policy import DAYS, Caller, Grant, Right
 from .engine.stats import disk_usage
+from .push import DATA_INGEST, async_get_ingest, async_url_placeholders, is_push, port_selector
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -92,6 +103,7 @@ _LOGGER = logging.getLogger(__name__)
 MAX_FLOOR_SHARE = 0.9
 # Grants changed in Home Assistant's settings: only administrators can, which one is not known.
 SYSTEM_ADMIN = Caller(None, admin=True)
+SYSTEM_ADMIN_NAME = "administrator (Home Assistant settings)"
 
 
 class CameraCheckError(Exception):
@@ -212,7 +224,7 @@ def _camera_schema(defaults: Mapping[str, Any], *, with_name: bool) -> vol.Schem
     return vol.Schema(fields)
 
 
-ADD_MENU = ["camera"]  # what "Add integration" offers: one step per kind of entry
+ADD_MENU = ["camera", "push"]  # what "Add integration" offers: one step per kind of entry
 
 
 class CctvNvrConfigFlow(ConfigFlow, domain=DOMAIN):
@@ -220,6 +232,10 @@ class CctvNvrConfigFlow(ConfigFlow, domain=DOMAIN):
 
     VERSION = 1
     MINOR_VERSION = 2  # 2: unique ids hold no credentials from the URL path or query
+
+    def __init__(self) -> None:
+        """Start a flow (a push camera's data waits here until its URL was shown)."""
+        self._push: dict[str, Any] = {}
 
     @staticmethod
     @callback
@@ -275,6 +291,67 @@ class CctvNvrConfigFlow(ConfigFlow, domain=DOMAIN):
                 _camera_schema({}, with_name=True), _without_password(user_input)
             ),
             errors=errors,
+        )
+
+    async def async_step_push(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Ask a push camera's name (and whether to record its audio)."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            name = user_input[CONF_NAME].strip()
+            if not name:
+                errors[CONF_NAME] = "name_required"
+            else:
+                self._push = {
+                    CONF_NAME: name,
+                    CONF_RECORD_AUDIO: bool(user_input.get(CONF_RECORD_AUDIO, True)),
+                    CONF_STREAM_KEY: new_stream_key(),
+                }
+                return await self.async_step_push_url()
+        return self.async_show_form(
+            step_id="push",
+            data_schema=self.add_suggested_values_to_schema(
+                vol.Schema(
+                    {
+                        vol.Required(CONF_NAME): TextSelector(),
+                        vol.Required(CONF_RECORD_AUDIO, default=True): BooleanSelector(),
+                    }
+                ),
+                user_input or {},
+            ),
+            errors=errors,
+        )
+
+    async def async_step_push_url(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Show the publish URL with its key (once), then create the camera."""
+        push = self._push
+        if user_input is not None:
+            name = push[CONF_NAME]
+            storage_key = await self._async_storage_key(name)
+            await self.async_set_unique_id(f"{KIND_PUSH}:{storage_key}")
+            self._abort_if_unique_id_configured()
+            return self.async_create_entry(
+                title=name,
+                data={
+                    CONF_KIND: KIND_PUSH,
+                    CONF_NAME: name,
+                    CONF_STORAGE_KEY: storage_key,
+                    CONF_STREAM_KEY: push[CONF_STREAM_KEY],
+                },
+                options={
+                    CONF_SEGMENT_SECONDS: DEFAULT_SEGMENT_SECONDS,
+                    CONF_RECORD_AUDIO: push[CONF_RECORD_AUDIO],
+                },
+            )
+        port = await async_get_ingest(self.hass).async_port()
+        return self.async_show_form(
+            step_id="push_url",
+            data_schema=vol.Schema({}),
+            description_placeholders={
+                "name": push[CONF_NAME],
+                **async_url_placeholders(self.hass, port, push[CONF_STREAM_KEY]),
+            },
         )
 
     async def _async_storage_key(self, name: str) -> str:
@@ -339,8 +416,10 @@ class CctvNvrConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_reconfigure(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Change a camera's streams or credentials."""
+        """Change a camera's streams or credentials (a push camera: show or renew its key)."""
         entry = self._get_reconfigure_entry()
+        if is_push(entry):
+            return await self.async_step_reconfigure_push()
         errors: dict[str, str] = {}
         if user_input is not None:
             if not user_input.get(CONF_PASSWORD) and user_input.get(
@@ -372,6 +451,54 @@ class CctvNvrConfigFlow(ConfigFlow, domain=DOMAIN):
             errors=errors,
         )
 
+    async def async_step_reconfigure_push(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Show a push camera's publish URL; a new key refuses the old one at once."""
+        entry = self._get_reconfigure_entry()
+        port = await async_get_ingest(self.hass).async_port()
+        if user_input is not None:
+            if not user_input.get(CONF_REGENERATE_KEY):
+                return self.async_abort(reason="key_kept")
+            key = new_stream_key()
+            self.hass.config_entries.async_update_entry(
+                entry, data={**entry.data, CONF_STREAM_KEY: key}
+            )
+            manager = self.hass.data.get(DATA_INGEST)
+            if manager is not None:
+                manager.set_key(entry.data[CONF_STORAGE_KEY], key)
+            _LOGGER.info(
+                "Camera %s: a new stream key was made; the old one is refused", entry.title
+            )
+            if self.hass.data.get(DATA_NVR) is not None:  # who may publish changed: audited
+                raw = self.context.get("user_id")
+                user_id = raw if isinstance(raw, str) else None
+                await async_audit(
+                    self.hass,
+                    Caller(user_id, admin=True),
+                    entry.data[CONF_STORAGE_KEY],
+                    Action.ACCESS_CHANGED,
+                    detail="stream key renewed; the old key is refused",
+                    user_name=None if user_id else SYSTEM_ADMIN_NAME,
+                )
+            return self.async_abort(
+                reason="key_regenerated",
+                description_placeholders={
+                    "name": entry.title,
+                    **async_url_placeholders(self.hass, port, key),
+                },
+            )
+        return self.async_show_form(
+            step_id="reconfigure_push",
+            data_schema=vol.Schema(
+                {vol.Required(CONF_REGENERATE_KEY, default=False): BooleanSelector()}
+            ),
+            description_placeholders={
+                "name": entry.title,
+                **async_url_placeholders(self.hass, port, entry.data[CONF_STREAM_KEY]),
+            },
+        )
+
 
 def _number(low: float, high: float, step: float, unit: str) -> NumberSelector:
     return NumberSelector(
@@ -399,7 +526,15 @@ class CctvNvrOptionsFlow(OptionsFlowWithReload):
         entry = self.config_entry
         errors: dict[str, str] = {}
         placeholders: dict[str, str] = {}
+        push = is_push(entry)
         if user_input is not None:
+            if push:  # installation-wide: kept by the ingest manager, not in this entry
+                port = int(user_input.pop(CONF_INGEST_PORT))
+                manager = async_get_ingest(self.hass)
+                if port != await manager.async_port():
+                    error = await manager.async_try_port(port)
+                    if error is not None:
+                        errors[CONF_INGEST_PORT] = error
             user_input[CONF_SEGMENT_SECONDS] = int(user_input[CONF_SEGMENT_SECONDS])
             user_input[CONF_AUDIT_DAYS] = int(user_input[CONF_AUDIT_DAYS])
             user_input[CONF_DEFAULT_RIGHTS] = sorted(user_input[CONF_DEFAULT_RIGHTS])
@@ -410,7 +545,7 @@ class CctvNvrOptionsFlow(OptionsFlowWithReload):
             if size is not None and floor >= size * MAX_FLOOR_SHARE:
                 errors[CONF_MIN_FREE_GB] = "min_free_too_large"
                 placeholders["disk_gb"] = f"{size / GB:.1f}"
-            else:
+            if not errors:
                 return self.async_create_entry(data=user_input)
         options = {**entry.options, **(user_input or {})}
         streams = [STREAM_MAIN, STREAM_SUB] if entry.data.get(CONF_SUB_URL) else [STREAM_MAIN]
@@ -475,6 +610,11 @@ class CctvNvrOptionsFlow(OptionsFlowWithReload):
                 ): _number(1, 3650, 1, "d"),
             }
         )
+        if push:  # one stream (no live stream choice); the port all push cameras share
+            fields = {key: value for key, value in schema.schema.items() if key != CONF_LIVE_STREAM}
+            port = await async_get_ingest(self.hass).async_port()
+            fields[vol.Required(CONF_INGEST_PORT, default=port)] = port_selector()
+            schema = vol.Schema(fields)
         return self.async_show_form(
             step_id="init",
             data_schema=schema,
@@ -570,7 +710,7 @@ class AccessGrantFlow(ConfigSubentryFlow):
             entry.data[CONF_STORAGE_KEY],
             Action.ACCESS_CHANGED,
             detail=f"{user}: {'removed' if grant is None else grant.as_dict()}",
-            user_name="administrator (Home Assistant settings)",
+            user_name=SYSTEM_ADMIN_NAME,
         )
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:

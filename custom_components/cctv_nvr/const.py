@@ -16,6 +16,16 @@ CONF_TRANSPORT: Final = "rtsp_transport"
 CONF_STORAGE_KEY: Final = "storage_key"  # the camera's recordings folder; never changes
 CONF_STREAM_INFO: Final = "stream_info"
 
+# Push cameras (they publish RTMP to the ingest server, see push.py); pulled cameras have
+# no kind (older entries) or "rtsp".
+CONF_KIND: Final = "kind"
+KIND_RTSP: Final = "rtsp"
+KIND_PUSH: Final = "push"
+CONF_STREAM_KEY: Final = "stream_key"  # a secret: never in logs, attributes or diagnostics
+CONF_INGEST_PORT: Final = "ingest_port"  # installation-wide, kept in push.py's store
+CONF_REGENERATE_KEY: Final = "regenerate_key"
+DEFAULT_INGEST_PORT: Final = 1935
+
 TRANSPORTS: Final = ["tcp", "udp"]
 PROBE_TIMEOUT: Final = 10.0
 

@@ -5,6 +5,10 @@ Entities read a camera's state here: ``data`` (online, recording, the recorder's
 recording mode and running manual/event recordings, see ``recordings``). Recording
 problems the user must fix become repair issues (``issues``); the camera going away and
 coming back fire bus events.
+
+A push camera (``push.is_push``) records a `PushRecorder` fed by the installation's
+ingest server (push.py) through the same pipeline; it is online while a publisher is
+connected, and is never DESCRIBEd.
 """
 
 from __future__ import annotations
@@ -46,11 +50,13 @@ from .const import (
 from .data import NvrData
 from .engine import rtsp
 from .engine.index import Segment
+from .engine.ingest import PushRecorder, PushStatus
 from .engine.live import LiveFeed
 from .engine.recorder import Recorder, RecorderConfig, RecorderState, RecorderStatus
 from .engine.stats import StorageStats, storage_stats
 from .events import camera_event_data
 from .issues import async_update_camera_issues
+from .push import is_push
 from .recordings import RecordingControl
 
 _LOGGER = logging.getLogger(__name__)
@@ -112,27 +118,38 @@ class CameraCoordinator(DataUpdateCoordinator[CameraStatus]):
         self.nvr = nvr
         self.camera_key: str = entry.data[CONF_STORAGE_KEY]
         info = entry.data.get(CONF_STREAM_INFO) or {}
-        self.recorder = Recorder(
-            RecorderConfig(
-                camera=self.camera_key,
-                root=nvr.root,
-                url=entry.data[CONF_MAIN_URL],
-                username=entry.data.get(CONF_USERNAME),
-                password=entry.data.get(CONF_PASSWORD),
-                transport=entry.data.get(CONF_TRANSPORT, "tcp"),
-                segment_seconds=float(
-                    entry.options.get(CONF_SEGMENT_SECONDS, DEFAULT_SEGMENT_SECONDS)
-                ),
-                record_audio=entry.options.get(CONF_RECORD_AUDIO, True),
-                ffmpeg=get_ffmpeg_manager(hass).binary,
-                fps_hint=info.get("fps"),
-                video_codec_hint=info.get("video_codec"),
-            ),
-            nvr.index,
-            executor=hass.async_add_executor_job,
-            on_status=self._recorder_status,
-            on_segment=self._recorder_segment,
+        self.push = is_push(entry)
+        config = RecorderConfig(
+            camera=self.camera_key,
+            root=nvr.root,
+            url=entry.data.get(CONF_MAIN_URL, ""),
+            username=entry.data.get(CONF_USERNAME),
+            password=entry.data.get(CONF_PASSWORD),
+            transport=entry.data.get(CONF_TRANSPORT, "tcp"),
+            segment_seconds=float(entry.options.get(CONF_SEGMENT_SECONDS, DEFAULT_SEGMENT_SECONDS)),
+            record_audio=entry.options.get(CONF_RECORD_AUDIO, True),
+            ffmpeg=get_ffmpeg_manager(hass).binary,
+            fps_hint=info.get("fps"),
+            video_codec_hint=info.get("video_codec"),
         )
+        self.recorder: Recorder
+        if self.push:
+            self.recorder = PushRecorder(
+                config,
+                nvr.index,
+                executor=hass.async_add_executor_job,
+                on_status=self._recorder_status,
+                on_segment=self._recorder_segment,
+                on_push_status=self._recorder_status,
+            )
+        else:
+            self.recorder = Recorder(
+                config,
+                nvr.index,
+                executor=hass.async_add_executor_job,
+                on_status=self._recorder_status,
+                on_segment=self._recorder_segment,
+            )
         self.recordings = RecordingControl(
             hass, entry, nvr, self.camera_key, self.recorder, self.async_refresh
         )
@@ -141,6 +158,12 @@ class CameraCoordinator(DataUpdateCoordinator[CameraStatus]):
         self._storage_checked = 0.0
         self._was_online: bool | None = None
         self._stale_closed = False
+
+    @property
+    def push_status(self) -> PushStatus | None:
+        """Return who publishes to a push camera (None: a pulled camera)."""
+        recorder = self.recorder
+        return recorder.push_status if isinstance(recorder, PushRecorder) else None
 
     async def async_live_feed(self) -> LiveFeed | None:
         """Return the live feed, refreshed from the files being recorded (None: not recording).
@@ -163,7 +186,7 @@ class CameraCoordinator(DataUpdateCoordinator[CameraStatus]):
     # -- what the recorder tells -----------------------------------------------------------
 
     @callback
-    def _recorder_status(self, _status: RecorderStatus) -> None:
+    def _recorder_status(self, _status: RecorderStatus | PushStatus) -> None:
         self.hass.async_create_task(self.async_request_refresh(), eager_start=True)
 
     @callback
@@ -226,6 +249,13 @@ class CameraCoordinator(DataUpdateCoordinator[CameraStatus]):
         await self._async_refresh_storage()
         async_update_camera_issues(self.hass, self.config_entry, self.recorder)
         status = self.recorder.status
+        push = self.push_status
+        if push is not None:  # online: a publisher is connected
+            if not push.connected:
+                raise UpdateFailed(translation_domain=DOMAIN, translation_key="not_publishing")
+            return CameraStatus(
+                online=True, recording=status.state == RecorderState.RECORDING, recorder=status
+            )
         if self.recorder.running:
             if status.state == RecorderState.AUTH_FAILED:
                 raise ConfigEntryAuthFailed(

@@ -9,11 +9,11 @@ from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 
-from .const import CONF_MAIN_URL, CONF_SUB_URL
+from .const import CONF_MAIN_URL, CONF_STREAM_KEY, CONF_SUB_URL
 from .coordinator import CctvNvrConfigEntry
 from .engine.rtsp import redact_url
 
-TO_REDACT = {CONF_USERNAME, CONF_PASSWORD}
+TO_REDACT = {CONF_USERNAME, CONF_PASSWORD, CONF_STREAM_KEY}
 
 
 async def async_get_config_entry_diagnostics(
@@ -29,6 +29,7 @@ async def async_get_config_entry_diagnostics(
         coordinator.nvr.index.camera_stats, coordinator.camera_key
     )
     status = coordinator.recorder.status
+    push = coordinator.push_status
     return {
         "entry": {
             "data": async_redact_data(data, TO_REDACT),
@@ -42,4 +43,5 @@ async def async_get_config_entry_diagnostics(
         "continuous": coordinator.recordings.continuous,
         "manual_active": coordinator.recordings.manual_active,
         "index": {"segments": count, "bytes": size, "oldest": oldest, "newest": newest},
+        **({"push": asdict(push)} if push is not None else {}),
     }

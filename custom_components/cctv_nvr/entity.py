@@ -28,7 +28,7 @@ class CctvNvrEntity(CoordinatorEntity[CameraCoordinator]):
         self._attr_device_info = DeviceInfo(
             identifiers={(DOMAIN, entry.entry_id)},
             name=entry.title,
-            manufacturer="RTSP camera",
+            manufacturer="Push camera (RTMP)" if coordinator.push else "RTSP camera",
             model=model,
         )
 

@@ -17,6 +17,7 @@ from homeassistant.helpers import issue_registry as ir
 
 from .const import CONF_OFFLINE_REPAIR_MINUTES, DEFAULT_OFFLINE_MINUTES, DOMAIN
 from .engine.recorder import Recorder, RecorderState
+from .push import is_push
 
 ISSUE_DISK_FULL = "disk_full"
 # A fault episode (exceptions the recorder survived, no segment indexed since) this long
@@ -85,7 +86,7 @@ def async_update_camera_issues(hass: HomeAssistant, entry: ConfigEntry, recorder
         recorder.running
         and status.state == RecorderState.OFFLINE
         and time.time() - status.since > minutes * 60,
-        translation_key="camera_offline",
+        translation_key="push_offline" if is_push(entry) else "camera_offline",
         severity=ir.IssueSeverity.WARNING,
         placeholders={**placeholders, "minutes": f"{minutes:g}"},
     )
