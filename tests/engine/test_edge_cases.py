@@ -18,6 +18,7 @@ import time
 import av
 import pytest
 
+from custom_components.cctv_nvr.engine import media
 from custom_components.cctv_nvr.engine.index import Segment, SegmentIndex
 from custom_components.cctv_nvr.engine.media import (
     ProbeError,
@@ -295,3 +296,24 @@ def test_truncated_and_empty_fragmented_files(tmp_path: Path) -> None:
     with av.open(io.BytesIO(jpeg)) as container:
         frame = next(container.decode(video=0))
         assert (frame.width, frame.height) == (160, 100)
+
+
+def test_heap_trim_is_rate_limited(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a probe the freed heap goes back to the system, at most once per interval."""
+    trimmer = media._HeapTrimmer()
+    if trimmer._trim is None:
+        pytest.skip("this C library has no malloc_trim (not glibc)")
+    calls: list[int] = []
+    monkeypatch.setattr(trimmer, "_trim", calls.append)  # count calls; the real one ran below
+    assert trimmer() is True
+    assert trimmer() is False  # within the interval
+    monkeypatch.setattr(trimmer, "_last", trimmer._last - media.TRIM_INTERVAL)
+    assert trimmer() is True
+    assert calls == [0, 0]
+    assert media._HeapTrimmer()() is True  # the real malloc_trim(0) runs without error
+
+
+def test_heap_trim_without_malloc_trim(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A C library without malloc_trim (musl): trimming is a no-op."""
+    monkeypatch.setattr(media.ctypes.util, "find_library", lambda _name: None)
+    assert media._HeapTrimmer()() is False
