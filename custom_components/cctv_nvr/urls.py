@@ -28,6 +28,12 @@ THUMBNAIL_ROUTE: Final = URL_BASE + "/thumbnail/{camera}/{moment:\\d+}.jpg"
 EVENT_CLIP_ROUTE: Final = URL_BASE + "/event/{recording_id:\\d+}/clip.mp4"
 EVENT_SNAPSHOT_ROUTE: Final = URL_BASE + "/event/{recording_id:\\d+}/snapshot.jpg"
 AUDIT_CSV_ROUTE: Final = URL_BASE + "/audit.csv"
+RENDITION_INIT_ROUTE: Final = (
+    URL_BASE + "/rendition/{segment_id:\\d+}/{part:all|\\d+-\\d+}/init.mp4"
+)
+RENDITION_MEDIA_ROUTE: Final = (
+    URL_BASE + "/rendition/{segment_id:\\d+}/{part:all|\\d+-\\d+}/{offset_ms:-?\\d+}.m4s"
+)
 LIVE_PLAYLIST_ROUTE: Final = URL_BASE + "/live/{camera}/live.m3u8"
 LIVE_INIT_ROUTE: Final = URL_BASE + "/live/{camera}/init/{version:\\d+}.mp4"
 LIVE_FRAGMENT_ROUTE: Final = URL_BASE + "/live/{camera}/{sequence:\\d+}.m4s"
@@ -46,6 +52,16 @@ def init_path(segment_id: int) -> str:
 def media_path(segment_id: int, offset_seconds: float) -> str:
     """Return the path of a segment's fragments shifted by an offset onto a playlist."""
     return f"{URL_BASE}/media/{segment_id}/{round(offset_seconds * 1000)}.m4s"
+
+
+def rendition_init_path(segment_id: int, part: str) -> str:
+    """Return the path of the init section of a part's H.264 rendition (``all`` or a piece)."""
+    return f"{URL_BASE}/rendition/{segment_id}/{part}/init.mp4"
+
+
+def rendition_media_path(segment_id: int, part: str, offset_seconds: float) -> str:
+    """Return the path of a part's H.264 rendition, moved by an offset onto a playlist."""
+    return f"{URL_BASE}/rendition/{segment_id}/{part}/{round(offset_seconds * 1000)}.m4s"
 
 
 def segment_path(segment_id: int) -> str:

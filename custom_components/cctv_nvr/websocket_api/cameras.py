@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 from functools import partial
+from pathlib import Path
 import time
 from zoneinfo import ZoneInfo
 
@@ -23,8 +25,12 @@ from ..const import (
     SIGNED_URL_LIFETIME,
 )
 from ..coordinator import loaded_cameras
+from ..engine.codecs import segment_codec_string
+from ..engine.index import Segment
 from ..engine.recorder import RecorderState
 from ..engine.timeline import day_bounds, timeline
+from ..engine.transcode import wants_rendition
+from ..renditions import CODEC_H264, CODEC_QUERY
 from ..urls import live_playlist_path, playlist_path
 from ..util import camera_entity_id, checked_range
 from .helpers import (
@@ -40,6 +46,9 @@ from .helpers import (
     sign,
     with_camera,
 )
+
+HEVC = "hevc"  # whether the client decodes H.265 (MediaSource.isTypeSupported)
+MAX_CODEC_PROBES = 4  # files read for the codec strings of one playback
 
 
 @websocket_command({vol.Required("type"): f"{DOMAIN}/cameras"})
@@ -133,14 +142,35 @@ async def ws_timeline(
     connection.send_result(msg["id"], result)
 
 
-@websocket_command({vol.Required("type"): f"{DOMAIN}/playback", **RANGE})
+def _codec_strings(root: Path, segments: list[Segment]) -> list[str]:
+    """Return the video codec strings of the footage (one file per format). Blocks."""
+    found: list[str] = []
+    seen: set[tuple[str | None, int | None, int | None]] = set()
+    for segment in segments:
+        key = (segment.video_codec, segment.width, segment.height)
+        if key in seen or len(seen) >= MAX_CODEC_PROBES:
+            continue
+        seen.add(key)
+        with contextlib.suppress(OSError, ValueError):
+            codec = segment_codec_string(root / segment.path)
+            if codec is not None and codec not in found:
+                found.append(codec)
+    return found
+
+
+@websocket_command(
+    {vol.Required("type"): f"{DOMAIN}/playback", **RANGE, vol.Optional(HEVC): cv.boolean}
+)
 @with_camera(Right.RECORDINGS)
 async def ws_playback(
     hass: HomeAssistant, connection: ActiveConnection, msg: Message, call: CameraCall
 ) -> None:
     """Return a signed, expiring HLS playlist URL of a camera's footage in a range.
 
-    The playlist holds only footage the user may see.
+    The playlist holds only footage the user may see. ``codecs`` are the footage's video
+    codec strings (``hvc1.1.6.L93.90``) for ``MediaSource.isTypeSupported``; with
+    ``hevc: false`` (the client cannot decode H.265) its H.265 footage is listed as
+    H.264 renditions (``rendition`` says so); otherwise everything is served as stored.
     """
     start, end = checked_range(msg[START], msg[END], MAX_PLAYLIST_SECONDS)
     begin, finish = int(start), int(end) + (0 if end == int(end) else 1)
@@ -156,10 +186,21 @@ async def ws_playback(
     ]
     if not segments:
         raise ServiceValidationError(translation_domain=DOMAIN, translation_key="no_footage")
+    root = call.coordinator.nvr.root
+    codecs = await hass.async_add_executor_job(_codec_strings, root, segments)
+    rendition = any(
+        wants_rendition(segment.video_codec, client_decodes_hevc=msg.get(HEVC, True))
+        for segment in segments
+    )
+    path = playlist_path(call.key, begin, finish)
+    if rendition:
+        path += f"?{CODEC_QUERY}={CODEC_H264}"  # signed with the path
     connection.send_result(
         msg["id"],
         {
-            "url": sign(hass, connection, playlist_path(call.key, begin, finish)),
+            "url": sign(hass, connection, path),
+            "codecs": codecs,
+            "rendition": rendition,
             "start": begin,
             "end": finish,
             "first": segments[0].start,
