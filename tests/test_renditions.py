@@ -39,6 +39,7 @@ from custom_components.cctv_nvr.renditions import (
     client_decodes_hevc,
 )
 from tests.engine.helpers import ffprobe
+from tests.engine.segments_factory import SegmentFactory
 from tests.engine.test_hls import recorded
 from tests.engine.test_transcode import hevc_clip
 from tests.helpers import camera_entry, setup_camera
@@ -402,3 +403,239 @@ async def test_exports_as_recorded_or_h264_for_sharing(
     info = await hass.async_add_executor_job(ffprobe, Path(str(response["path"])))
     assert info["streams"][0]["codec_name"] == "h264"
     assert await admin.ws.error("export", camera=KEY, format="vp9", **span) == "invalid_format"
+
+
+async def test_rendition_edges(
+    hass: HomeAssistant,
+    footage: Footage,
+    segment_factory: SegmentFactory,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """H.264 footage has no renditions; missing or broken H.265 answers 404 or 503."""
+    admin = footage.admin
+    nvr = hass.data[DATA_NVR]
+    start = footage.long.end + 60
+    h264 = await hass.async_add_executor_job(
+        segment_factory.make_history, nvr.root, nvr.index, KEY, start, 1, 4, "h"
+    )
+    span = {"start": int(start) + 1, "end": int(start) + 3}
+    # H.264 footage: the stored stream whatever the client says; its codec string is avc1.
+    result = await admin.ws.ok("playback", camera=KEY, hevc=False, **span)
+    assert not result["rendition"]
+    assert [codec[:5] for codec in result["codecs"]] == ["avc1."]
+    row = (await hass.async_add_executor_job(nvr.index.segment_by_path, h264[0].path)).id
+    assert (await admin.http.get(f"/api/{DOMAIN}/rendition/{row}/all/init.mp4")).status == 404
+
+    # H.265 rows whose files are gone, garbage, or a long garbage file (listed whole).
+    def broken(name: str, seconds: float, content: bytes | None) -> int:
+        moment = start + 100 + len(name) * 50
+        path = _place(nvr.root, footage.segments[0] and (nvr.root / footage.segments[0].path),
+                      moment, name)  # fmt: skip
+        if content is None:
+            path.unlink()
+        else:
+            path.write_bytes(content)
+        rel = relative(nvr.root, path)
+        nvr.index.add_segments(
+            [replace(footage.segments[0], path=rel, start=moment, end=moment + seconds, id=None)]
+        )
+        segment = nvr.index.segment_by_path(rel)
+        assert segment is not None
+        return int(segment.id)
+
+    gone = await hass.async_add_executor_job(broken, "gone", 4.0, None)
+    junk = await hass.async_add_executor_job(broken, "junky", 4.0, b"\0\0\0\x10junkjunk" * 64)
+    long_junk = await hass.async_add_executor_job(broken, "longjunk", 30.0, b"garbage" * 100)
+    assert (await admin.http.get(f"/api/{DOMAIN}/rendition/{gone}/all/init.mp4")).status == 404
+    assert (await admin.http.get(f"/api/{DOMAIN}/rendition/{junk}/all/init.mp4")).status in (
+        404,
+        503,
+    )
+    service = hass.data[DATA_RENDITIONS]
+    long_row = await hass.async_add_executor_job(nvr.index.segment_by_id, long_junk)
+    assert await hass.async_add_executor_job(service.plan, long_row, nvr.root / long_row.path) == [
+        None
+    ]
+    # Pieces are remembered for a bounded number of segments.
+    monkeypatch.setattr("custom_components.cctv_nvr.renditions.MAX_PLANS", 1)
+    await hass.async_add_executor_job(service.plan, footage.long, nvr.root / footage.long.path)
+    assert len(service._plans) == 1
+
+
+async def test_without_a_working_encoder_and_after_close(
+    hass: HomeAssistant, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No ffmpeg: detection says so (libx264 is tried when asked); closed: refused."""
+    from custom_components.cctv_nvr.data import NvrData
+    from custom_components.cctv_nvr.engine.transcode import TranscodeError
+    from custom_components.cctv_nvr.renditions import RenditionService
+
+    nvr = NvrData(tmp_path / "rec", tmp_path / "exp", tmp_path / "thumbs", index=None)  # type: ignore[arg-type]
+    service = RenditionService(hass, nvr, ffmpeg=str(tmp_path / "no-ffmpeg"))
+    with pytest.raises(TranscodeError):
+        await service.async_renditions()  # not started
+    assert service.diagnostics() == {"capabilities": None, "status": None}
+    service.async_start()
+    renditions = await service.async_renditions()
+    assert renditions.encoder.name == "libx264"
+    assert service.diagnostics()["capabilities"]["chosen"] is None
+    assert "No H.264 encoder works here" in caplog.text
+    # Live sources: written once, those far behind the newest go.
+    first = await hass.async_add_executor_job(service.live_source, "cam", 1, b"init", b"frag")
+    again = await hass.async_add_executor_job(service.live_source, "cam", 1, b"x", b"y")
+    assert again == first
+    assert await hass.async_add_executor_job(first.read_bytes) == b"initfrag"
+    await hass.async_add_executor_job(service.live_source, "cam", 100, b"init", b"frag")
+    assert not await hass.async_add_executor_job(first.exists)
+    await service.async_close()
+    with pytest.raises(TranscodeError):
+        await service.async_renditions()
+    assert await service.async_prune() == 0
+    # Closed before detection finished: detection is stopped.
+    early = RenditionService(hass, nvr)
+    early.async_start()
+    await early.async_close()
+    assert early.capabilities is None
+
+
+async def test_export_for_sharing_that_fails(hass: HomeAssistant, footage: Footage) -> None:
+    """A re-encode that fails leaves no file and says why (the remux went well)."""
+    entry = hass.config_entries.async_entries(DOMAIN)[0]
+    recorder = entry.runtime_data.recorder
+    span = _span(footage.segments[:2])
+    original = recorder.config
+    # The remux stitches fragments without ffmpeg; the re-encode needs it.
+    recorder.config = replace(original, ffmpeg="/nonexistent/ffmpeg")
+    try:
+        job = await footage.admin.ws.ok("export", camera=KEY, format="h264", **span)
+        failed = await _finished(footage.admin, job)
+    finally:
+        recorder.config = original
+    assert failed["status"] == "failed"
+    assert "ffmpeg_missing" in failed["error"]
+    exports = hass.data[DATA_NVR].exports
+    assert not await hass.async_add_executor_job(lambda: list(exports.rglob("*.mp4")))
+
+
+async def _live_codecs_told(hass: HomeAssistant, admin: Person) -> None:
+    """The live command tells the codec (the camera's probe before any file is written)."""
+    from unittest.mock import AsyncMock, patch
+
+    from tests.test_live import _playlist
+
+    recorder = hass.config_entries.async_entries(DOMAIN)[0].runtime_data.recorder
+    # The moment before ffmpeg wrote its first file's header (too short to hit reliably): the
+    # recorder's list of files is empty then; the codec string comes from the camera's probe.
+    with patch.object(recorder, "latest_files", AsyncMock(return_value=[])):
+        early = await admin.ws.ok("live", camera=KEY, hevc=False)
+    assert early["codecs"] == ["hvc1.1.6.L93.B0"]
+    assert early["rendition"]
+    stored = await admin.ws.ok("live", camera=KEY)
+    await _playlist(admin.http, stored["url"])  # files written: their codec string is read
+    stored = await admin.ws.ok("live", camera=KEY)
+    assert not stored["rendition"]
+    assert re.fullmatch(r"hvc1\.1\.6\.L\d+\.[0-9A-F.]+", stored["codecs"][0])
+    assert (await admin.ws.ok("live", camera=KEY, hevc=True))["url"] == stored["url"]
+
+
+async def _bob(hass: HomeAssistant, hass_ws_client: Any, hass_client: Any) -> Person:
+    users = [await hass.auth.async_get_group(GROUP_ID_USER)]
+    user = MockUser(name="Bob", groups=users).add_to_hass(hass)
+    return await _person(hass, hass_ws_client, hass_client, user)
+
+
+def _first_frames(url: str, count: int) -> tuple[str, list[float]]:
+    """Decode the first video frames of a (live) HLS URL."""
+    times: list[float] = []
+    with av.open(url, timeout=120) as container:
+        stream = container.streams.video[0]
+        for frame in container.decode(stream):
+            times.append(float(frame.time or 0))
+            if len(times) >= count:
+                break
+        return stream.codec_context.name, times
+
+
+async def test_live_h265_as_h264_renditions(
+    hass: HomeAssistant,
+    simulator: CameraSimulator,
+    hass_ws_client: Any,
+    hass_client: Any,
+    hass_client_no_auth: Any,
+    hass_admin_user: MockUser,
+) -> None:
+    """A browser without HEVC watches an H.265 camera live through H.264 renditions."""
+    from homeassistant.const import ATTR_ENTITY_ID
+
+    from tests.const import CAMERA, SWITCH
+    from tests.engine.helpers import wait_for
+    from tests.test_live import _playlist
+
+    entry = camera_entry(simulator, mount="h265", sub=None)
+    entry.add_to_hass(hass)
+    info = {**entry.data["stream_info"], "video_codec": "hevc"}  # as the flow probed it
+    hass.config_entries.async_update_entry(entry, data={**entry.data, "stream_info": info})
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    admin = await _person(hass, hass_ws_client, hass_client, hass_admin_user)
+    await hass.services.async_call("switch", "turn_on", {ATTR_ENTITY_ID: SWITCH}, blocking=True)
+    await wait_for(lambda: hass.states.get(CAMERA).state == "recording", timeout=30)
+    try:
+        await _live_codecs_told(hass, admin)
+        live = await admin.ws.ok("live", camera=KEY, hevc=False)
+        assert live["rendition"]
+        assert "codec=h264" in live["url"]
+        text = await _playlist(admin.http, live["url"])
+        maps = re.findall(r'#EXT-X-MAP:URI="([^"]+)"', text)
+        uris = _uris(text)
+        assert maps and all(f"/live/{KEY}/h264/init/" in uri for uri in maps)
+        assert uris and all(f"/live/{KEY}/h264/" in uri and "?t=" in uri for uri in uris)
+        anonymous = await hass_client_no_auth()
+        assert (await anonymous.get(uris[0].split("?")[0])).status == 401
+        init = await anonymous.get(maps[0])
+        assert init.status == 200
+        assert (await init.read())[4:8] == b"ftyp"
+        unknown = uris[0].split("?")[0].rsplit("/", 1)[0] + "/999999.m4s?" + uris[0].split("?")[1]
+        assert (await anonymous.get(unknown)).status == 404
+        # A real player reads the live playlist: H.264 frames, moving on.
+        codec, times = await hass.async_add_executor_job(
+            _first_frames, str(admin.http.make_url(live["url"])), 20
+        )
+        assert codec == "h264"
+        assert len(times) == 20
+        assert times[-1] > times[0]
+        # Live rights are checked on every rendition part, as for the stored ones.
+        await admin.ws.ok("access/set_defaults", camera=KEY, default_rights=[])
+        bob = await _bob(hass, hass_ws_client, hass_client)
+        assert await bob.ws.error("live", camera=KEY, hevc=False) == "unauthorized"
+        assert (await bob.http.get(uris[-1].split("?")[0])).status == 403
+        # Transcoding shut down (Home Assistant stopping): parts not made answer 503.
+        await hass.data[DATA_RENDITIONS].async_close()
+        later = await _playlist(admin.http, live["url"])
+        assert (await anonymous.get(_uris(later)[-1])).status == 503
+    finally:
+        await hass.services.async_call(
+            "switch", "turn_off", {ATTR_ENTITY_ID: SWITCH}, blocking=True
+        )
+        await hass.async_block_till_done()
+
+
+def _box(kind: bytes, body: bytes = b"") -> bytes:
+    return (8 + len(body)).to_bytes(4, "big") + kind + body
+
+
+def test_codec_strings_of_odd_movies(tmp_path: Path) -> None:
+    """Tracks without a sample description, or with an empty one, name no codec."""
+    from custom_components.cctv_nvr.engine.codecs import segment_codec_string, video_codec_string
+
+    empty_stsd = _box(b"stsd", bytes(8))
+    stbl = _box(b"mdia", _box(b"minf", _box(b"stbl", empty_stsd)))
+    moov = _box(b"moov", _box(b"mvhd", bytes(100)) + _box(b"trak", _box(b"tkhd", bytes(84))))
+    assert video_codec_string(moov) is None  # a track without mdia
+    assert video_codec_string(_box(b"moov", _box(b"trak", stbl))) is None  # no sample entry
+    # A file that is no fragmented MP4 is refused.
+    path = tmp_path / "odd.mp4"
+    path.write_bytes(_box(b"ftyp", b"isom" + bytes(4)) + _box(b"free", bytes(16)))
+    with pytest.raises(ValueError, match="not a fragmented MP4"):
+        segment_codec_string(path)  # the callers skip such files

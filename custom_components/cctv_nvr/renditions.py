@@ -55,6 +55,7 @@ PIECE_SECONDS: Final = 4.0  # a long segment's parts: at least this long, cut at
 SPLIT_ABOVE: Final = 12.0  # segments up to this long are one part (no file read to list them)
 MAX_PLANS: Final = 4096  # segments whose pieces are remembered
 WHOLE: Final = "all"  # the part of a segment that is all of it
+LIVE_SOURCES_KEPT: Final = 64  # live fragments (about a minute) kept as sources per camera
 
 # What a playlist URL's ``codec`` asks for.
 CODEC_QUERY: Final = "codec"
@@ -157,11 +158,6 @@ class RenditionService:
             raise TranscodeError("closed", "renditions are shut down")
         return await asyncio.shield(self._ready)
 
-    @property
-    def renditions(self) -> Renditions | None:
-        """Return the renditions when ready (for diagnostics and tests)."""
-        return self._renditions
-
     async def async_close(self) -> None:
         """Stop every transcode."""
         self._closed = True
@@ -198,6 +194,25 @@ class RenditionService:
             while len(self._plans) > MAX_PLANS:
                 self._plans.popitem(last=False)
         return plan
+
+    def live_source(self, camera: str, sequence: int, init: bytes, fragment: bytes) -> Path:
+        """Write a live fragment with its init part as a file a rendition is made of. Blocks.
+
+        The same fragment is written once (its rendition is cached by the file's version);
+        sources more than ``LIVE_SOURCES_KEPT`` fragments old go.
+        """
+        folder = self.cache_dir / "live"
+        path = folder / f"{camera}-{sequence}.mp4"
+        if not path.is_file():
+            folder.mkdir(parents=True, exist_ok=True)
+            tmp = folder / f".{path.name}.tmp"
+            tmp.write_bytes(init + fragment)
+            tmp.replace(path)
+            for old in folder.glob(f"{camera}-*.mp4"):
+                number = old.stem.rsplit("-", 1)[1]
+                if number.isdigit() and int(number) < sequence - LIVE_SOURCES_KEPT:
+                    old.unlink(missing_ok=True)
+        return path
 
     def diagnostics(self) -> dict[str, Any]:
         """Return the detection result and the state of the renditions."""

@@ -37,6 +37,8 @@ RENDITION_MEDIA_ROUTE: Final = (
 LIVE_PLAYLIST_ROUTE: Final = URL_BASE + "/live/{camera}/live.m3u8"
 LIVE_INIT_ROUTE: Final = URL_BASE + "/live/{camera}/init/{version:\\d+}.mp4"
 LIVE_FRAGMENT_ROUTE: Final = URL_BASE + "/live/{camera}/{sequence:\\d+}.m4s"
+LIVE_RENDITION_INIT_ROUTE: Final = URL_BASE + "/live/{camera}/h264/init/{sequence:\\d+}.mp4"
+LIVE_RENDITION_FRAGMENT_ROUTE: Final = URL_BASE + "/live/{camera}/h264/{sequence:\\d+}.m4s"
 
 
 def playlist_path(camera: str, start: int, end: int) -> str:
@@ -102,6 +104,16 @@ def live_init_path(camera: str, version: int) -> str:
 def live_fragment_path(camera: str, sequence: int) -> str:
     """Return the path of a camera's live fragment by its media sequence number."""
     return f"{URL_BASE}/live/{camera}/{sequence}.m4s"
+
+
+def live_rendition_init_path(camera: str, sequence: int) -> str:
+    """Return the path of the init section of a live fragment's H.264 rendition."""
+    return f"{URL_BASE}/live/{camera}/h264/init/{sequence}.mp4"
+
+
+def live_rendition_fragment_path(camera: str, sequence: int) -> str:
+    """Return the path of a live fragment's H.264 rendition (on the live timeline)."""
+    return f"{URL_BASE}/live/{camera}/h264/{sequence}.m4s"
 
 
 def audit_csv_path(first: date, last: date, user_id: str | None, camera: str | None) -> str:

@@ -67,6 +67,8 @@ from .urls import (
     LIVE_FRAGMENT_ROUTE,
     LIVE_INIT_ROUTE,
     LIVE_PLAYLIST_ROUTE,
+    LIVE_RENDITION_FRAGMENT_ROUTE,
+    LIVE_RENDITION_INIT_ROUTE,
     MEDIA_ROUTE,
     PLAYLIST_ROUTE,
     RENDITION_INIT_ROUTE,
@@ -76,6 +78,8 @@ from .urls import (
     init_path,
     live_fragment_path,
     live_init_path,
+    live_rendition_fragment_path,
+    live_rendition_init_path,
     media_path,
     rendition_init_path,
     rendition_media_path,
@@ -108,6 +112,8 @@ def async_register_views(hass: HomeAssistant) -> None:
         LivePlaylistView,
         LiveInitView,
         LiveFragmentView,
+        LiveRenditionInitView,
+        LiveRenditionFragmentView,
     ):
         hass.http.register_view(view(hass))
 
@@ -335,9 +341,7 @@ class InitView(_FragmentView):
     async def get(self, request: web.Request, segment_id: str) -> web.Response:
         """Return the init bytes."""
         path = await self._fragment(request, segment_id)
-        data = await self.hass.async_add_executor_job(_read_or_none, hls.init_bytes, path)
-        if data is None:
-            raise web.HTTPNotFound
+        data = await _read_or_404(self.hass, hls.init_bytes, path)
         return web.Response(body=data, content_type="video/mp4")
 
 
@@ -351,9 +355,7 @@ class MediaView(_FragmentView):
         """Return the moof/mdat bytes with shifted decode times."""
         offset = _number(offset_ms, MAX_MOMENT * 1000) / 1000
         path = await self._fragment(request, segment_id)
-        data = await self.hass.async_add_executor_job(_read_or_none, hls.media_bytes, path, offset)
-        if data is None:
-            raise web.HTTPNotFound
+        data = await _read_or_404(self.hass, hls.media_bytes, path, offset)
         return web.Response(body=data, content_type="video/iso.segment")
 
 
@@ -398,9 +400,7 @@ class RenditionInitView(_RenditionView):
     async def get(self, request: web.Request, segment_id: str, part: str) -> web.Response:
         """Return the init bytes (the part is made first when not cached)."""
         made, *_rest = await self._rendition(request, segment_id, part)
-        data = await self.hass.async_add_executor_job(_read_or_none, hls.init_bytes, made)
-        if data is None:
-            raise web.HTTPNotFound
+        data = await _read_or_404(self.hass, hls.init_bytes, made)
         return web.Response(body=data, content_type="video/mp4")
 
 
@@ -420,9 +420,7 @@ class RenditionMediaView(_RenditionView):
         """Return the moof/mdat bytes of the part's rendition with shifted decode times."""
         offset = _number(offset_ms, MAX_MOMENT * 1000) / 1000
         made, segment, plan, number = await self._rendition(request, segment_id, part)
-        data = await self.hass.async_add_executor_job(_read_or_none, hls.media_bytes, made, offset)
-        if data is None:
-            raise web.HTTPNotFound
+        data = await _read_or_404(self.hass, hls.media_bytes, made, offset)
         service = self.hass.data[DATA_RENDITIONS]
         ahead = await self.hass.async_add_executor_job(_ahead, service, segment, plan, number)
         caller = self._access(request) if request.get(KEY_AUTHENTICATED) else None
@@ -475,10 +473,13 @@ class LivePlaylistView(_NvrView):
             raise web.HTTPNotFound(text="not recording")
         query = f"{MEDIA_TOKEN}={token}"
         try:
-            text = feed.playlist(
-                lambda version: f"{live_init_path(camera, version)}?{query}",
-                lambda sequence: f"{live_fragment_path(camera, sequence)}?{query}",
-            )
+            if request.query.get(CODEC_QUERY) == CODEC_H264:
+                text = _live_rendition_playlist(feed, camera, query)
+            else:
+                text = feed.playlist(
+                    lambda version: f"{live_init_path(camera, version)}?{query}",
+                    lambda sequence: f"{live_fragment_path(camera, sequence)}?{query}",
+                )
         except LiveNotReadyError:
             raise web.HTTPServiceUnavailable(headers={"Retry-After": "1"}) from None
         await async_audit(self.hass, access.caller, camera, Action.WATCHED_LIVE)
@@ -527,6 +528,95 @@ class LiveFragmentView(_LivePartView):
         return web.Response(
             body=data, content_type="video/iso.segment", headers={"Cache-Control": "no-cache"}
         )
+
+
+class _LiveRenditionView(_LivePartView):
+    """H.264 renditions of live fragments of an H.265 camera (engine: transcode, "Live").
+
+    Each fragment (with its init part) is one rendition source, made when first asked for
+    and cached like recorded parts (same bound on ffmpeg processes). Its rendition keeps the
+    live timeline's decode times, so fragments join as the stored ones do.
+    """
+
+    async def _made(self, request: web.Request, camera: str, sequence: str) -> Path:
+        feed = self._feed(request, camera)
+        number = _number(sequence, MAX_ROW_ID)
+        fragment = feed.fragment(number)
+        if fragment is None:
+            raise web.HTTPNotFound
+        init = feed.init_bytes(fragment.init)
+        data = await self.hass.async_add_executor_job(_read_or_none, feed.fragment_bytes, number)
+        if init is None or data is None:
+            raise web.HTTPNotFound
+        service = self.hass.data[DATA_RENDITIONS]
+        source = await self.hass.async_add_executor_job(
+            service.live_source, camera, number, init, data
+        )
+        try:
+            renditions = await service.async_renditions()
+            return await renditions.segment(source, f"live/{camera}/{number}")
+        except TranscodeError as err:
+            _LOGGER.debug("No rendition of live fragment %s of %s: %s", number, camera, err)
+            raise web.HTTPServiceUnavailable(headers={"Retry-After": "1"}) from err
+
+
+class LiveRenditionInitView(_LiveRenditionView):
+    """The init section of a live fragment's H.264 rendition, for EXT-X-MAP."""
+
+    url = LIVE_RENDITION_INIT_ROUTE
+    name = f"api:{DOMAIN}:live_rendition_init"
+
+    async def get(self, request: web.Request, camera: str, sequence: str) -> web.Response:
+        """Return the init bytes (the fragment's rendition is made first)."""
+        made = await self._made(request, camera, sequence)
+        data = await _read_or_404(self.hass, hls.init_bytes, made)
+        return web.Response(body=data, content_type="video/mp4")
+
+
+class LiveRenditionFragmentView(_LiveRenditionView):
+    """A live fragment's H.264 rendition (moof + mdat on the live timeline)."""
+
+    url = LIVE_RENDITION_FRAGMENT_ROUTE
+    name = f"api:{DOMAIN}:live_rendition_fragment"
+
+    async def get(self, request: web.Request, camera: str, sequence: str) -> web.Response:
+        """Return the rendition's fragments (already on the live timeline)."""
+        made = await self._made(request, camera, sequence)
+        data = await _read_or_404(self.hass, hls.media_bytes, made, 0.0)
+        return web.Response(
+            body=data, content_type="video/iso.segment", headers={"Cache-Control": "no-cache"}
+        )
+
+
+def _live_rendition_playlist(feed: LiveFeed, camera: str, query: str) -> str:
+    """Return the live playlist whose parts are H.264 renditions of the live fragments.
+
+    A rendition's init part comes from a fragment's rendition: each EXT-X-MAP names the
+    fragment that follows it.
+    """
+    marker = "\0init\0"
+    text = feed.playlist(
+        lambda _version: marker,
+        lambda sequence: f"{live_rendition_fragment_path(camera, sequence)}?{query}",
+    )
+    lines = text.splitlines()
+    for number, line in enumerate(lines):
+        if marker in line:
+            following = next(
+                item for item in lines[number + 1 :] if item and not item.startswith("#")
+            )
+            sequence = int(following.split("?")[0].rsplit("/", 1)[1].removesuffix(".m4s"))
+            init = f"{live_rendition_init_path(camera, sequence)}?{query}"
+            lines[number] = line.replace(marker, init)
+    return "\n".join(lines) + "\n"
+
+
+async def _read_or_404(hass: HomeAssistant, func: object, *args: object) -> bytes:
+    """Read a part of a file in the executor; answer 404 when it cannot be read."""
+    data = await hass.async_add_executor_job(_read_or_none, func, *args)
+    if data is None:
+        raise web.HTTPNotFound
+    return data
 
 
 def _read_or_none(func: object, *args: object) -> bytes | None:

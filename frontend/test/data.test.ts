@@ -36,7 +36,7 @@ import {
   unprotectFootage,
   unprotectMessage,
 } from "../src/data/footage";
-import { liveMessage } from "../src/data/live";
+import { fetchLive, liveMessage } from "../src/data/live";
 import { fetchPlayback, isHevc, playbackMessage } from "../src/data/playback";
 import { fetchStorage, storageMessage } from "../src/data/storage";
 import { fetchTimeline, timelineMessage } from "../src/data/timeline";
@@ -216,6 +216,22 @@ describe("wrappers send one message each and answer what Home Assistant answered
     expect(sent).toEqual([playbackMessage(range), playbackMessage(range)]);
     expect(isHevc("hev1.2.4.L153.B0")).toBe(true);
     expect(isHevc("avc1.42e01e")).toBe(false);
+  });
+
+  it("live: an H.265 camera the browser cannot decode is asked again as H.264 renditions", async () => {
+    const sent: WsMessage[] = [];
+    const connection = (codecs: string[]): HomeAssistant => ({
+      ...recorder().hass,
+      callWS<T>(msg: WsMessage): Promise<T> {
+        sent.push(msg);
+        return Promise.resolve({ url: "hevc" in msg ? "/h264" : "/stored", codecs, expires: 0 } as T);
+      },
+    });
+    expect((await fetchLive(connection(["hvc1.1.6.L120.90"]), "garden", () => false)).url).toBe("/h264");
+    expect(sent).toEqual([liveMessage("garden"), liveMessage("garden", false)]);
+    expect((await fetchLive(connection(["hvc1.1.6.L120.90"]), "garden", () => true)).url).toBe("/stored");
+    expect((await fetchLive(connection(["avc1.640028"]), "garden", () => false)).url).toBe("/stored");
+    expect(liveMessage("garden", false)).toEqual({ type: "cctv_nvr/live", camera: "garden", hevc: false });
   });
 
   it("export: as recorded unless H.264 for sharing is chosen", () => {

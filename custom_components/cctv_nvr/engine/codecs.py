@@ -65,9 +65,10 @@ def video_codec_string(moov: bytes) -> str | None:
 
 
 def segment_codec_string(path: Path) -> str | None:
-    """Return the video codec string of a stored segment file. Blocks: reads its moov."""
-    init = mp4box.read_init(path, mp4box.layout(path))
-    moov = next((box for box in mp4box.iter_boxes(init) if box.kind == b"moov"), None)
-    if moov is None:
-        return None
+    """Return the video codec string of a stored segment file. Blocks: reads its moov.
+
+    Raises ``mp4box.Mp4Error`` (a ValueError) when the file is not a fragmented MP4.
+    """
+    init = mp4box.read_init(path, mp4box.layout(path))  # layout found its moov
+    moov = next(box for box in mp4box.iter_boxes(init) if box.kind == b"moov")
     return video_codec_string(init[moov.offset : moov.end])

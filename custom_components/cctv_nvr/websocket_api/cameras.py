@@ -18,6 +18,7 @@ import probatio as vol
 from ..access import Right
 from ..const import (
     CONF_LIVE_PANEL_ONLY,
+    CONF_STREAM_INFO,
     DOMAIN,
     MAX_GAP,
     MAX_PLAYLIST_SECONDS,
@@ -49,6 +50,7 @@ from .helpers import (
 
 HEVC = "hevc"  # whether the client decodes H.265 (MediaSource.isTypeSupported)
 MAX_CODEC_PROBES = 4  # files read for the codec strings of one playback
+GENERIC_HEVC = "hvc1.1.6.L93.B0"  # H.265 Main, level 3.1: asked when no file tells more
 
 
 @websocket_command({vol.Required("type"): f"{DOMAIN}/cameras"})
@@ -210,7 +212,22 @@ async def ws_playback(
     )
 
 
-@websocket_command({vol.Required("type"): f"{DOMAIN}/live", vol.Required(CAMERA): str})
+def _live_codecs(files: list[Path]) -> list[str]:
+    """Return the codec string of the newest recorded file that has one. Blocks."""
+    for path in files:
+        with contextlib.suppress(OSError, ValueError):
+            if (codec := segment_codec_string(path)) is not None:
+                return [codec]
+    return []
+
+
+@websocket_command(
+    {
+        vol.Required("type"): f"{DOMAIN}/live",
+        vol.Required(CAMERA): str,
+        vol.Optional(HEVC): cv.boolean,
+    }
+)
 @with_camera(Right.LIVE)
 async def ws_live(
     hass: HomeAssistant, connection: ActiveConnection, msg: Message, call: CameraCall
@@ -219,15 +236,28 @@ async def ws_live(
 
     For users who may watch the camera live now; live video comes from the recording being
     written, so the camera must be recording (24/7, or the pre-roll buffer of events).
+    ``codecs`` is the recording's video codec string; with ``hevc: false`` an H.265
+    camera's live fragments are served as H.264 renditions (``rendition``).
     """
-    if call.coordinator.recorder.status.state != RecorderState.RECORDING:
+    recorder = call.coordinator.recorder
+    if recorder.status.state != RecorderState.RECORDING:
         raise ServiceValidationError(
             translation_domain=DOMAIN, translation_key="live_not_recording"
         )
+    codecs = await hass.async_add_executor_job(_live_codecs, await recorder.latest_files())
+    info = call.entry.data.get(CONF_STREAM_INFO) or {}
+    if not codecs and info.get("video_codec") == "hevc":
+        codecs = [GENERIC_HEVC]  # no file to read yet: what the camera's probe said
+    rendition = not msg.get(HEVC, True) and any(codec[:4] in ("hvc1", "hev1") for codec in codecs)
+    path = live_playlist_path(call.key)
+    if rendition:
+        path += f"?{CODEC_QUERY}={CODEC_H264}"  # signed with the path
     connection.send_result(
         msg["id"],
         {
-            "url": sign(hass, connection, live_playlist_path(call.key)),
+            "url": sign(hass, connection, path),
+            "codecs": codecs,
+            "rendition": rendition,
             "expires": time.time() + SIGNED_URL_LIFETIME.total_seconds(),
         },
     )
