@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 import os
 from pathlib import Path
 import re
@@ -476,17 +477,26 @@ async def test_without_a_working_encoder_and_after_close(
     with pytest.raises(TranscodeError):
         await service.async_renditions()  # not started
     assert service.diagnostics() == {"capabilities": None, "status": None}
+    stale = service.cache_dir / "live" / "cam-3-1000.mp4"  # a live source of an earlier run
+    await hass.async_add_executor_job(partial(stale.parent.mkdir, parents=True))
+    await hass.async_add_executor_job(stale.write_bytes, b"old")
     service.async_start()
     renditions = await service.async_renditions()
+    assert not await hass.async_add_executor_job(stale.exists)
     assert renditions.encoder.name == "libx264"
     assert service.diagnostics()["capabilities"]["chosen"] is None
     assert "No H.264 encoder works here" in caplog.text
     # Live sources: written once, those far behind the newest go.
-    first = await hass.async_add_executor_job(service.live_source, "cam", 1, b"init", b"frag")
-    again = await hass.async_add_executor_job(service.live_source, "cam", 1, b"x", b"y")
+    source = service.live_source
+    first = await hass.async_add_executor_job(source, "cam", 1, 5.0, b"init", b"frag")
+    again = await hass.async_add_executor_job(source, "cam", 1, 5.0, b"x", b"y")
     assert again == first
     assert await hass.async_add_executor_job(first.read_bytes) == b"initfrag"
-    await hass.async_add_executor_job(service.live_source, "cam", 100, b"init", b"frag")
+    # A reloaded camera numbers from the start again: another fragment, another file.
+    reloaded = await hass.async_add_executor_job(source, "cam", 1, 9.0, b"new", b"frag")
+    assert reloaded != first
+    assert await hass.async_add_executor_job(reloaded.read_bytes) == b"newfrag"
+    await hass.async_add_executor_job(source, "cam", 100, 99.0, b"init", b"frag")
     assert not await hass.async_add_executor_job(first.exists)
     await service.async_close()
     with pytest.raises(TranscodeError):

@@ -25,8 +25,10 @@ import asyncio
 from collections import OrderedDict
 import contextlib
 import dataclasses
+from functools import partial
 import logging
 from pathlib import Path
+import shutil
 from typing import Any, Final
 
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP
@@ -56,6 +58,7 @@ SPLIT_ABOVE: Final = 12.0  # segments up to this long are one part (no file read
 MAX_PLANS: Final = 4096  # segments whose pieces are remembered
 WHOLE: Final = "all"  # the part of a segment that is all of it
 LIVE_SOURCES_KEPT: Final = 64  # live fragments (about a minute) kept as sources per camera
+LIVE_FOLDER: Final = "live"  # in the cache folder: live fragments to transcode (emptied at start)
 
 # What a playlist URL's ``codec`` asks for.
 CODEC_QUERY: Final = "codec"
@@ -132,6 +135,10 @@ class RenditionService:
         self.hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, _stop)
 
     async def _async_create(self) -> Renditions:
+        # Live sources of an earlier run are never asked for again.
+        await self.hass.async_add_executor_job(
+            partial(shutil.rmtree, self.cache_dir / LIVE_FOLDER, ignore_errors=True)
+        )
         caps = await detect(self.ffmpeg)
         self.capabilities = caps
         encoder = caps.best
@@ -195,22 +202,26 @@ class RenditionService:
                 self._plans.popitem(last=False)
         return plan
 
-    def live_source(self, camera: str, sequence: int, init: bytes, fragment: bytes) -> Path:
+    def live_source(
+        self, camera: str, sequence: int, wall: float, init: bytes, fragment: bytes
+    ) -> Path:
         """Write a live fragment with its init part as a file a rendition is made of. Blocks.
 
-        The same fragment is written once (its rendition is cached by the file's version);
-        sources more than ``LIVE_SOURCES_KEPT`` fragments old go.
+        The file is named by the fragment's sequence and wall-clock time (a reloaded camera
+        numbers its fragments from the start again). The same fragment is written once (its
+        rendition is cached by the file's version); sources further than
+        ``LIVE_SOURCES_KEPT`` fragments from this one go.
         """
-        folder = self.cache_dir / "live"
-        path = folder / f"{camera}-{sequence}.mp4"
+        folder = self.cache_dir / LIVE_FOLDER
+        path = folder / f"{camera}-{sequence}-{round(wall * 1000)}.mp4"
         if not path.is_file():
             folder.mkdir(parents=True, exist_ok=True)
             tmp = folder / f".{path.name}.tmp"
             tmp.write_bytes(init + fragment)
             tmp.replace(path)
             for old in folder.glob(f"{camera}-*.mp4"):
-                number = old.stem.rsplit("-", 1)[1]
-                if number.isdigit() and int(number) < sequence - LIVE_SOURCES_KEPT:
+                number = old.stem.rsplit("-", 2)[-2]
+                if number.isdigit() and abs(int(number) - sequence) > LIVE_SOURCES_KEPT:
                     old.unlink(missing_ok=True)
         return path
 

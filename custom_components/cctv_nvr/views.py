@@ -550,11 +550,11 @@ class _LiveRenditionView(_LivePartView):
             raise web.HTTPNotFound
         service = self.hass.data[DATA_RENDITIONS]
         source = await self.hass.async_add_executor_job(
-            service.live_source, camera, number, init, data
+            service.live_source, camera, number, fragment.wall, init, data
         )
         try:
             renditions = await service.async_renditions()
-            return await renditions.segment(source, f"live/{camera}/{number}")
+            return await renditions.segment(source, f"live/{source.stem}")
         except TranscodeError as err:
             _LOGGER.debug("No rendition of live fragment %s of %s: %s", number, camera, err)
             raise web.HTTPServiceUnavailable(headers={"Retry-After": "1"}) from err
