@@ -11,7 +11,8 @@ Who gets a rendition: stored footage is served untouched unless the client canno
 it. A playlist URL carries ``codec``, signed with it: ``h264`` (the panel asked, its
 browser's ``MediaSource.isTypeSupported`` said no to the footage's codec string),
 ``auto`` (the media browser and the companion apps: the playlist request's User-Agent
-decides, see :func:`client_decodes_hevc`), nothing (the stored stream). In a rendition
+decides, see :func:`client_decodes_hevc`; their URL is ``urls.playlist_auto_path``, as Home
+Assistant signs no media URL that carries a query), nothing (the stored stream). In a rendition
 playlist each H.265 segment is listed as one part (segments up to ``SPLIT_ABOVE``
 seconds, the recorder's default of 10 s among them) or as pieces of at least
 ``PIECE_SECONDS`` cut at keyframes, so the first part of a long segment is ready soon;

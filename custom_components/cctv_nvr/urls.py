@@ -20,6 +20,9 @@ from .const import DOMAIN, URL_BASE
 # -- HTTP routes and their paths ------------------------------------------------------------
 
 PLAYLIST_ROUTE: Final = URL_BASE + "/playlist/{camera}/{start:\\d+}-{end:\\d+}.m3u8"
+# The media browser's: the request's User-Agent picks stored H.265 or its H.264 rendition (a
+# path of its own: Home Assistant does not sign media URLs that carry a query).
+PLAYLIST_AUTO_ROUTE: Final = URL_BASE + "/playlist/{camera}/{start:\\d+}-{end:\\d+}/auto.m3u8"
 INIT_ROUTE: Final = URL_BASE + "/init/{segment_id:\\d+}.mp4"
 MEDIA_ROUTE: Final = URL_BASE + "/media/{segment_id:\\d+}/{offset_ms:-?\\d+}.m4s"
 SEGMENT_ROUTE: Final = URL_BASE + "/segment/{segment_id:\\d+}.mp4"
@@ -44,6 +47,11 @@ LIVE_RENDITION_FRAGMENT_ROUTE: Final = URL_BASE + "/live/{camera}/h264/{sequence
 def playlist_path(camera: str, start: int, end: int) -> str:
     """Return the path of the HLS playlist of a camera's footage in [start, end)."""
     return f"{URL_BASE}/playlist/{camera}/{start}-{end}.m3u8"
+
+
+def playlist_auto_path(camera: str, start: int, end: int) -> str:
+    """Return the path of a playlist whose requester's User-Agent picks stored or H.264."""
+    return f"{URL_BASE}/playlist/{camera}/{start}-{end}/auto.m3u8"
 
 
 def init_path(segment_id: int) -> str:

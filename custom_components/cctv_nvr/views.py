@@ -50,6 +50,7 @@ from .engine.transcode import Part, Piece, TranscodeError
 from .footage import DATA_REMUXES
 from .links import link_valid
 from .renditions import (
+    CODEC_AUTO,
     CODEC_H264,
     CODEC_QUERY,
     DATA_RENDITIONS,
@@ -70,6 +71,7 @@ from .urls import (
     LIVE_RENDITION_FRAGMENT_ROUTE,
     LIVE_RENDITION_INIT_ROUTE,
     MEDIA_ROUTE,
+    PLAYLIST_AUTO_ROUTE,
     PLAYLIST_ROUTE,
     RENDITION_INIT_ROUTE,
     RENDITION_MEDIA_ROUTE,
@@ -99,6 +101,7 @@ def async_register_views(hass: HomeAssistant) -> None:
     """Register the integration's HTTP views."""
     for view in (
         PlaylistView,
+        PlaylistAutoView,
         InitView,
         MediaView,
         RenditionInitView,
@@ -280,6 +283,7 @@ class PlaylistView(_NvrView):
 
     url = PLAYLIST_ROUTE
     name = f"api:{DOMAIN}:playlist"
+    codec: str | None = None  # None: the ``codec`` of the (signed) query; stored without one
 
     async def get(self, request: web.Request, camera: str, start: str, end: str) -> web.Response:
         """Return the playlist; its fragment URLs carry a media token for the same user."""
@@ -296,7 +300,7 @@ class PlaylistView(_NvrView):
         )
         nvr = self.hass.data[DATA_NVR]
         service = self.hass.data[DATA_RENDITIONS]
-        codec = request.query.get(CODEC_QUERY)
+        codec = self.codec or request.query.get(CODEC_QUERY)
         agent = request.headers.get("User-Agent", "")
 
         def rendition(seg: Segment) -> list[Piece | None] | None:
@@ -318,6 +322,14 @@ class PlaylistView(_NvrView):
             raise web.HTTPNotFound
         await async_audit(self.hass, access.caller, camera, Action.WATCHED, start=begin, end=finish)
         return web.Response(text=text, content_type=HLS_MIME, headers={"Cache-Control": "no-cache"})
+
+
+class PlaylistAutoView(PlaylistView):
+    """The media browser's playlist: the request's User-Agent picks stored H.265 or H.264."""
+
+    url = PLAYLIST_AUTO_ROUTE
+    name = f"api:{DOMAIN}:playlist_auto"
+    codec = CODEC_AUTO
 
 
 class _FragmentView(_NvrView):
