@@ -23,6 +23,7 @@ from .footage import DATA_EXPORT_JOBS, DATA_REMUXES, ExportJobs, RemuxQueue
 from .links import async_setup_links
 from .panel import async_register_panel, async_remove_panel_if_unused, async_setup_panel
 from .push import async_get_ingest
+from .renditions import async_setup_renditions
 from .retention import RetentionRunner
 from .services import async_setup_services
 from .views import async_register_views
@@ -57,6 +58,7 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     )
     hass.data[DATA_EXPORT_JOBS] = ExportJobs(hass)
     hass.data[DATA_REMUXES] = RemuxQueue()
+    async_setup_renditions(hass, nvr)
     async_setup_access(hass)
     await async_setup_links(hass)
 

@@ -12,6 +12,7 @@ from homeassistant.core import HomeAssistant
 from .const import CONF_MAIN_URL, CONF_STREAM_KEY, CONF_SUB_URL
 from .coordinator import CctvNvrConfigEntry
 from .engine.rtsp import redact_url
+from .renditions import DATA_RENDITIONS
 
 TO_REDACT = {CONF_USERNAME, CONF_PASSWORD, CONF_STREAM_KEY}
 
@@ -44,4 +45,7 @@ async def async_get_config_entry_diagnostics(
         "manual_active": coordinator.recordings.manual_active,
         "index": {"segments": count, "bytes": size, "oldest": oldest, "newest": newest},
         **({"push": asdict(push)} if push is not None else {}),
+        # H.264 renditions of H.265 footage (the whole installation's): the encoder chosen
+        # at start (hardware or not), what was tried, and the transcodes and cache now.
+        "transcoding": hass.data[DATA_RENDITIONS].diagnostics(),
     }

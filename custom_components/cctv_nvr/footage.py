@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 import logging
 import secrets
 import time
@@ -44,9 +45,15 @@ from .engine.export import ExportError, export_range
 from .engine.index import KIND_EVENT, Recording, Segment
 from .engine.policy import Caller
 from .engine.retention import delete_range, disk_free_bytes
+from .engine.transcode import LIBX264, TranscodeError, export_h264, wants_rendition
+from .renditions import DATA_RENDITIONS
 from .urls import MediaId, export_path
 
 _LOGGER = logging.getLogger(__name__)
+
+FORMAT_RECORDED = "recorded"  # an export as recorded (remuxed, no re-encoding)
+FORMAT_H264 = "h264"  # H.264 for sharing: H.265 footage re-encoded
+EXPORT_FORMATS = (FORMAT_RECORDED, FORMAT_H264)
 
 
 class RemuxQueue:
@@ -137,10 +144,14 @@ async def async_export(
     name: str | None,
     *,
     ticket: object | None = None,
+    fmt: str = FORMAT_RECORDED,
 ) -> dict[str, Any]:
     """Write one MP4 of a camera's [start, end) by remuxing; return what the service answers.
 
-    Waits for a remux slot (``ticket`` shows its place in the queue).
+    Waits for a remux slot (``ticket`` shows its place in the queue). With ``fmt``
+    ``h264`` ("H.264 for sharing") H.265 footage is re-encoded to H.264 after the remux, in
+    the same slot (nice'd ffmpeg, the encoder detected at start); H.264 footage is
+    already that and stays as recorded.
     """
     coordinator = entry.runtime_data
     nvr = coordinator.nvr
@@ -151,17 +162,30 @@ async def async_export(
     await async_check_export_allowed(hass, caller, segments)
     stamp, relative = _export_name(camera, start, end, name)
     target = nvr.exports / relative
+    ffmpeg = coordinator.recorder.config.ffmpeg
+    sharing = fmt == FORMAT_H264 and any(
+        wants_rendition(segment.video_codec, client_decodes_hevc=False) for segment in segments
+    )
+    remuxed = target.with_name(f".{target.stem}.recorded.mp4") if sharing else target
     async with hass.data[DATA_REMUXES].turn(ticket if ticket is not None else object()):
         try:
-            result = await export_range(
-                segments, nvr.root, start, end, target, ffmpeg=coordinator.recorder.config.ffmpeg
-            )
-        except ExportError as err:
+            result = await export_range(segments, nvr.root, start, end, remuxed, ffmpeg=ffmpeg)
+            duration, size = result.duration, result.bytes
+            if sharing:
+                caps = hass.data[DATA_RENDITIONS].capabilities
+                shared = await export_h264(
+                    remuxed, target, encoder=(caps and caps.best) or LIBX264, ffmpeg=ffmpeg
+                )
+                duration, size = shared.duration or duration, shared.bytes
+        except (ExportError, TranscodeError) as err:
             raise HomeAssistantError(
                 translation_domain=DOMAIN,
                 translation_key="export_failed",
                 translation_placeholders={"reason": err.reason},
             ) from err
+        finally:
+            if sharing:
+                await hass.async_add_executor_job(partial(remuxed.unlink, missing_ok=True))
     title = name or f"{entry.title} {stamp}"
     owner = None if caller.admin else caller.user_id
     expires = time.time() + USER_EXPORT_DAYS * 86400 if owner is not None else None
@@ -172,8 +196,8 @@ async def async_export(
             start,
             end,
             relative,
-            result.bytes,
-            result.duration,
+            size,
+            duration,
             user_id=owner,
             expires=expires,
         )
@@ -185,8 +209,8 @@ async def async_export(
         "path": str(target),
         "media_id": MediaId.for_export(export_id).uri,
         "url": export_path(export_id),
-        "duration": round(result.duration, 3),
-        "bytes": result.bytes,
+        "duration": round(duration, 3),
+        "bytes": size,
     }
 
 
@@ -246,6 +270,7 @@ async def async_delete_range(
     count, size = await hass.async_add_executor_job(
         delete_range, nvr.index, nvr.root, coordinator.camera_key, start, end
     )
+    await hass.data[DATA_RENDITIONS].async_prune()  # their renditions go too
     await async_audit(
         hass,
         caller,
@@ -304,6 +329,7 @@ class ExportJob:
     start: float
     end: float
     name: str | None
+    format: str = FORMAT_RECORDED
     started: float = field(default_factory=time.time)
     status: str = "queued"  # queued, running, done, failed
     finished: float | None = None
@@ -319,6 +345,7 @@ class ExportJob:
             "start": self.start,
             "end": self.end,
             "name": self.name,
+            "format": self.format,
             "status": self.status,
             "started": self.started,
             "finished": self.finished,
@@ -343,6 +370,7 @@ class ExportJobs:
         start: float,
         end: float,
         name: str | None,
+        fmt: str = FORMAT_RECORDED,
     ) -> ExportJob:
         """Queue an export in the background; return the job (its state changes as it runs).
 
@@ -365,6 +393,7 @@ class ExportJobs:
             start=start,
             end=end,
             name=name,
+            format=fmt,
         )
         self._jobs[job.id] = job
         self.hass.async_create_background_task(
@@ -375,7 +404,7 @@ class ExportJobs:
     async def _async_run(self, job: ExportJob, entry: CctvNvrConfigEntry, caller: Caller) -> None:
         try:
             result = await async_export(
-                self.hass, entry, caller, job.start, job.end, job.name, ticket=job
+                self.hass, entry, caller, job.start, job.end, job.name, ticket=job, fmt=job.format
             )
         except HomeAssistantError as err:
             job.status = "failed"

@@ -30,7 +30,7 @@ from .const import DOMAIN, HLS_MIME, MAX_GAP
 from .coordinator import CctvNvrConfigEntry
 from .data import DATA_NVR
 from .engine.timeline import days_with_footage, hour_contents, hours_with_footage, local_hours
-from .urls import MediaId, MediaKind, export_path, playlist_path, thumbnail_path
+from .urls import MediaId, MediaKind, export_path, playlist_auto_path, thumbnail_path
 
 
 async def async_get_media_source(hass: HomeAssistant) -> CctvNvrMediaSource:
@@ -114,7 +114,9 @@ class CctvNvrMediaSource(MediaSource):
                         translation_key="camera_not_found",
                         translation_placeholders={"camera": camera},
                     )
-                return PlayMedia(playlist_path(camera, start, end), HLS_MIME)
+                # The playlist request's User-Agent picks stored H.265 or its H.264
+                # rendition (``renditions.client_decodes_hevc``); H.264 plays as stored.
+                return PlayMedia(playlist_auto_path(camera, start, end), HLS_MIME)
             case MediaId(kind=MediaKind.EXPORT, export_id=int(export_id)):
                 export = await self.hass.async_add_executor_job(
                     self.hass.data[DATA_NVR].index.exports.get, export_id

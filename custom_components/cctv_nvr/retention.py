@@ -35,6 +35,7 @@ from .engine.retention import (
     prune_thumbnails,
 )
 from .issues import async_set_disk_full
+from .renditions import DATA_RENDITIONS
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -141,6 +142,7 @@ class RetentionRunner:
                 prune_cache, nvr.thumbnails / "events", time.time() - longest * 86400
             )
         await self.hass.async_add_executor_job(self._prune_rest, audit_days(self.hass))
+        await self.hass.data[DATA_RENDITIONS].async_prune()
         async_set_disk_full(self.hass, report.still_short)
         return report
 

@@ -57,6 +57,8 @@ from .coordinator import CctvNvrConfigEntry
 from .data import DATA_NVR
 from .engine.index import KIND_EVENT
 from .footage import (
+    EXPORT_FORMATS,
+    FORMAT_RECORDED,
     async_delete_event,
     async_delete_range,
     async_export,
@@ -65,6 +67,7 @@ from .footage import (
 )
 from .util import as_timestamp, checked_range
 
+ATTR_FORMAT = "format"  # of an export: as recorded, or H.264 for sharing
 _SECONDS = vol.All(cv.time_period, lambda value: value.total_seconds())
 _LABEL = vol.All(cv.string, vol.Strip, vol.Length(min=1, max=64))
 START_SCHEMA = cv.make_entity_service_schema(
@@ -86,6 +89,7 @@ EXPORT_SCHEMA = cv.make_entity_service_schema(
         vol.Required(ATTR_START): cv.datetime,
         vol.Required(ATTR_END): cv.datetime,
         vol.Optional(ATTR_NAME): vol.All(cv.string, vol.Length(min=1, max=100)),
+        vol.Optional(ATTR_FORMAT, default=FORMAT_RECORDED): vol.In(EXPORT_FORMATS),
     }
 )
 DELETE_EXPORT_SCHEMA = vol.Schema(
@@ -212,7 +216,15 @@ async def _export(call: ServiceCall) -> ServiceResponse:
     camera = cameras[0].data[CONF_STORAGE_KEY]
     if not async_policy(call.hass).range_visible(caller, camera, start, end, time.time()):
         raise AccessDenied("range_not_allowed")
-    return await async_export(call.hass, cameras[0], caller, start, end, call.data.get(ATTR_NAME))
+    return await async_export(
+        call.hass,
+        cameras[0],
+        caller,
+        start,
+        end,
+        call.data.get(ATTR_NAME),
+        fmt=call.data[ATTR_FORMAT],
+    )
 
 
 def _protection(protected: bool) -> Callable[[ServiceCall], Coroutine[Any, Any, ServiceResponse]]:

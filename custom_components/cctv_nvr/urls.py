@@ -20,6 +20,9 @@ from .const import DOMAIN, URL_BASE
 # -- HTTP routes and their paths ------------------------------------------------------------
 
 PLAYLIST_ROUTE: Final = URL_BASE + "/playlist/{camera}/{start:\\d+}-{end:\\d+}.m3u8"
+# The media browser's: the request's User-Agent picks stored H.265 or its H.264 rendition (a
+# path of its own: Home Assistant does not sign media URLs that carry a query).
+PLAYLIST_AUTO_ROUTE: Final = URL_BASE + "/playlist/{camera}/{start:\\d+}-{end:\\d+}/auto.m3u8"
 INIT_ROUTE: Final = URL_BASE + "/init/{segment_id:\\d+}.mp4"
 MEDIA_ROUTE: Final = URL_BASE + "/media/{segment_id:\\d+}/{offset_ms:-?\\d+}.m4s"
 SEGMENT_ROUTE: Final = URL_BASE + "/segment/{segment_id:\\d+}.mp4"
@@ -28,14 +31,27 @@ THUMBNAIL_ROUTE: Final = URL_BASE + "/thumbnail/{camera}/{moment:\\d+}.jpg"
 EVENT_CLIP_ROUTE: Final = URL_BASE + "/event/{recording_id:\\d+}/clip.mp4"
 EVENT_SNAPSHOT_ROUTE: Final = URL_BASE + "/event/{recording_id:\\d+}/snapshot.jpg"
 AUDIT_CSV_ROUTE: Final = URL_BASE + "/audit.csv"
+RENDITION_INIT_ROUTE: Final = (
+    URL_BASE + "/rendition/{segment_id:\\d+}/{part:all|\\d+-\\d+}/init.mp4"
+)
+RENDITION_MEDIA_ROUTE: Final = (
+    URL_BASE + "/rendition/{segment_id:\\d+}/{part:all|\\d+-\\d+}/{offset_ms:-?\\d+}.m4s"
+)
 LIVE_PLAYLIST_ROUTE: Final = URL_BASE + "/live/{camera}/live.m3u8"
 LIVE_INIT_ROUTE: Final = URL_BASE + "/live/{camera}/init/{version:\\d+}.mp4"
 LIVE_FRAGMENT_ROUTE: Final = URL_BASE + "/live/{camera}/{sequence:\\d+}.m4s"
+LIVE_RENDITION_INIT_ROUTE: Final = URL_BASE + "/live/{camera}/h264/init/{sequence:\\d+}.mp4"
+LIVE_RENDITION_FRAGMENT_ROUTE: Final = URL_BASE + "/live/{camera}/h264/{sequence:\\d+}.m4s"
 
 
 def playlist_path(camera: str, start: int, end: int) -> str:
     """Return the path of the HLS playlist of a camera's footage in [start, end)."""
     return f"{URL_BASE}/playlist/{camera}/{start}-{end}.m3u8"
+
+
+def playlist_auto_path(camera: str, start: int, end: int) -> str:
+    """Return the path of a playlist whose requester's User-Agent picks stored or H.264."""
+    return f"{URL_BASE}/playlist/{camera}/{start}-{end}/auto.m3u8"
 
 
 def init_path(segment_id: int) -> str:
@@ -46,6 +62,16 @@ def init_path(segment_id: int) -> str:
 def media_path(segment_id: int, offset_seconds: float) -> str:
     """Return the path of a segment's fragments shifted by an offset onto a playlist."""
     return f"{URL_BASE}/media/{segment_id}/{round(offset_seconds * 1000)}.m4s"
+
+
+def rendition_init_path(segment_id: int, part: str) -> str:
+    """Return the path of the init section of a part's H.264 rendition (``all`` or a piece)."""
+    return f"{URL_BASE}/rendition/{segment_id}/{part}/init.mp4"
+
+
+def rendition_media_path(segment_id: int, part: str, offset_seconds: float) -> str:
+    """Return the path of a part's H.264 rendition, moved by an offset onto a playlist."""
+    return f"{URL_BASE}/rendition/{segment_id}/{part}/{round(offset_seconds * 1000)}.m4s"
 
 
 def segment_path(segment_id: int) -> str:
@@ -86,6 +112,16 @@ def live_init_path(camera: str, version: int) -> str:
 def live_fragment_path(camera: str, sequence: int) -> str:
     """Return the path of a camera's live fragment by its media sequence number."""
     return f"{URL_BASE}/live/{camera}/{sequence}.m4s"
+
+
+def live_rendition_init_path(camera: str, sequence: int) -> str:
+    """Return the path of the init section of a live fragment's H.264 rendition."""
+    return f"{URL_BASE}/live/{camera}/h264/init/{sequence}.mp4"
+
+
+def live_rendition_fragment_path(camera: str, sequence: int) -> str:
+    """Return the path of a live fragment's H.264 rendition (on the live timeline)."""
+    return f"{URL_BASE}/live/{camera}/h264/{sequence}.m4s"
 
 
 def audit_csv_path(first: date, last: date, user_id: str | None, camera: str | None) -> str:

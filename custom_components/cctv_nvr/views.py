@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
+import contextlib
 from datetime import date
 import hashlib
 import hmac
@@ -45,8 +46,19 @@ from .engine.index.audit import to_csv
 from .engine.live import LiveFeed, LiveNotReadyError
 from .engine.media import ProbeError, last_keyframe_jpeg
 from .engine.policy import Caller
+from .engine.transcode import Part, Piece, TranscodeError
 from .footage import DATA_REMUXES
 from .links import link_valid
+from .renditions import (
+    CODEC_AUTO,
+    CODEC_H264,
+    CODEC_QUERY,
+    DATA_RENDITIONS,
+    RenditionService,
+    as_listed,
+    part_name,
+    rendition_wanted,
+)
 from .urls import (
     AUDIT_CSV_ROUTE,
     EVENT_CLIP_ROUTE,
@@ -56,14 +68,23 @@ from .urls import (
     LIVE_FRAGMENT_ROUTE,
     LIVE_INIT_ROUTE,
     LIVE_PLAYLIST_ROUTE,
+    LIVE_RENDITION_FRAGMENT_ROUTE,
+    LIVE_RENDITION_INIT_ROUTE,
     MEDIA_ROUTE,
+    PLAYLIST_AUTO_ROUTE,
     PLAYLIST_ROUTE,
+    RENDITION_INIT_ROUTE,
+    RENDITION_MEDIA_ROUTE,
     SEGMENT_ROUTE,
     THUMBNAIL_ROUTE,
     init_path,
     live_fragment_path,
     live_init_path,
+    live_rendition_fragment_path,
+    live_rendition_init_path,
     media_path,
+    rendition_init_path,
+    rendition_media_path,
 )
 from .util import day_range
 
@@ -80,8 +101,11 @@ def async_register_views(hass: HomeAssistant) -> None:
     """Register the integration's HTTP views."""
     for view in (
         PlaylistView,
+        PlaylistAutoView,
         InitView,
         MediaView,
+        RenditionInitView,
+        RenditionMediaView,
         SegmentView,
         ExportView,
         ThumbnailView,
@@ -91,6 +115,8 @@ def async_register_views(hass: HomeAssistant) -> None:
         LivePlaylistView,
         LiveInitView,
         LiveFragmentView,
+        LiveRenditionInitView,
+        LiveRenditionFragmentView,
     ):
         hass.http.register_view(view(hass))
 
@@ -214,18 +240,42 @@ def _playlist(
     finish: int,
     visible: Callable[[Segment], bool],
     query: str,
+    rendition: Callable[[Segment], list[Piece | None] | None] = lambda _seg: None,
 ) -> str | None:
-    """Build a playlist of the visible footage of [begin, finish) (executor)."""
+    """Build a playlist of the visible footage of [begin, finish) (executor).
+
+    ``rendition(segment)`` returns the parts of a segment to list as H.264 renditions
+    (see ``renditions``), or None to list the stored segment.
+    """
     segments = [seg for seg in index.segments(camera, float(begin), float(finish)) if visible(seg)]
     if not segments:
         return None
-    return hls.build_playlist(
-        segments,
-        float(begin),
-        float(finish),
-        lambda seg: f"{init_path(seg.row_id)}?{query}",
-        lambda seg, offset: f"{media_path(seg.row_id, offset)}?{query}",
-    )
+    listed: list[Segment] = []
+    parts: dict[int, tuple[Segment, Piece | None]] = {}  # id of a listed part -> its piece
+    for segment in segments:
+        pieces = rendition(segment)
+        if pieces is None:
+            listed.append(segment)
+            continue
+        for piece in pieces:
+            part = as_listed(segment, piece)
+            parts[id(part)] = (segment, piece)
+            listed.append(part)
+
+    def init_url(seg: Segment) -> str:
+        if id(seg) in parts:
+            return f"{rendition_init_path(seg.row_id, part_name(parts[id(seg)][1]))}?{query}"
+        return f"{init_path(seg.row_id)}?{query}"
+
+    def media_url(seg: Segment, offset: float) -> str:
+        if id(seg) in parts:
+            piece = parts[id(seg)][1]
+            # A piece's rendition keeps the segment's timeline: it starts at piece.start.
+            shift = offset - (piece.start if piece else 0.0)
+            return f"{rendition_media_path(seg.row_id, part_name(piece), shift)}?{query}"
+        return f"{media_path(seg.row_id, offset)}?{query}"
+
+    return hls.build_playlist(listed, float(begin), float(finish), init_url, media_url)
 
 
 class PlaylistView(_NvrView):
@@ -233,6 +283,7 @@ class PlaylistView(_NvrView):
 
     url = PLAYLIST_ROUTE
     name = f"api:{DOMAIN}:playlist"
+    codec: str | None = None  # None: the ``codec`` of the (signed) query; stored without one
 
     async def get(self, request: web.Request, camera: str, start: str, end: str) -> web.Response:
         """Return the playlist; its fragment URLs carry a media token for the same user."""
@@ -247,19 +298,38 @@ class PlaylistView(_NvrView):
         visible = access.policy.footage_filter(
             access.caller, camera, float(begin), float(finish), time.time()
         )
+        nvr = self.hass.data[DATA_NVR]
+        service = self.hass.data[DATA_RENDITIONS]
+        codec = self.codec or request.query.get(CODEC_QUERY)
+        agent = request.headers.get("User-Agent", "")
+
+        def rendition(seg: Segment) -> list[Piece | None] | None:
+            if not rendition_wanted(codec, agent, seg.video_codec):
+                return None
+            return service.plan(seg, nvr.root / seg.path)
+
         text = await self.hass.async_add_executor_job(
             _playlist,
-            self.hass.data[DATA_NVR].index,
+            nvr.index,
             camera,
             begin,
             finish,
             lambda seg: visible(seg.start, seg.end),
             f"{MEDIA_TOKEN}={token}",
+            rendition,
         )
         if text is None:
             raise web.HTTPNotFound
         await async_audit(self.hass, access.caller, camera, Action.WATCHED, start=begin, end=finish)
         return web.Response(text=text, content_type=HLS_MIME, headers={"Cache-Control": "no-cache"})
+
+
+class PlaylistAutoView(PlaylistView):
+    """The media browser's playlist: the request's User-Agent picks stored H.265 or H.264."""
+
+    url = PLAYLIST_AUTO_ROUTE
+    name = f"api:{DOMAIN}:playlist_auto"
+    codec = CODEC_AUTO
 
 
 class _FragmentView(_NvrView):
@@ -283,9 +353,7 @@ class InitView(_FragmentView):
     async def get(self, request: web.Request, segment_id: str) -> web.Response:
         """Return the init bytes."""
         path = await self._fragment(request, segment_id)
-        data = await self.hass.async_add_executor_job(_read_or_none, hls.init_bytes, path)
-        if data is None:
-            raise web.HTTPNotFound
+        data = await _read_or_404(self.hass, hls.init_bytes, path)
         return web.Response(body=data, content_type="video/mp4")
 
 
@@ -299,10 +367,97 @@ class MediaView(_FragmentView):
         """Return the moof/mdat bytes with shifted decode times."""
         offset = _number(offset_ms, MAX_MOMENT * 1000) / 1000
         path = await self._fragment(request, segment_id)
-        data = await self.hass.async_add_executor_job(_read_or_none, hls.media_bytes, path, offset)
-        if data is None:
-            raise web.HTTPNotFound
+        data = await _read_or_404(self.hass, hls.media_bytes, path, offset)
         return web.Response(body=data, content_type="video/iso.segment")
+
+
+class _RenditionView(_FragmentView):
+    """A part of an H.264 rendition of an H.265 segment (same checks as the stored parts)."""
+
+    async def _rendition(
+        self, request: web.Request, segment_id: str, part: str
+    ) -> tuple[Path, Segment, list[Piece | None], int]:
+        """Check the caller; make (or find) the part's rendition.
+
+        Return its path, the segment, the segment's parts and this part's place among them.
+        """
+        segment, path = await self._segment(segment_id)
+        _entry, access = self._session_or_token(request, segment.camera, Right.RECORDINGS)
+        self._check_footage(access, segment.camera, segment.start, segment.end)
+        if not rendition_wanted(CODEC_H264, "", segment.video_codec):
+            raise web.HTTPNotFound  # only H.265 footage has renditions
+        service = self.hass.data[DATA_RENDITIONS]
+        plan = await self.hass.async_add_executor_job(service.plan, segment, path)
+        names = [part_name(piece) for piece in plan]
+        if part not in names:
+            raise web.HTTPNotFound
+        number = names.index(part)
+        try:
+            renditions = await service.async_renditions()
+            made = await renditions.segment(path, segment.path, plan[number])
+        except TranscodeError as err:
+            _LOGGER.debug("No rendition of %s (%s): %s", segment.path, part, err)
+            if err.reason in ("source_missing", "not_fragmented"):
+                raise web.HTTPNotFound from err
+            raise web.HTTPServiceUnavailable(headers={"Retry-After": "2"}) from err
+        return made, segment, plan, number
+
+
+class RenditionInitView(_RenditionView):
+    """The init section of a part's H.264 rendition, for EXT-X-MAP."""
+
+    url = RENDITION_INIT_ROUTE
+    name = f"api:{DOMAIN}:rendition_init"
+
+    async def get(self, request: web.Request, segment_id: str, part: str) -> web.Response:
+        """Return the init bytes (the part is made first when not cached)."""
+        made, *_rest = await self._rendition(request, segment_id, part)
+        data = await _read_or_404(self.hass, hls.init_bytes, made)
+        return web.Response(body=data, content_type="video/mp4")
+
+
+class RenditionMediaView(_RenditionView):
+    """A part of an H.264 rendition, shifted onto the playlist's timeline.
+
+    Serving it asks for the following parts ahead of the playhead (this segment's next
+    pieces, then the next H.265 segment's), one group per user and camera.
+    """
+
+    url = RENDITION_MEDIA_ROUTE
+    name = f"api:{DOMAIN}:rendition_media"
+
+    async def get(
+        self, request: web.Request, segment_id: str, part: str, offset_ms: str
+    ) -> web.Response:
+        """Return the moof/mdat bytes of the part's rendition with shifted decode times."""
+        offset = _number(offset_ms, MAX_MOMENT * 1000) / 1000
+        made, segment, plan, number = await self._rendition(request, segment_id, part)
+        data = await _read_or_404(self.hass, hls.media_bytes, made, offset)
+        service = self.hass.data[DATA_RENDITIONS]
+        ahead = await self.hass.async_add_executor_job(_ahead, service, segment, plan, number)
+        caller = self._access(request) if request.get(KEY_AUTHENTICATED) else None
+        who = caller.caller.user_id if caller else request.query.get(MEDIA_TOKEN, "")[:24]
+        (await service.async_renditions()).prefetch(ahead, f"{who}:{segment.camera}")
+        return web.Response(body=data, content_type="video/iso.segment")
+
+
+def _ahead(
+    service: RenditionService, segment: Segment, plan: list[Piece | None], number: int
+) -> list[Part]:
+    """Return the parts after a segment's part ``number``: its own, then the next segment's."""
+    root = service.nvr.root
+    parts: list[Part] = [(root / segment.path, segment.path, piece) for piece in plan[number + 1 :]]
+    following = [
+        seg
+        for seg in service.nvr.index.segments(segment.camera, segment.end, segment.end + 3600)
+        if seg.start > segment.start and seg.row_id != segment.row_id
+    ]
+    after = min(following, key=lambda seg: seg.start, default=None)
+    if after is not None and rendition_wanted(CODEC_H264, "", after.video_codec):
+        with contextlib.suppress(web.HTTPNotFound):
+            path = _inside(root, after.path)
+            parts += [(path, after.path, piece) for piece in service.plan(after, path)]
+    return parts
 
 
 # -- live video from the recording being written ---------------------------------------------
@@ -330,10 +485,13 @@ class LivePlaylistView(_NvrView):
             raise web.HTTPNotFound(text="not recording")
         query = f"{MEDIA_TOKEN}={token}"
         try:
-            text = feed.playlist(
-                lambda version: f"{live_init_path(camera, version)}?{query}",
-                lambda sequence: f"{live_fragment_path(camera, sequence)}?{query}",
-            )
+            if request.query.get(CODEC_QUERY) == CODEC_H264:
+                text = _live_rendition_playlist(feed, camera, query)
+            else:
+                text = feed.playlist(
+                    lambda version: f"{live_init_path(camera, version)}?{query}",
+                    lambda sequence: f"{live_fragment_path(camera, sequence)}?{query}",
+                )
         except LiveNotReadyError:
             raise web.HTTPServiceUnavailable(headers={"Retry-After": "1"}) from None
         await async_audit(self.hass, access.caller, camera, Action.WATCHED_LIVE)
@@ -382,6 +540,95 @@ class LiveFragmentView(_LivePartView):
         return web.Response(
             body=data, content_type="video/iso.segment", headers={"Cache-Control": "no-cache"}
         )
+
+
+class _LiveRenditionView(_LivePartView):
+    """H.264 renditions of live fragments of an H.265 camera (engine: transcode, "Live").
+
+    Each fragment (with its init part) is one rendition source, made when first asked for
+    and cached like recorded parts (same bound on ffmpeg processes). Its rendition keeps the
+    live timeline's decode times, so fragments join as the stored ones do.
+    """
+
+    async def _made(self, request: web.Request, camera: str, sequence: str) -> Path:
+        feed = self._feed(request, camera)
+        number = _number(sequence, MAX_ROW_ID)
+        fragment = feed.fragment(number)
+        if fragment is None:
+            raise web.HTTPNotFound
+        init = feed.init_bytes(fragment.init)
+        data = await self.hass.async_add_executor_job(_read_or_none, feed.fragment_bytes, number)
+        if init is None or data is None:
+            raise web.HTTPNotFound
+        service = self.hass.data[DATA_RENDITIONS]
+        source = await self.hass.async_add_executor_job(
+            service.live_source, camera, number, fragment.wall, init, data
+        )
+        try:
+            renditions = await service.async_renditions()
+            return await renditions.segment(source, f"live/{source.stem}")
+        except TranscodeError as err:
+            _LOGGER.debug("No rendition of live fragment %s of %s: %s", number, camera, err)
+            raise web.HTTPServiceUnavailable(headers={"Retry-After": "1"}) from err
+
+
+class LiveRenditionInitView(_LiveRenditionView):
+    """The init section of a live fragment's H.264 rendition, for EXT-X-MAP."""
+
+    url = LIVE_RENDITION_INIT_ROUTE
+    name = f"api:{DOMAIN}:live_rendition_init"
+
+    async def get(self, request: web.Request, camera: str, sequence: str) -> web.Response:
+        """Return the init bytes (the fragment's rendition is made first)."""
+        made = await self._made(request, camera, sequence)
+        data = await _read_or_404(self.hass, hls.init_bytes, made)
+        return web.Response(body=data, content_type="video/mp4")
+
+
+class LiveRenditionFragmentView(_LiveRenditionView):
+    """A live fragment's H.264 rendition (moof + mdat on the live timeline)."""
+
+    url = LIVE_RENDITION_FRAGMENT_ROUTE
+    name = f"api:{DOMAIN}:live_rendition_fragment"
+
+    async def get(self, request: web.Request, camera: str, sequence: str) -> web.Response:
+        """Return the rendition's fragments (already on the live timeline)."""
+        made = await self._made(request, camera, sequence)
+        data = await _read_or_404(self.hass, hls.media_bytes, made, 0.0)
+        return web.Response(
+            body=data, content_type="video/iso.segment", headers={"Cache-Control": "no-cache"}
+        )
+
+
+def _live_rendition_playlist(feed: LiveFeed, camera: str, query: str) -> str:
+    """Return the live playlist whose parts are H.264 renditions of the live fragments.
+
+    A rendition's init part comes from a fragment's rendition: each EXT-X-MAP names the
+    fragment that follows it.
+    """
+    marker = "\0init\0"
+    text = feed.playlist(
+        lambda _version: marker,
+        lambda sequence: f"{live_rendition_fragment_path(camera, sequence)}?{query}",
+    )
+    lines = text.splitlines()
+    for number, line in enumerate(lines):
+        if marker in line:
+            following = next(
+                item for item in lines[number + 1 :] if item and not item.startswith("#")
+            )
+            sequence = int(following.split("?")[0].rsplit("/", 1)[1].removesuffix(".m4s"))
+            init = f"{live_rendition_init_path(camera, sequence)}?{query}"
+            lines[number] = line.replace(marker, init)
+    return "\n".join(lines) + "\n"
+
+
+async def _read_or_404(hass: HomeAssistant, func: object, *args: object) -> bytes:
+    """Read a part of a file in the executor; answer 404 when it cannot be read."""
+    data = await hass.async_add_executor_job(_read_or_none, func, *args)
+    if data is None:
+        raise web.HTTPNotFound
+    return data
 
 
 def _read_or_none(func: object, *args: object) -> bytes | None:

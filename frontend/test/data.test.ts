@@ -36,8 +36,8 @@ import {
   unprotectFootage,
   unprotectMessage,
 } from "../src/data/footage";
-import { liveMessage } from "../src/data/live";
-import { fetchPlayback, playbackMessage } from "../src/data/playback";
+import { fetchLive, liveMessage } from "../src/data/live";
+import { fetchPlayback, isHevc, playbackMessage } from "../src/data/playback";
 import { fetchStorage, storageMessage } from "../src/data/storage";
 import { fetchTimeline, timelineMessage } from "../src/data/timeline";
 import { localize } from "../src/strings";
@@ -185,6 +185,58 @@ describe("wrappers send one message each and answer what Home Assistant answered
     expect(answers).toEqual(sent.map((msg) => ({ answered: msg.type })));
     // One wrapper per command of the integration (the subscription below is the 17th).
     expect(new Set(sent.map((msg) => msg.type)).size).toBe(16);
+  });
+
+  it("playback: H.265 footage the browser cannot decode is asked again as H.264 renditions", async () => {
+    const sent: WsMessage[] = [];
+    const answer = (codecs: string[]) => (msg: WsMessage) => ({
+      url: (msg as { hevc?: boolean }).hevc === false ? "/rendition" : "/stored",
+      codecs,
+      rendition: (msg as { hevc?: boolean }).hevc === false,
+    });
+    const connection = (codecs: string[]): HomeAssistant => ({
+      ...recorder().hass,
+      callWS<T>(msg: WsMessage): Promise<T> {
+        sent.push(msg);
+        return Promise.resolve(answer(codecs)(msg) as T);
+      },
+    });
+    const asked: string[] = [];
+    const noHevc = (codec: string) => (asked.push(codec), !isHevc(codec));
+    // H.265 that this browser cannot decode (asked with the footage's own codec string).
+    const hevc = await fetchPlayback(connection(["hvc1.1.6.L120.90"]), range, noHevc);
+    expect(hevc.url).toBe("/rendition");
+    expect(asked).toEqual(["hvc1.1.6.L120.90"]);
+    expect(sent).toEqual([playbackMessage(range), playbackMessage(range, false)]);
+    expect(sent[1]).toMatchObject({ hevc: false });
+    // A browser that decodes it, and H.264 footage: the stored stream, one request.
+    sent.length = 0;
+    expect((await fetchPlayback(connection(["hvc1.1.6.L120.90"]), range, () => true)).url).toBe("/stored");
+    expect((await fetchPlayback(connection(["avc1.64001f"]), range, noHevc)).url).toBe("/stored");
+    expect(sent).toEqual([playbackMessage(range), playbackMessage(range)]);
+    expect(isHevc("hev1.2.4.L153.B0")).toBe(true);
+    expect(isHevc("avc1.42e01e")).toBe(false);
+  });
+
+  it("live: an H.265 camera the browser cannot decode is asked again as H.264 renditions", async () => {
+    const sent: WsMessage[] = [];
+    const connection = (codecs: string[]): HomeAssistant => ({
+      ...recorder().hass,
+      callWS<T>(msg: WsMessage): Promise<T> {
+        sent.push(msg);
+        return Promise.resolve({ url: "hevc" in msg ? "/h264" : "/stored", codecs, expires: 0 } as T);
+      },
+    });
+    expect((await fetchLive(connection(["hvc1.1.6.L120.90"]), "garden", () => false)).url).toBe("/h264");
+    expect(sent).toEqual([liveMessage("garden"), liveMessage("garden", false)]);
+    expect((await fetchLive(connection(["hvc1.1.6.L120.90"]), "garden", () => true)).url).toBe("/stored");
+    expect((await fetchLive(connection(["avc1.640028"]), "garden", () => false)).url).toBe("/stored");
+    expect(liveMessage("garden", false)).toEqual({ type: "cctv_nvr/live", camera: "garden", hevc: false });
+  });
+
+  it("export: as recorded unless H.264 for sharing is chosen", () => {
+    expect(exportMessage(range, undefined, "recorded")).toEqual(exportMessage(range));
+    expect(exportMessage(range, "Parcel", "h264")).toEqual({ ...exportMessage(range, "Parcel"), format: "h264" });
   });
 
   it("the access subscription calls back and can be undone", async () => {

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 from functools import partial
+from pathlib import Path
 import time
 from zoneinfo import ZoneInfo
 
@@ -16,6 +18,7 @@ import probatio as vol
 from ..access import Right
 from ..const import (
     CONF_LIVE_PANEL_ONLY,
+    CONF_STREAM_INFO,
     DOMAIN,
     MAX_GAP,
     MAX_PLAYLIST_SECONDS,
@@ -23,8 +26,12 @@ from ..const import (
     SIGNED_URL_LIFETIME,
 )
 from ..coordinator import loaded_cameras
+from ..engine.codecs import segment_codec_string
+from ..engine.index import Segment
 from ..engine.recorder import RecorderState
 from ..engine.timeline import day_bounds, timeline
+from ..engine.transcode import wants_rendition
+from ..renditions import CODEC_H264, CODEC_QUERY
 from ..urls import live_playlist_path, playlist_path
 from ..util import camera_entity_id, checked_range
 from .helpers import (
@@ -40,6 +47,10 @@ from .helpers import (
     sign,
     with_camera,
 )
+
+HEVC = "hevc"  # whether the client decodes H.265 (MediaSource.isTypeSupported)
+MAX_CODEC_PROBES = 4  # files read for the codec strings of one playback
+GENERIC_HEVC = "hvc1.1.6.L93.B0"  # H.265 Main, level 3.1: asked when no file tells more
 
 
 @websocket_command({vol.Required("type"): f"{DOMAIN}/cameras"})
@@ -133,14 +144,35 @@ async def ws_timeline(
     connection.send_result(msg["id"], result)
 
 
-@websocket_command({vol.Required("type"): f"{DOMAIN}/playback", **RANGE})
+def _codec_strings(root: Path, segments: list[Segment]) -> list[str]:
+    """Return the video codec strings of the footage (one file per format). Blocks."""
+    found: list[str] = []
+    seen: set[tuple[str | None, int | None, int | None]] = set()
+    for segment in segments:
+        key = (segment.video_codec, segment.width, segment.height)
+        if key in seen or len(seen) >= MAX_CODEC_PROBES:
+            continue
+        seen.add(key)
+        with contextlib.suppress(OSError, ValueError):
+            codec = segment_codec_string(root / segment.path)
+            if codec is not None and codec not in found:
+                found.append(codec)
+    return found
+
+
+@websocket_command(
+    {vol.Required("type"): f"{DOMAIN}/playback", **RANGE, vol.Optional(HEVC): cv.boolean}
+)
 @with_camera(Right.RECORDINGS)
 async def ws_playback(
     hass: HomeAssistant, connection: ActiveConnection, msg: Message, call: CameraCall
 ) -> None:
     """Return a signed, expiring HLS playlist URL of a camera's footage in a range.
 
-    The playlist holds only footage the user may see.
+    The playlist holds only footage the user may see. ``codecs`` are the footage's video
+    codec strings (``hvc1.1.6.L93.90``) for ``MediaSource.isTypeSupported``; with
+    ``hevc: false`` (the client cannot decode H.265) its H.265 footage is listed as
+    H.264 renditions (``rendition`` says so); otherwise everything is served as stored.
     """
     start, end = checked_range(msg[START], msg[END], MAX_PLAYLIST_SECONDS)
     begin, finish = int(start), int(end) + (0 if end == int(end) else 1)
@@ -156,10 +188,21 @@ async def ws_playback(
     ]
     if not segments:
         raise ServiceValidationError(translation_domain=DOMAIN, translation_key="no_footage")
+    root = call.coordinator.nvr.root
+    codecs = await hass.async_add_executor_job(_codec_strings, root, segments)
+    rendition = any(
+        wants_rendition(segment.video_codec, client_decodes_hevc=msg.get(HEVC, True))
+        for segment in segments
+    )
+    path = playlist_path(call.key, begin, finish)
+    if rendition:
+        path += f"?{CODEC_QUERY}={CODEC_H264}"  # signed with the path
     connection.send_result(
         msg["id"],
         {
-            "url": sign(hass, connection, playlist_path(call.key, begin, finish)),
+            "url": sign(hass, connection, path),
+            "codecs": codecs,
+            "rendition": rendition,
             "start": begin,
             "end": finish,
             "first": segments[0].start,
@@ -169,7 +212,22 @@ async def ws_playback(
     )
 
 
-@websocket_command({vol.Required("type"): f"{DOMAIN}/live", vol.Required(CAMERA): str})
+def _live_codecs(files: list[Path]) -> list[str]:
+    """Return the codec string of the newest recorded file that has one. Blocks."""
+    for path in files:
+        with contextlib.suppress(OSError, ValueError):
+            if (codec := segment_codec_string(path)) is not None:
+                return [codec]
+    return []
+
+
+@websocket_command(
+    {
+        vol.Required("type"): f"{DOMAIN}/live",
+        vol.Required(CAMERA): str,
+        vol.Optional(HEVC): cv.boolean,
+    }
+)
 @with_camera(Right.LIVE)
 async def ws_live(
     hass: HomeAssistant, connection: ActiveConnection, msg: Message, call: CameraCall
@@ -178,15 +236,28 @@ async def ws_live(
 
     For users who may watch the camera live now; live video comes from the recording being
     written, so the camera must be recording (24/7, or the pre-roll buffer of events).
+    ``codecs`` is the recording's video codec string; with ``hevc: false`` an H.265
+    camera's live fragments are served as H.264 renditions (``rendition``).
     """
-    if call.coordinator.recorder.status.state != RecorderState.RECORDING:
+    recorder = call.coordinator.recorder
+    if recorder.status.state != RecorderState.RECORDING:
         raise ServiceValidationError(
             translation_domain=DOMAIN, translation_key="live_not_recording"
         )
+    codecs = await hass.async_add_executor_job(_live_codecs, await recorder.latest_files())
+    info = call.entry.data.get(CONF_STREAM_INFO) or {}
+    if not codecs and info.get("video_codec") == "hevc":
+        codecs = [GENERIC_HEVC]  # no file to read yet: what the camera's probe said
+    rendition = not msg.get(HEVC, True) and any(codec[:4] in ("hvc1", "hev1") for codec in codecs)
+    path = live_playlist_path(call.key)
+    if rendition:
+        path += f"?{CODEC_QUERY}={CODEC_H264}"  # signed with the path
     connection.send_result(
         msg["id"],
         {
-            "url": sign(hass, connection, live_playlist_path(call.key)),
+            "url": sign(hass, connection, path),
+            "codecs": codecs,
+            "rendition": rendition,
             "expires": time.time() + SIGNED_URL_LIFETIME.total_seconds(),
         },
     )

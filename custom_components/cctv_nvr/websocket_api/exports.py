@@ -20,7 +20,12 @@ from ..access import Right
 from ..const import DOMAIN, MAX_EXPORT_SECONDS
 from ..data import DATA_NVR
 from ..engine.index import Export
-from ..footage import DATA_EXPORT_JOBS, async_remove_export
+from ..footage import (
+    DATA_EXPORT_JOBS,
+    EXPORT_FORMATS,
+    FORMAT_RECORDED,
+    async_remove_export,
+)
 from ..urls import export_path
 from ..util import checked_range
 from .helpers import (
@@ -93,6 +98,8 @@ async def ws_exports(hass: HomeAssistant, connection: ActiveConnection, msg: Mes
         vol.Required("type"): f"{DOMAIN}/export",
         **RANGE,
         vol.Optional("name"): vol.All(cv.string, vol.Length(min=1, max=100)),
+        # "recorded" (as recorded, the default) or "h264" (H.264 for sharing)
+        vol.Optional("format", default=FORMAT_RECORDED): vol.In(EXPORT_FORMATS),
     }
 )
 @with_camera(Right.EXPORT)
@@ -116,7 +123,7 @@ async def ws_export(
     if not segments:
         raise ServiceValidationError(translation_domain=DOMAIN, translation_key="no_footage")
     job = hass.data[DATA_EXPORT_JOBS].start(
-        call.entry, call.access.caller, start, end, msg.get("name")
+        call.entry, call.access.caller, start, end, msg.get("name"), msg["format"]
     )
     connection.send_result(msg["id"], job.as_dict())
 

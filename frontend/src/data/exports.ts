@@ -23,6 +23,7 @@ export interface ExportJob {
   start: number;
   end: number;
   name: string | null;
+  format?: ExportFormat;
   status: "queued" | "running" | "done" | "failed";
   started: number;
   finished: number | null;
@@ -41,9 +42,13 @@ export interface ExportsAnswer {
   jobs: ExportJob[]; // newest first
 }
 
+/** "recorded": as recorded (default); "h264": H.265 footage re-encoded for sharing. */
+export type ExportFormat = "recorded" | "h264";
+
 export interface ExportRequest extends WsMessage, FootageRange {
   type: "cctv_nvr/export";
   name?: string; // 1 to 100 characters
+  format?: ExportFormat;
 }
 
 export interface DeleteExportRequest extends WsMessage {
@@ -58,12 +63,13 @@ export interface DeleteExportAnswer {
 export const exportsMessage = (camera?: string): ExportsRequest =>
   camera === undefined ? { type: "cctv_nvr/exports" } : { type: "cctv_nvr/exports", camera };
 
-export const exportMessage = (range: FootageRange, name?: string): ExportRequest => ({
+export const exportMessage = (range: FootageRange, name?: string, format?: ExportFormat): ExportRequest => ({
   type: "cctv_nvr/export",
   camera: range.camera,
   start: range.start,
   end: range.end,
   ...(name === undefined ? {} : { name }),
+  ...(format === undefined || format === "recorded" ? {} : { format }),
 });
 
 export const deleteExportMessage = (exportId: number): DeleteExportRequest => ({
@@ -79,7 +85,8 @@ export const startExport = (
   hass: HomeAssistant,
   range: FootageRange,
   name?: string,
-): Promise<ExportJob> => hass.callWS<ExportJob>(exportMessage(range, name));
+  format?: ExportFormat,
+): Promise<ExportJob> => hass.callWS<ExportJob>(exportMessage(range, name, format));
 
 export const deleteExport = (hass: HomeAssistant, exportId: number): Promise<DeleteExportAnswer> =>
   hass.callWS<DeleteExportAnswer>(deleteExportMessage(exportId));

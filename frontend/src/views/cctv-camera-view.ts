@@ -15,7 +15,7 @@ import Hls from "hls.js";
 import { CctvElement } from "../common/cctv-element";
 import { fireEvent, type CctvEvent } from "../common/fire-event";
 import type { Camera } from "../data/cameras";
-import type { ExportItem, ExportJob } from "../data/exports";
+import type { ExportFormat, ExportItem, ExportJob } from "../data/exports";
 import { startExport } from "../data/exports";
 import { type FootageAction, deleteEvent, deleteFootage, protectFootage, unprotectFootage } from "../data/footage";
 import { type Playback, fetchPlayback } from "../data/playback";
@@ -72,6 +72,7 @@ export class CctvCameraView extends CctvElement {
     _playback: { state: true },
     _speed: { state: true },
     _cursor: { state: true },
+    _format: { state: true },
   };
 
   camera: Camera | null = null;
@@ -87,6 +88,7 @@ export class CctvCameraView extends CctvElement {
   private _playback: Playback | null = null;
   private _speed = 1;
   private _cursor: number | null = null;
+  private _format: ExportFormat = "recorded";
   private _hls: Hls | null = null;
 
   override disconnectedCallback(): void {
@@ -247,11 +249,12 @@ export class CctvCameraView extends CctvElement {
   private async _export(): Promise<void> {
     if (!this.camera || !this._selection) return;
     try {
-      await startExport(this.connection, {
-        camera: this.camera.id,
-        start: this._selection[0],
-        end: this._selection[1],
-      });
+      await startExport(
+        this.connection,
+        { camera: this.camera.id, start: this._selection[0], end: this._selection[1] },
+        undefined,
+        this._format,
+      );
       fireEvent(this, "cctv-exports-changed", undefined);
     } catch (err) {
       this.fail(err);
@@ -412,7 +415,15 @@ export class CctvCameraView extends CctvElement {
       ${sel
         ? html`<div class="row">
             ${actions.export
-              ? html`<button class="primary export" @click=${() => void this._export()}>${this.t("export")}</button>`
+              ? html`<select
+                    class="export-format"
+                    aria-label=${this.t("export_format")}
+                    @change=${(ev: Event) => (this._format = (ev.target as HTMLSelectElement).value as ExportFormat)}
+                  >
+                    <option value="recorded" ?selected=${this._format === "recorded"}>${this.t("export_recorded")}</option>
+                    <option value="h264" ?selected=${this._format === "h264"}>${this.t("export_h264")}</option>
+                  </select>
+                  <button class="primary export" @click=${() => void this._export()}>${this.t("export")}</button>`
               : nothing}
             ${actions.admin
               ? html`<button class="protect" @click=${() => void this._footageAction("protect")}>${this.t("protect")}</button>
