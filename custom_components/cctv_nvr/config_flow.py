@@ -39,6 +39,7 @@ from homeassistant.util import slugify
 import probatio as vol
 
 from .audit import Action, async_audit
+from .cloud_flow import CloudFlowMixin, CloudOptionsFlow
 from .const import (
     CONF_AUDIT_DAYS,
     CONF_DEFAULT_RIGHTS,
@@ -80,7 +81,7 @@ from .const import (
     SUBENTRY_ACCESS,
     TRANSPORTS,
 )
-from .data import DATA_NVR
+from .data import DATA_NVR, is_cloud_entry
 from .engine import rtsp
 from .engine.media import ProbeError, StreamInfo, probe_url
 from .engine.policy import DAYS, Caller, Grant, Right
@@ -212,19 +213,23 @@ def _camera_schema(defaults: Mapping[str, Any], *, with_name: bool) -> vol.Schem
     return vol.Schema(fields)
 
 
-ADD_MENU = ["camera"]  # what "Add integration" offers: one step per kind of entry
+ADD_MENU = ["camera", "cloud"]  # what "Add integration" offers: one step per kind of entry
 
 
-class CctvNvrConfigFlow(ConfigFlow, domain=DOMAIN):
-    """Add an IP camera."""
+class CctvNvrConfigFlow(CloudFlowMixin, ConfigFlow, domain=DOMAIN):
+    """Add an IP camera, or the cloud tier (its steps: cloud_flow.py)."""
 
     VERSION = 1
     MINOR_VERSION = 2  # 2: unique ids hold no credentials from the URL path or query
 
     @staticmethod
     @callback
-    def async_get_options_flow(config_entry: ConfigEntry) -> CctvNvrOptionsFlow:
-        """Return the options flow (recording settings)."""
+    def async_get_options_flow(
+        config_entry: ConfigEntry,
+    ) -> CctvNvrOptionsFlow | CloudOptionsFlow:
+        """Return the options flow (a camera's recording settings, or the cloud tier's)."""
+        if is_cloud_entry(config_entry):
+            return CloudOptionsFlow()
         return CctvNvrOptionsFlow()
 
     @classmethod
@@ -232,7 +237,9 @@ class CctvNvrConfigFlow(ConfigFlow, domain=DOMAIN):
     def async_get_supported_subentry_types(
         cls, config_entry: ConfigEntry
     ) -> dict[str, type[ConfigSubentryFlow]]:
-        """Return the subentries a camera has: users' access grants."""
+        """Return the subentries a camera has: users' access grants (the cloud tier: none)."""
+        if is_cloud_entry(config_entry):
+            return {}
         return {SUBENTRY_ACCESS: AccessGrantFlow}
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
@@ -297,7 +304,9 @@ class CctvNvrConfigFlow(ConfigFlow, domain=DOMAIN):
         return key
 
     async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
-        """Ask for new credentials after the camera answered 401."""
+        """Ask for new credentials after the camera answered 401 (or the bucket refused a key)."""
+        if is_cloud_entry(self._get_reauth_entry()):
+            return await self.async_step_cloud_reauth()
         return await self.async_step_reauth_confirm()
 
     async def async_step_reauth_confirm(
@@ -339,8 +348,10 @@ class CctvNvrConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_reconfigure(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Change a camera's streams or credentials."""
+        """Change a camera's streams or credentials (or the cloud tier's bucket)."""
         entry = self._get_reconfigure_entry()
+        if is_cloud_entry(entry):
+            return await self.async_step_cloud_reconfigure(user_input)
         errors: dict[str, str] = {}
         if user_input is not None:
             if not user_input.get(CONF_PASSWORD) and user_input.get(

@@ -146,3 +146,24 @@ TRIGGER_EVENTS: Final = {
 
 ATTR_DEVICE_ID: Final = "device_id"
 ATTR_CAMERA_NAME: Final = "camera"
+
+# -- the cloud tier (a config entry of its own: data kind "cloud") ---------------------------
+
+CONF_KIND: Final = "kind"  # absent on camera entries
+ENTRY_KIND_CLOUD: Final = "cloud"
+CLOUD_UNIQUE_ID: Final = "cloud"
+CONF_BUCKET: Final = "bucket"
+CONF_KEY: Final = "key"  # the service account key (a JSON object); never shown
+CONF_PREFIX: Final = "prefix"
+CONF_UPLOAD: Final = "upload"
+CONF_DELAY_MINUTES: Final = "delay_minutes"
+CONF_BANDWIDTH_MBPS: Final = "bandwidth_mbps"  # 0: no cap
+CONF_STORAGE_CLASS: Final = "storage_class"  # "": the bucket's default
+CONF_KEEP_LOCAL_DAYS: Final = "keep_local_days"  # 0: no limit
+CONF_KEEP_CLOUD_DAYS: Final = "keep_cloud_days"  # 0: no limit
+CONF_LIFECYCLE_DELETE_DAYS: Final = "lifecycle_delete_days"  # 0: no bucket lifecycle rule
+BUCKET_DEFAULT_CLASS: Final = "bucket_default"
+# A cloud tier failing (unreachable) this long becomes a repair issue.
+CLOUD_REPAIR_SECONDS: Final = 600
+# Cloud-only segments fetched for playback and thumbnails, cached (oldest pruned first).
+MAX_CLOUD_CACHE_FILES: Final = 64

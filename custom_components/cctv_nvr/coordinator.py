@@ -42,8 +42,9 @@ from .const import (
     EVENT_CAMERA_OFFLINE,
     EVENT_CAMERA_ONLINE,
     GB,
+    SEGMENT_BUFFER,
 )
-from .data import NvrData
+from .data import NvrData, is_camera_entry
 from .engine import rtsp
 from .engine.index import Segment
 from .engine.live import LiveFeed
@@ -68,7 +69,7 @@ def loaded_cameras(hass: HomeAssistant) -> dict[str, CctvNvrConfigEntry]:
     return {
         entry.data[CONF_STORAGE_KEY]: entry
         for entry in entries
-        if entry.state is ConfigEntryState.LOADED
+        if entry.state is ConfigEntryState.LOADED and is_camera_entry(entry)
     }
 
 
@@ -170,6 +171,12 @@ class CameraCoordinator(DataUpdateCoordinator[CameraStatus]):
     def _recorder_segment(self, segment: Segment) -> None:
         _LOGGER.debug("Camera %s: segment %s indexed", self.camera_key, segment.path)
         self.recordings.async_segment_indexed(segment)
+        cloud = self.nvr.cloud
+        if cloud is not None and segment.kind != SEGMENT_BUFFER:
+            # The rolling buffer goes up only if an event keeps it (the tier's scan finds it).
+            self.hass.async_create_background_task(
+                cloud.enqueue_segment(segment), f"{DOMAIN} cloud enqueue {self.camera_key}"
+            )
 
     @callback
     def async_update_listeners(self) -> None:

@@ -28,6 +28,7 @@ from homeassistant.util import slugify
 from homeassistant.util.hass_dict import HassKey
 
 from .audit import Action, async_audit
+from .cloud import async_local_segments
 from .const import (
     DEFAULT_MIN_FREE_GB,
     DOMAIN,
@@ -153,9 +154,15 @@ async def async_export(
     target = nvr.exports / relative
     async with hass.data[DATA_REMUXES].turn(ticket if ticket is not None else object()):
         try:
-            result = await export_range(
-                segments, nvr.root, start, end, target, ffmpeg=coordinator.recorder.config.ffmpeg
-            )
+            async with async_local_segments(hass, segments, nvr.exports) as readable:
+                result = await export_range(
+                    readable,
+                    nvr.root,
+                    start,
+                    end,
+                    target,
+                    ffmpeg=coordinator.recorder.config.ffmpeg,
+                )
         except ExportError as err:
             raise HomeAssistantError(
                 translation_domain=DOMAIN,
@@ -179,6 +186,8 @@ async def async_export(
         )
     )
     await async_audit(hass, caller, camera, Action.EXPORTED, start=start, end=end, detail=title)
+    if nvr.cloud is not None:  # exports go to the bucket in every upload scope
+        await nvr.cloud.enqueue_export(export_id)
     return {
         "id": export_id,
         "name": title,
