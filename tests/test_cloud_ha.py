@@ -22,14 +22,21 @@ from typing import Any
 import av
 from homeassistant import config_entries
 from homeassistant.config_entries import ConfigEntryState
+from homeassistant.const import EVENT_HOMEASSISTANT_STOP
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import device_registry as dr, issue_registry as ir
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.cctv_nvr import async_rebuild_from_bucket
-from custom_components.cctv_nvr.cloud import ISSUE_CLOUD_UNAVAILABLE, CloudRuntime, cloud_config
+from custom_components.cctv_nvr import _async_rebuild, async_rebuild_from_bucket
+from custom_components.cctv_nvr.cloud import (
+    ISSUE_CLOUD_UNAVAILABLE,
+    CloudRuntime,
+    async_footage_file,
+    cloud_config,
+)
 from custom_components.cctv_nvr.cloud_flow import DEFAULT_CLOUD_OPTIONS
 from custom_components.cctv_nvr.const import (
     CONF_BANDWIDTH_MBPS,
@@ -172,6 +179,10 @@ async def test_flow_bad_key_missing_bucket_and_happy_path(
         assert result["errors"] == {"base": error}
     result = await hass.config_entries.flow.async_configure(
         flow_id, {**form, CONF_BUCKET: "no-such-bucket", CONF_KEY: json.dumps(key)}
+    )
+    assert result["errors"] == {"base": "bucket_missing"}
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {**form, CONF_BUCKET: "  ", CONF_KEY: json.dumps(key)}
     )
     assert result["errors"] == {"base": "bucket_missing"}
     gcs.stop()
@@ -331,44 +342,37 @@ async def test_upload_offload_play_from_the_bucket_and_diagnostics(
     assert not any((nvr.root / s.path).exists() for s in segments)
     assert (nvr.root / newer[0].path).exists()
 
+    # Footage recorded right after, only on this disk: the timeline tells them apart.
+    local = await hass.async_add_executor_job(history, hass, segment_factory, segments[-1].end, 1)
     await _check_timeline(hass, hass_ws_client, segments)
-
-    # Playback across the two segment boundaries: the playlist's pieces come from the bucket.
-    client = await hass_client()
-    playlist = await client.get(playlist_path(CAMERA, int(start), int(segments[-1].end) + 1))
-    assert playlist.status == 200
-    uris = [line for line in (await playlist.text()).splitlines() if line.startswith("/api/")]
-    maps = [
-        line.split('URI="')[1].rstrip('"')
-        for line in (
-            await (
-                await client.get(playlist_path(CAMERA, int(start), int(segments[-1].end) + 1))
-            ).text()
-        ).splitlines()
-        if line.startswith("#EXT-X-MAP")
-    ]
-    assert len(uris) == 3
-    body = await (await client.get(maps[0])).read()
-    for uri in uris:
-        answer_part = await client.get(uri)
-        assert answer_part.status == 200
-        body += await answer_part.read()
-    times = await hass.async_add_executor_job(_decode, body)
-    expected = segments[-1].end - segments[0].start
-    assert times[-1] == pytest.approx(expected, abs=0.3)
-    steps = [b - a for a, b in zip(times, times[1:], strict=False)]
-    assert max(steps) < 0.2, "a jump at a segment boundary"
-    # A thumbnail of footage only in the bucket.
-    thumb = await client.get(thumbnail_path(CAMERA, int(segments[1].start) + 1))
-    assert thumb.status == 200
-    assert (await thumb.read())[:3] == b"\xff\xd8\xff"
-    # Without the playlist's token or a session: refused, as for local fragments.
-    anonymous = await hass_client_no_auth()
-    assert (await anonymous.get(uris[0].split("?")[0])).status == 401
-    assert (await anonymous.get(uris[0])).status == 200
-
+    await _check_playback(hass, runtime, segments, hass_client, hass_client_no_auth)
     await _check_diagnostics(hass, entry, key)
-    await _check_export(hass, runtime, segments)
+    await _check_export(hass, runtime, [*segments, *local])
+
+    # The bucket unreachable and the cache gone: a piece answers 404, a thumbnail comes
+    # from the next segment whose thumbnail was made.
+    gcs.stop()
+    cache = nvr.thumbnails / "cloud"
+    await hass.async_add_executor_job(lambda: [p.unlink() for p in cache.iterdir()])
+    client = await hass_client()
+    first = await hass.async_add_executor_job(
+        lambda: nvr.index.segments(CAMERA, segments[0].start, segments[0].end)[0]
+    )
+    assert (await client.get(f"/api/{DOMAIN}/init/{first.row_id}.mp4")).status == 404
+    thumb = await client.get(thumbnail_path(CAMERA, int(segments[0].start) + 1))
+    assert thumb.status == 200
+    with pytest.raises(HomeAssistantError):  # nothing of it could be fetched
+        await hass.services.async_call(
+            DOMAIN,
+            "export",
+            {
+                "entity_id": f"camera.{CAMERA}",
+                "start": _iso(segments[0].start),
+                "end": _iso(segments[-1].end - 0.5),  # not touching the local segment after
+            },
+            blocking=True,
+            return_response=True,
+        )
 
 
 async def _check_timeline(
@@ -392,6 +396,48 @@ async def _check_timeline(
     lo, hi = answer["result"]["cloud"][0]
     assert lo == pytest.approx(segments[0].start) and hi == pytest.approx(segments[-1].end)
     assert answer["result"]["both"] == []
+
+
+async def _check_playback(
+    hass: HomeAssistant,
+    runtime: CloudRuntime,
+    segments: list[Segment],
+    hass_client: Any,
+    hass_client_no_auth: Any,
+) -> None:
+    """Playback across the two segment boundaries: the playlist's pieces come from the bucket."""
+    runtime.cache_files = 2  # a small cache, to see it pruned
+    client = await hass_client()
+    playlist = await client.get(
+        playlist_path(CAMERA, int(segments[0].start), int(segments[-1].end))
+    )
+    assert playlist.status == 200
+    lines = (await playlist.text()).splitlines()
+    uris = [line for line in lines if line.startswith("/api/")]
+    maps = [line.split('URI="')[1].rstrip('"') for line in lines if line.startswith("#EXT-X-MAP")]
+    assert len(uris) == 3
+    # Two viewers asking for the same segment at once share one download.
+    init, first = await asyncio.gather(client.get(maps[0]), client.get(uris[0]))
+    assert (init.status, first.status) == (200, 200)
+    body = await init.read() + await first.read()
+    for uri in uris[1:]:
+        answer = await client.get(uri)
+        assert answer.status == 200
+        body += await answer.read()
+    times = await hass.async_add_executor_job(_decode, body)
+    assert times[-1] == pytest.approx(segments[-1].end - segments[0].start, abs=0.3)
+    steps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    assert max(steps) < 0.2, "a jump at a segment boundary"
+    cache = hass.data[DATA_NVR].thumbnails / "cloud"
+    assert len(await hass.async_add_executor_job(lambda: list(cache.iterdir()))) == 2
+    # A thumbnail of footage only in the bucket.
+    thumb = await client.get(thumbnail_path(CAMERA, int(segments[1].start) + 1))
+    assert thumb.status == 200
+    assert (await thumb.read())[:3] == b"\xff\xd8\xff"
+    # Without the playlist's token or a session: refused, as for local fragments.
+    anonymous = await hass_client_no_auth()
+    assert (await anonymous.get(uris[0].split("?")[0])).status == 401
+    assert (await anonymous.get(uris[0])).status == 200
 
 
 async def _check_diagnostics(
@@ -425,7 +471,7 @@ async def _check_export(
     assert float(answer["duration"]) == pytest.approx(segments[-1].end - segments[0].start, abs=0.3)
     body = await hass.async_add_executor_job(Path(str(answer["path"])).read_bytes)
     times = await hass.async_add_executor_job(_decode, body)
-    assert times[-1] >= 5.5
+    assert times[-1] >= segments[-1].end - segments[0].start - 0.5
     exports = hass.data[DATA_NVR].exports
     assert not await hass.async_add_executor_job(lambda: list(exports.glob("**/.cloud-*")))
     await wait_for(lambda: drained(runtime, 5), 60)
@@ -453,6 +499,7 @@ async def test_cloud_down_repair_sensors_and_recovery(
     simulator: CameraSimulator,
     segment_factory: SegmentFactory,
     monkeypatch: pytest.MonkeyPatch,
+    hass_client: Any,
 ) -> None:
     """The bucket unreachable: nothing unverified leaves the disk, the queue grows, a repair
     issue and the sensors say so; when it is back, uploads resume and the issue goes."""
@@ -477,6 +524,8 @@ async def test_cloud_down_repair_sensors_and_recovery(
         "local"
     }
 
+    await _check_local_footage_with_the_tier_on(hass, segments, hass_client)
+
     gcs.start()
     await wait_for(lambda: drained(runtime, 3), 120)
     await wait_for(lambda: issue(hass, entry) is None, 30)
@@ -484,6 +533,33 @@ async def test_cloud_down_repair_sensors_and_recovery(
     await run_retention(hass)
     assert not any((nvr.root / s.path).exists() for s in segments)
     assert float(state(hass, "sensor.cloud_storage_footage_in_the_cloud")) > 0
+
+
+async def _check_local_footage_with_the_tier_on(
+    hass: HomeAssistant, segments: list[Segment], hass_client: Any
+) -> None:
+    """Local footage plays, has thumbnails and exports as without the cloud tier."""
+    client = await hass_client()
+    playlist = await client.get(
+        playlist_path(CAMERA, int(segments[0].start), int(segments[-1].end))
+    )
+    uris = [line for line in (await playlist.text()).splitlines() if line.startswith("/api/")]
+    assert (await client.get(uris[0])).status == 200
+    thumb = await client.get(thumbnail_path(CAMERA, int(segments[0].start) + 1))
+    assert thumb.status == 200
+    answer = await hass.services.async_call(
+        DOMAIN,
+        "export",
+        {
+            "entity_id": f"camera.{CAMERA}",
+            "start": _iso(segments[0].start),
+            "end": _iso(segments[-1].end),
+        },
+        blocking=True,
+        return_response=True,
+    )
+    assert answer is not None
+    assert float(answer["duration"]) > 5
 
 
 async def test_recorded_segments_queue_and_a_reload_with_a_full_queue_resumes(
@@ -532,6 +608,7 @@ async def test_index_rebuilt_finds_cloud_footage_again(
     key: dict[str, str],
     segment_factory: SegmentFactory,
     tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A fresh index (lost, rebuilt from the disk) gets the bucket's footage back."""
     # Footage uploaded by an earlier installation whose index and files are gone.
@@ -558,5 +635,21 @@ async def test_index_rebuilt_finds_cloud_footage_again(
     await wait_for(lambda: len(found()) == 2, 60)
     assert [s.path for s in found()] == [s.path for s in made]
     assert {s.location for s in found()} == {"cloud"}
-    await async_rebuild_from_bucket(hass)  # again: nothing new
+    # Rebuilt again (the disk too) with the tier running: nothing new.
+    await hass.async_add_executor_job(lambda: nvr.root.mkdir(parents=True, exist_ok=True))
+    await _async_rebuild(hass, nvr.index, nvr.root)
     assert len(found()) == 2
+    # The bucket unreachable: nothing listed, nothing lost, said in the log.
+    gcs.stop()
+    await async_rebuild_from_bucket(hass)
+    assert "Cloud footage not listed again" in caplog.text
+    assert len(found()) == 2
+    # Home Assistant stops: so do the uploads; unloaded, nothing is listed.
+    runtime: CloudRuntime = entry.runtime_data
+    hass.bus.async_fire(EVENT_HOMEASSISTANT_STOP)
+    await hass.async_block_till_done()
+    assert runtime.tier.status.state == CloudState.STOPPED
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await async_rebuild_from_bucket(hass)
+    with pytest.raises(FileNotFoundError):  # only in the bucket, and the tier is off
+        await async_footage_file(hass, found()[0], Path("unused"))

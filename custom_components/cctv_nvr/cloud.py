@@ -86,6 +86,7 @@ class CloudRuntime:
         self._reauth_started = False
         self._fetching: dict[int, asyncio.Future[Path]] = {}
         self._fetch_slots = asyncio.Semaphore(2)  # what viewers can make the machine download
+        self.cache_files = MAX_CLOUD_CACHE_FILES  # cloud-only segments kept downloaded
 
     @callback
     def async_add_listener(self, listener: Callable[[], None]) -> Callable[[], None]:
@@ -135,23 +136,22 @@ class CloudRuntime:
         """
         segment_id = segment.row_id
         pending = self._fetching.get(segment_id)
-        if pending is not None:
+        if pending is not None:  # someone fetches it already: wait for the same download
             return await asyncio.shield(pending)
-        nvr = self.hass.data[DATA_NVR]
-        dest = nvr.thumbnails / CACHE_DIR / f"{segment_id}.mp4"
-        if await self.hass.async_add_executor_job(_touch_if_exists, dest):
-            return dest
         future: asyncio.Future[Path] = self.hass.loop.create_future()
         self._fetching[segment_id] = future
+        nvr = self.hass.data[DATA_NVR]
+        dest = nvr.thumbnails / CACHE_DIR / f"{segment_id}.mp4"
         try:
-            async with self._fetch_slots:
-                copy = await self.hass.async_add_executor_job(
-                    nvr.index.cloud.segment_copy, segment_id
-                )
-                await self.tier.fetch(
-                    segment.cloud_uri or "", dest, copy.crc32c if copy is not None else None
-                )
-            await self.hass.async_add_executor_job(_prune_cache, dest.parent, MAX_CLOUD_CACHE_FILES)
+            if not await self.hass.async_add_executor_job(_touch_if_exists, dest):
+                async with self._fetch_slots:
+                    copy = await self.hass.async_add_executor_job(
+                        nvr.index.cloud.segment_copy, segment_id
+                    )
+                    await self.tier.fetch(
+                        segment.cloud_uri or "", dest, copy.crc32c if copy is not None else None
+                    )
+                await self.hass.async_add_executor_job(_prune_cache, dest.parent, self.cache_files)
             future.set_result(dest)
         except Exception as err:
             future.set_exception(err)
@@ -249,8 +249,8 @@ def cloud_runtime(hass: HomeAssistant) -> CloudRuntime | None:
 @callback
 def cloud_retention(hass: HomeAssistant) -> CloudRetention | None:
     """Return the cloud part of the retention policy (None while the tier is off)."""
-    nvr = hass.data.get(DATA_NVR)
-    if nvr is None or nvr.cloud is None:
+    nvr = hass.data[DATA_NVR]
+    if nvr.cloud is None:
         return None
     config = nvr.cloud.config
     return CloudRetention(
