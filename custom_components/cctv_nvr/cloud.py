@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping
+import contextlib
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from functools import partial
@@ -354,3 +355,13 @@ async def async_local_segments(
         yield local
     finally:
         await hass.async_add_executor_job(partial(shutil.rmtree, folder, ignore_errors=True))
+
+
+async def async_enqueue_segment(tier: CloudTier, segment: Segment) -> None:
+    """Queue a segment just indexed; quietly not when the tier stopped (Home Assistant stops).
+
+    Recorders finish their open segment after the tier stopped; the next start's scan
+    queues those.
+    """
+    with contextlib.suppress(RuntimeError):
+        await tier.enqueue_segment(segment)

@@ -25,6 +25,7 @@ from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers.debounce import Debouncer
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 
+from .cloud import async_enqueue_segment
 from .const import (
     CONF_MAIN_URL,
     CONF_MAX_SIZE_GB,
@@ -175,7 +176,7 @@ class CameraCoordinator(DataUpdateCoordinator[CameraStatus]):
         if cloud is not None and segment.kind != SEGMENT_BUFFER:
             # The rolling buffer goes up only if an event keeps it (the tier's scan finds it).
             self.hass.async_create_background_task(
-                cloud.enqueue_segment(segment), f"{DOMAIN} cloud enqueue {self.camera_key}"
+                async_enqueue_segment(cloud, segment), f"{DOMAIN} cloud enqueue {self.camera_key}"
             )
 
     @callback
