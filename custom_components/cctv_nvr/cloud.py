@@ -56,6 +56,7 @@ from .engine.cloud import (
     CloudTier,
     StorageClass,
     UploadScope,
+    lifecycle_warnings,
 )
 from .engine.index import LOCATION_BOTH, LOCATION_CLOUD, Segment, SegmentIndex
 from .engine.retention import CloudRetention
@@ -220,11 +221,12 @@ async def async_setup_cloud(hass: HomeAssistant, entry: ConfigEntry) -> CloudRun
     await tier.start()
     nvr.cloud = tier
     hass.data[DATA_CLOUD] = runtime
+    for warning in lifecycle_warnings(tier.config):  # minimum storage durations
+        _LOGGER.warning("Cloud storage: %s", warning)
     lifecycle_days = _days(entry.options, CONF_LIFECYCLE_DELETE_DAYS)
     if lifecycle_days is not None and tier.status.state in (CloudState.IDLE, CloudState.UPLOADING):
         try:
-            for warning in await tier.apply_lifecycle(delete_after_days=lifecycle_days):
-                _LOGGER.warning("Cloud storage: %s", warning)
+            await tier.apply_lifecycle(delete_after_days=lifecycle_days)
         except Exception as err:  # noqa: BLE001 - a lifecycle rule is a safety net, not required
             _LOGGER.warning("Cloud storage: the bucket's lifecycle rule was not set: %s", err)
     return runtime
