@@ -21,6 +21,7 @@ from typing import Any
 
 import av
 from homeassistant import config_entries
+from homeassistant.components.media_source import async_browse_media
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP
 from homeassistant.core import HomeAssistant
@@ -396,6 +397,12 @@ async def _check_timeline(
     lo, hi = answer["result"]["cloud"][0]
     assert lo == pytest.approx(segments[0].start) and hi == pytest.approx(segments[-1].end)
     assert answer["result"]["both"] == []
+    # The cloud entry is no camera: lists, the media browser and services see cameras only.
+    await ws.send_json({"id": 2, "type": f"{DOMAIN}/cameras"})
+    answer = await ws.receive_json()
+    assert [camera["id"] for camera in answer["result"]["cameras"]] == [CAMERA]
+    root = await async_browse_media(hass, f"media-source://{DOMAIN}")
+    assert [child.title for child in root.children] == ["Front door", "Exports"]
 
 
 async def _check_playback(
