@@ -48,18 +48,20 @@ from custom_components.cctv_nvr.const import (
     CONF_KEY,
     CONF_KIND,
     CONF_LIFECYCLE_DELETE_DAYS,
+    CONF_MIN_FREE_GB,
     CONF_PREFIX,
     CONF_STORAGE_CLASS,
     CONF_UPLOAD,
     DOMAIN,
     ENTRY_KIND_CLOUD,
+    GB,
 )
 from custom_components.cctv_nvr.data import DATA_NVR
 from custom_components.cctv_nvr.diagnostics import async_get_config_entry_diagnostics
 from custom_components.cctv_nvr.engine.cloud import CloudState, CloudTier, StorageClass
 from custom_components.cctv_nvr.engine.index import Segment, SegmentIndex
 from custom_components.cctv_nvr.urls import playlist_path, thumbnail_path
-from tests.engine.helpers import wait_for
+from tests.engine.helpers import fill_disk, wait_for
 from tests.engine.segments_factory import SegmentFactory
 from tests.gcs_emulator import FakeGcs, TokenServer, make_key
 from tests.helpers import camera_entry, run_retention, setup_camera
@@ -69,6 +71,7 @@ BUCKET = "footage"
 CAMERA = "front_door"
 EMAIL = "nvr@test.iam.gserviceaccount.com"
 DAY = 86400.0
+MIB = 2**20
 
 
 @pytest.fixture
@@ -660,3 +663,51 @@ async def test_index_rebuilt_finds_cloud_footage_again(
     await async_rebuild_from_bucket(hass)
     with pytest.raises(FileNotFoundError):  # only in the bucket, and the tier is off
         await async_footage_file(hass, found()[0], Path("unused"))
+
+
+async def test_disk_floor_with_the_cloud_down_deletes_uploaded_copies_first(
+    hass: HomeAssistant,
+    gcs: FakeGcs,
+    key: dict[str, str],
+    simulator: CameraSimulator,
+    segment_factory: SegmentFactory,
+    small_recordings_fs: Path,
+) -> None:
+    """At the free-space floor with the bucket unreachable: local copies of verified footage
+    go first, footage not in the cloud stays; when only that is left, its oldest goes."""
+    entry = camera_entry(simulator)
+    entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        entry, options={**entry.options, CONF_MIN_FREE_GB: 3 * MIB / GB}
+    )
+    await setup_camera(hass, entry)
+    start = time.time() - 3600
+    uploaded = await hass.async_add_executor_job(history, hass, segment_factory, start, 4)
+    runtime = await add_cloud(hass, cloud_entry(key))
+    await wait_for(lambda: drained(runtime, 4), 60)
+    gcs.stop()
+    after = uploaded[-1].end + 60
+    waiting = await hass.async_add_executor_job(history, hass, segment_factory, after, 4)
+    nvr = hass.data[DATA_NVR]
+    size = sum(s.bytes for s in uploaded)
+
+    # Below the floor by less than the uploaded footage: only uploaded copies go.
+    await hass.async_add_executor_job(
+        fill_disk, small_recordings_fs / "filler.bin", 3 * MIB - size // 2
+    )
+    await run_retention(hass, free_space_only=True)
+    stored = await hass.async_add_executor_job(rows, hass, [*uploaded, *waiting])
+    assert [row.location for row in stored[:4]].count("cloud") >= 2
+    assert all(row.location == "local" for row in stored[4:])
+    assert all((nvr.root / s.path).exists() for s in waiting)
+
+    # Only footage not in the cloud is left to delete: its oldest goes (the README says so).
+    await hass.async_add_executor_job(
+        fill_disk, small_recordings_fs / "filler2.bin", 3 * MIB - size
+    )
+    await run_retention(hass, free_space_only=True)
+    assert not (nvr.root / waiting[0].path).exists()
+    remaining = await hass.async_add_executor_job(
+        lambda: nvr.index.segments(CAMERA, start - 10, after + 60)
+    )
+    assert {s.location for s in remaining if s.start < after} == {"cloud"}
