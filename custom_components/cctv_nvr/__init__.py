@@ -6,16 +6,18 @@ from functools import partial
 import logging
 from pathlib import Path
 
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
 from homeassistant.core import Event, HomeAssistant
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.typing import ConfigType
 
 from .access import async_setup_access
+from .cloud import CloudRuntime, async_setup_cloud, async_unload_cloud, cloud_runtime
 from .config_flow import camera_unique_id
 from .const import CONF_MAIN_URL, CONF_STREAM_KEY, DOMAIN, STORAGE_DIR
 from .coordinator import CameraCoordinator, CctvNvrConfigEntry
-from .data import DATA_NVR, NvrData
+from .data import DATA_NVR, NvrData, is_cloud_entry
 from .engine.index import SegmentIndex
 from .engine.ingest import PushRecorder
 from .engine.rebuild import rebuild_index
@@ -29,6 +31,7 @@ from .services import async_setup_services
 from .views import async_register_views
 from .websocket_api import async_setup_websocket_api
 
+CLOUD_PLATFORMS: list[Platform] = [Platform.SENSOR]
 PLATFORMS: list[Platform] = [
     Platform.BINARY_SENSOR,
     Platform.CAMERA,
@@ -80,8 +83,14 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
 
 
 async def _async_rebuild(hass: HomeAssistant, index: SegmentIndex, root: Path) -> None:
-    if not await hass.async_add_executor_job(root.is_dir):
-        return
+    if await hass.async_add_executor_job(root.is_dir):
+        await _async_rebuild_from_disk(hass, index, root)
+    hass.data[DATA_NVR].rebuilt = True
+    if cloud_runtime(hass) is not None:
+        await async_rebuild_from_bucket(hass)
+
+
+async def _async_rebuild_from_disk(hass: HomeAssistant, index: SegmentIndex, root: Path) -> None:
     # Files younger than a minute may still be growing; recorders index those themselves.
     report = await hass.async_add_executor_job(partial(rebuild_index, index, root, min_age=60.0))
     _LOGGER.info(
@@ -89,6 +98,26 @@ async def _async_rebuild(hass: HomeAssistant, index: SegmentIndex, root: Path) -
         report.files,
         report.added,
         report.unreadable,
+    )
+
+
+async def async_rebuild_from_bucket(hass: HomeAssistant) -> None:
+    """Find the footage in the bucket again (the index was lost or rebuilt)."""
+    runtime = cloud_runtime(hass)
+    if runtime is None:
+        return
+    try:
+        report = await runtime.tier.rebuild_from_bucket()
+    except Exception as err:  # noqa: BLE001 - the bucket may be down; the next start retries
+        _LOGGER.warning("Cloud footage not listed again (the bucket is unavailable): %s", err)
+        return
+    hass.data[DATA_NVR].rebuilt = False
+    _LOGGER.info(
+        "Cloud footage found again: %d objects, %d segments added, %d adopted, %d exports",
+        report.objects,
+        report.segments_added,
+        report.segments_adopted,
+        report.exports_added,
     )
 
 
@@ -104,7 +133,12 @@ async def async_migrate_entry(hass: HomeAssistant, entry: CctvNvrConfigEntry) ->
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: CctvNvrConfigEntry) -> bool:
-    """Set up one camera (a push camera's key is accepted by the ingest server from now on)."""
+    """Set up one camera, or the cloud tier.
+
+    A push camera's key is accepted by the ingest server from now on.
+    """
+    if is_cloud_entry(entry):
+        return await _async_setup_cloud_entry(hass, entry)
     coordinator = CameraCoordinator(hass, entry, hass.data[DATA_NVR])
     entry.runtime_data = coordinator
     if isinstance(coordinator.recorder, PushRecorder):
@@ -122,8 +156,28 @@ async def async_setup_entry(hass: HomeAssistant, entry: CctvNvrConfigEntry) -> b
     return True
 
 
+async def _async_setup_cloud_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
+    runtime = await async_setup_cloud(hass, entry)
+    entry.runtime_data = runtime
+
+    async def _stop_uploading(_event: Event) -> None:
+        await runtime.tier.stop()
+
+    entry.async_on_unload(hass.bus.async_listen(EVENT_HOMEASSISTANT_STOP, _stop_uploading))
+    await hass.config_entries.async_forward_entry_setups(entry, CLOUD_PLATFORMS)
+    if hass.data[DATA_NVR].rebuilt:  # the index was rebuilt before the tier started
+        hass.async_create_background_task(async_rebuild_from_bucket(hass), "cctv_nvr cloud rebuild")
+    return True
+
+
 async def async_unload_entry(hass: HomeAssistant, entry: CctvNvrConfigEntry) -> bool:
-    """Unload a camera; its recording stops after finishing the open segment."""
+    """Unload a camera (its recording stops after finishing the open segment), or the cloud."""
+    runtime: CameraCoordinator | CloudRuntime = entry.runtime_data
+    if isinstance(runtime, CloudRuntime):
+        unloaded = await hass.config_entries.async_unload_platforms(entry, CLOUD_PLATFORMS)
+        if unloaded:
+            await async_unload_cloud(hass, runtime)
+        return unloaded
     unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
     if unloaded:
         async_remove_panel_if_unused(hass, entry)

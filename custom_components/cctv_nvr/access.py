@@ -43,6 +43,7 @@ from .const import (
     SUBENTRY_ACCESS,
 )
 from .coordinator import CctvNvrConfigEntry, loaded_cameras
+from .data import is_camera_entry
 from .engine.index import Export
 from .engine.policy import ALL_RIGHTS, SYSTEM, Caller, CameraRules, Grant, Policy, Right
 from .util import camera_entity_id
@@ -150,6 +151,7 @@ def _build(hass: HomeAssistant) -> Policy:
             grants={user_id: grant for user_id, (_sid, grant) in grants_of(entry).items()},
         )
         for entry in entries
+        if is_camera_entry(entry)
     }
     return Policy(cameras, ZoneInfo(hass.config.time_zone))
 

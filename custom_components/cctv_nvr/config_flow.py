@@ -43,6 +43,7 @@ from homeassistant.util import slugify
 import probatio as vol
 
 from .audit import Action, async_audit
+from .cloud_flow import CloudFlowMixin, CloudOptionsFlow
 from .const import (
     CONF_AUDIT_DAYS,
     CONF_DEFAULT_RIGHTS,
@@ -89,7 +90,7 @@ from .const import (
     SUBENTRY_ACCESS,
     TRANSPORTS,
 )
-from .data import DATA_NVR
+from .data import DATA_NVR, is_cloud_entry
 from .engine import rtsp
 from .engine.ingest import new_stream_key
 from .engine.media import ProbeError, StreamInfo, probe_url
@@ -224,11 +225,11 @@ def _camera_schema(defaults: Mapping[str, Any], *, with_name: bool) -> vol.Schem
     return vol.Schema(fields)
 
 
-ADD_MENU = ["camera", "push"]  # what "Add integration" offers: one step per kind of entry
+ADD_MENU = ["camera", "push", "cloud"]  # what "Add integration" offers: one step per kind
 
 
-class CctvNvrConfigFlow(ConfigFlow, domain=DOMAIN):
-    """Add an IP camera."""
+class CctvNvrConfigFlow(CloudFlowMixin, ConfigFlow, domain=DOMAIN):
+    """Add an IP camera, or the cloud tier (its steps: cloud_flow.py)."""
 
     VERSION = 1
     MINOR_VERSION = 2  # 2: unique ids hold no credentials from the URL path or query
@@ -239,8 +240,12 @@ class CctvNvrConfigFlow(ConfigFlow, domain=DOMAIN):
 
     @staticmethod
     @callback
-    def async_get_options_flow(config_entry: ConfigEntry) -> CctvNvrOptionsFlow:
-        """Return the options flow (recording settings)."""
+    def async_get_options_flow(
+        config_entry: ConfigEntry,
+    ) -> CctvNvrOptionsFlow | CloudOptionsFlow:
+        """Return the options flow (a camera's recording settings, or the cloud tier's)."""
+        if is_cloud_entry(config_entry):
+            return CloudOptionsFlow()
         return CctvNvrOptionsFlow()
 
     @classmethod
@@ -248,7 +253,9 @@ class CctvNvrConfigFlow(ConfigFlow, domain=DOMAIN):
     def async_get_supported_subentry_types(
         cls, config_entry: ConfigEntry
     ) -> dict[str, type[ConfigSubentryFlow]]:
-        """Return the subentries a camera has: users' access grants."""
+        """Return the subentries a camera has: users' access grants (the cloud tier: none)."""
+        if is_cloud_entry(config_entry):
+            return {}
         return {SUBENTRY_ACCESS: AccessGrantFlow}
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
@@ -374,7 +381,9 @@ class CctvNvrConfigFlow(ConfigFlow, domain=DOMAIN):
         return key
 
     async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
-        """Ask for new credentials after the camera answered 401."""
+        """Ask for new credentials after the camera answered 401 (or the bucket refused a key)."""
+        if is_cloud_entry(self._get_reauth_entry()):
+            return await self.async_step_cloud_reauth()
         return await self.async_step_reauth_confirm()
 
     async def async_step_reauth_confirm(
@@ -416,8 +425,13 @@ class CctvNvrConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_reconfigure(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Change a camera's streams or credentials (a push camera: show or renew its key)."""
+        """Change a camera's streams or credentials.
+
+        A push camera: show or renew its key; the cloud tier: its bucket.
+        """
         entry = self._get_reconfigure_entry()
+        if is_cloud_entry(entry):
+            return await self.async_step_cloud_reconfigure(user_input)
         if is_push(entry):
             return await self.async_step_reconfigure_push()
         errors: dict[str, str] = {}

@@ -16,8 +16,8 @@ CONF_TRANSPORT: Final = "rtsp_transport"
 CONF_STORAGE_KEY: Final = "storage_key"  # the camera's recordings folder; never changes
 CONF_STREAM_INFO: Final = "stream_info"
 
-# Push cameras (they publish RTMP to the ingest server, see push.py); pulled cameras have
-# no kind (older entries) or "rtsp".
+# What an entry is (data "kind"): a pulled camera has none (older entries) or "rtsp", a push
+# camera (it publishes RTMP to the ingest server, see push.py) "push", the cloud tier "cloud".
 CONF_KIND: Final = "kind"
 KIND_RTSP: Final = "rtsp"
 KIND_PUSH: Final = "push"
@@ -156,3 +156,23 @@ TRIGGER_EVENTS: Final = {
 
 ATTR_DEVICE_ID: Final = "device_id"
 ATTR_CAMERA_NAME: Final = "camera"
+
+# -- the cloud tier (a config entry of its own: data kind "cloud") ---------------------------
+
+ENTRY_KIND_CLOUD: Final = "cloud"
+CLOUD_UNIQUE_ID: Final = "cloud"
+CONF_BUCKET: Final = "bucket"
+CONF_KEY: Final = "key"  # the service account key (a JSON object); never shown
+CONF_PREFIX: Final = "prefix"
+CONF_UPLOAD: Final = "upload"
+CONF_DELAY_MINUTES: Final = "delay_minutes"
+CONF_BANDWIDTH_MBPS: Final = "bandwidth_mbps"  # 0: no cap
+CONF_STORAGE_CLASS: Final = "storage_class"  # "": the bucket's default
+CONF_KEEP_LOCAL_DAYS: Final = "keep_local_days"  # 0: no limit
+CONF_KEEP_CLOUD_DAYS: Final = "keep_cloud_days"  # 0: no limit
+CONF_LIFECYCLE_DELETE_DAYS: Final = "lifecycle_delete_days"  # 0: no bucket lifecycle rule
+BUCKET_DEFAULT_CLASS: Final = "bucket_default"
+# A cloud tier failing (unreachable) this long becomes a repair issue.
+CLOUD_REPAIR_SECONDS: Final = 600
+# Cloud-only segments fetched for playback and thumbnails, cached (oldest pruned first).
+MAX_CLOUD_CACHE_FILES: Final = 64

@@ -29,6 +29,7 @@ from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers.debounce import Debouncer
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 
+from .cloud import async_enqueue_segment
 from .const import (
     CONF_MAIN_URL,
     CONF_MAX_SIZE_GB,
@@ -46,8 +47,9 @@ from .const import (
     EVENT_CAMERA_OFFLINE,
     EVENT_CAMERA_ONLINE,
     GB,
+    SEGMENT_BUFFER,
 )
-from .data import NvrData
+from .data import NvrData, is_camera_entry
 from .engine import rtsp
 from .engine.index import Segment
 from .engine.ingest import PushRecorder, PushStatus
@@ -74,7 +76,7 @@ def loaded_cameras(hass: HomeAssistant) -> dict[str, CctvNvrConfigEntry]:
     return {
         entry.data[CONF_STORAGE_KEY]: entry
         for entry in entries
-        if entry.state is ConfigEntryState.LOADED
+        if entry.state is ConfigEntryState.LOADED and is_camera_entry(entry)
     }
 
 
@@ -193,6 +195,12 @@ class CameraCoordinator(DataUpdateCoordinator[CameraStatus]):
     def _recorder_segment(self, segment: Segment) -> None:
         _LOGGER.debug("Camera %s: segment %s indexed", self.camera_key, segment.path)
         self.recordings.async_segment_indexed(segment)
+        cloud = self.nvr.cloud
+        if cloud is not None and segment.kind != SEGMENT_BUFFER:
+            # The rolling buffer goes up only if an event keeps it (the tier's scan finds it).
+            self.hass.async_create_background_task(
+                async_enqueue_segment(cloud, segment), f"{DOMAIN} cloud enqueue {self.camera_key}"
+            )
 
     @callback
     def async_update_listeners(self) -> None:

@@ -29,6 +29,7 @@ from homeassistant.util import slugify
 from homeassistant.util.hass_dict import HassKey
 
 from .audit import Action, async_audit
+from .cloud import async_local_segments
 from .const import (
     DEFAULT_MIN_FREE_GB,
     DOMAIN,
@@ -169,7 +170,8 @@ async def async_export(
     remuxed = target.with_name(f".{target.stem}.recorded.mp4") if sharing else target
     async with hass.data[DATA_REMUXES].turn(ticket if ticket is not None else object()):
         try:
-            result = await export_range(segments, nvr.root, start, end, remuxed, ffmpeg=ffmpeg)
+            async with async_local_segments(hass, segments, nvr.exports) as readable:
+                result = await export_range(readable, nvr.root, start, end, remuxed, ffmpeg=ffmpeg)
             duration, size = result.duration, result.bytes
             if sharing:
                 caps = hass.data[DATA_RENDITIONS].capabilities
@@ -203,6 +205,8 @@ async def async_export(
         )
     )
     await async_audit(hass, caller, camera, Action.EXPORTED, start=start, end=end, detail=title)
+    if nvr.cloud is not None:  # exports go to the bucket in every upload scope
+        await nvr.cloud.enqueue_export(export_id)
     return {
         "id": export_id,
         "name": title,

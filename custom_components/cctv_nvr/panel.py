@@ -19,6 +19,7 @@ from homeassistant.util.hass_dict import HassKey
 
 from .const import DOMAIN
 from .coordinator import CctvNvrConfigEntry
+from .data import is_camera_entry
 
 PANEL_URL_PATH = "cctv"
 PANEL_TITLE = "CCTV"
@@ -80,7 +81,9 @@ def async_remove_panel_if_unused(hass: HomeAssistant, unloading: CctvNvrConfigEn
     others = [
         entry
         for entry in hass.config_entries.async_entries(DOMAIN)
-        if entry.entry_id != unloading.entry_id and entry.state is ConfigEntryState.LOADED
+        if entry.entry_id != unloading.entry_id
+        and entry.state is ConfigEntryState.LOADED
+        and is_camera_entry(entry)
     ]
     if not others:
         frontend.async_remove_panel(hass, PANEL_URL_PATH, warn_if_unknown=False)

@@ -11,6 +11,7 @@ import time
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.event import async_track_time_interval
 
+from .cloud import cloud_retention
 from .const import (
     CONF_AUDIT_DAYS,
     CONF_EVENT_RETENTION_DAYS,
@@ -68,7 +69,9 @@ def current_policy(hass: HomeAssistant) -> RetentionPolicy:
             ),
         )
         min_free = max(min_free, float(options.get(CONF_MIN_FREE_GB, DEFAULT_MIN_FREE_GB)))
-    return RetentionPolicy(cameras=cameras, min_free_bytes=int(min_free * GB) or None)
+    return RetentionPolicy(
+        cameras=cameras, min_free_bytes=int(min_free * GB) or None, cloud=cloud_retention(hass)
+    )
 
 
 class RetentionRunner:
@@ -144,6 +147,8 @@ class RetentionRunner:
         await self.hass.async_add_executor_job(self._prune_rest, audit_days(self.hass))
         await self.hass.data[DATA_RENDITIONS].async_prune()
         async_set_disk_full(self.hass, report.still_short)
+        if nvr.cloud is not None and (report.deleted_segments or report.offloaded_segments):
+            await nvr.cloud.refresh_status()
         return report
 
     def _prune_rest(self, audit_days_by_camera: dict[str, float]) -> None:

@@ -13,13 +13,16 @@ from homeassistant.components.sensor import (
     SensorStateClass,
 )
 from homeassistant.const import EntityCategory, UnitOfDataRate, UnitOfInformation, UnitOfTime
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
+from .cloud import CloudRuntime, cloud_device_info
 from .coordinator import CameraCoordinator, CctvNvrConfigEntry
+from .engine.cloud import CloudState, CloudStatus
 from .engine.recorder import RecorderState
 from .engine.stats import StorageStats
 from .entity import CctvNvrEntity
+from .util import entity_unique_id
 
 PARALLEL_UPDATES = 0
 
@@ -128,8 +131,12 @@ async def async_setup_entry(
     entry: CctvNvrConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add the storage sensors of a camera."""
-    async_add_entities(NvrSensor(entry.runtime_data, description) for description in SENSORS)
+    """Add the storage sensors of a camera, or the cloud tier's sensors."""
+    runtime: CameraCoordinator | CloudRuntime = entry.runtime_data
+    if isinstance(runtime, CloudRuntime):
+        async_add_entities(CloudSensor(runtime, description) for description in CLOUD_SENSORS)
+        return
+    async_add_entities(NvrSensor(runtime, description) for description in SENSORS)
 
 
 class NvrSensor(CctvNvrEntity, SensorEntity):
@@ -155,3 +162,93 @@ class NvrSensor(CctvNvrEntity, SensorEntity):
             return description.live(self.coordinator)
         stats = self.coordinator.storage
         return None if stats is None or description.value is None else description.value(stats)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CloudSensorDescription(SensorEntityDescription):
+    """How a cloud sensor reads the tier's status."""
+
+    value: Callable[[CloudStatus], float | datetime | None]
+
+
+def _last_verified(status: CloudStatus) -> datetime | None:
+    moment = status.last_verified
+    return datetime.fromtimestamp(moment, UTC) if moment is not None else None
+
+
+CLOUD_SENSORS: tuple[CloudSensorDescription, ...] = (
+    CloudSensorDescription(
+        key="cloud_queue",
+        translation_key="cloud_queue",
+        state_class=SensorStateClass.MEASUREMENT,
+        value=lambda status: status.queue_items,
+    ),
+    CloudSensorDescription(
+        key="cloud_queue_bytes",
+        translation_key="cloud_queue_bytes",
+        device_class=SensorDeviceClass.DATA_SIZE,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfInformation.BYTES,
+        suggested_unit_of_measurement=UnitOfInformation.MEGABYTES,
+        value=lambda status: status.queue_bytes,
+    ),
+    CloudSensorDescription(
+        key="cloud_last_verified",
+        translation_key="cloud_last_verified",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        value=_last_verified,
+    ),
+    CloudSensorDescription(
+        key="cloud_upload_rate",
+        translation_key="cloud_upload_rate",
+        device_class=SensorDeviceClass.DATA_RATE,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfDataRate.BYTES_PER_SECOND,
+        suggested_unit_of_measurement=UnitOfDataRate.KILOBYTES_PER_SECOND,
+        value=lambda status: round(status.upload_rate),
+    ),
+    CloudSensorDescription(
+        key="cloud_bytes",
+        translation_key="cloud_bytes",
+        device_class=SensorDeviceClass.DATA_SIZE,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfInformation.BYTES,
+        suggested_unit_of_measurement=UnitOfInformation.GIGABYTES,
+        value=lambda status: status.cloud_bytes,
+    ),
+    CloudSensorDescription(
+        key="cloud_state",
+        translation_key="cloud_state",
+        device_class=SensorDeviceClass.ENUM,
+        options=[str(state) for state in CloudState],
+        value=lambda status: str(status.state),  # type: ignore[arg-type,return-value]
+    ),
+)
+
+
+class CloudSensor(SensorEntity):
+    """A figure of the cloud tier (updated from its status snapshots, no polling)."""
+
+    _attr_has_entity_name = True
+    _attr_should_poll = False
+    entity_description: CloudSensorDescription
+
+    def __init__(self, runtime: CloudRuntime, description: CloudSensorDescription) -> None:
+        """Create the sensor."""
+        self._runtime = runtime
+        self.entity_description = description
+        self._attr_unique_id = entity_unique_id(runtime.entry.entry_id, description.key)
+        self._attr_device_info = cloud_device_info(runtime.entry)
+
+    async def async_added_to_hass(self) -> None:
+        """Follow the tier's status."""
+        self.async_on_remove(self._runtime.async_add_listener(self._status_changed))
+
+    @callback
+    def _status_changed(self) -> None:
+        self.async_write_ha_state()
+
+    @property
+    def native_value(self) -> float | datetime | str | None:
+        """Return the figure."""
+        return self.entity_description.value(self._runtime.tier.status)

@@ -31,6 +31,7 @@ from homeassistant.helpers.http import KEY_AUTHENTICATED, HomeAssistantView
 
 from .access import Access, Right, async_access, caller_of
 from .audit import Action, async_audit
+from .cloud import async_footage_file, footage_file_blocking
 from .const import (
     DOMAIN,
     HLS_MIME,
@@ -341,7 +342,12 @@ class _FragmentView(_NvrView):
         segment, path = await self._segment(segment_id)
         _entry, access = self._session_or_token(request, segment.camera, Right.RECORDINGS)
         self._check_footage(access, segment.camera, segment.start, segment.end)
-        return path
+        # Only in the bucket: fetched (after the checks above) into the local cache.
+        try:
+            return await async_footage_file(self.hass, segment, path)
+        except Exception as err:
+            _LOGGER.debug("Cloud footage %s not fetched: %s", segment.row_id, err)
+            raise web.HTTPNotFound from err
 
 
 class InitView(_FragmentView):
@@ -711,10 +717,11 @@ class ThumbnailView(_NvrView):
         _entry, access = self._camera(request, camera, Right.RECORDINGS)
         nvr = self.hass.data[DATA_NVR]
         policy, caller, now = access.policy, access.caller, time.time()
+        hass = self.hass
         data = await self.hass.async_add_executor_job(
             _thumbnail,
             nvr.index,
-            nvr.root,
+            lambda seg: footage_file_blocking(hass, seg, _inside(nvr.root, seg.path)),
             nvr.thumbnails / camera,
             camera,
             at,
@@ -731,7 +738,7 @@ class ThumbnailView(_NvrView):
 
 def _thumbnail(
     index: SegmentIndex,
-    root: Path,
+    file_of: Callable[[Segment], Path],
     cache: Path,
     camera: str,
     at: float,
@@ -740,7 +747,8 @@ def _thumbnail(
     """Return the JPEG of the first visible indexed segment at or after ``at`` (executor).
 
     Cached per segment (``<segment id>.jpg``): a deleted segment's thumbnail is never
-    served (the row is looked up first) and retention removes it.
+    served (the row is looked up first) and retention removes it. ``file_of`` gives a
+    segment's file (fetched from the bucket when it is only there).
     """
     for segment in index.segments(camera, at, at + 3600)[:3]:
         if not visible(segment):
@@ -749,7 +757,7 @@ def _thumbnail(
         if cached.is_file():
             return cached.read_bytes()
         try:
-            data = last_keyframe_jpeg(_inside(root, segment.path), width=320)
+            data = last_keyframe_jpeg(file_of(segment), width=320)
         except ProbeError, OSError, web.HTTPNotFound:
             continue
         cache.mkdir(parents=True, exist_ok=True)

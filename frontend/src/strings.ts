@@ -24,6 +24,8 @@ const en = {
   later: "Later",
   timeline: "Timeline of {camera} on {date}; arrow keys move, Enter plays",
   gap: "No footage",
+  in_cloud: "In the cloud only",
+  in_both: "On this disk and in the cloud",
   play: "Play",
   pause: "Pause",
   speed: "Speed",

@@ -16,6 +16,7 @@ from homeassistant.helpers import config_validation as cv
 import probatio as vol
 
 from ..access import Right
+from ..cloud import footage_locations
 from ..const import (
     CONF_LIVE_PANEL_ONLY,
     CONF_STREAM_INFO,
@@ -28,6 +29,7 @@ from ..const import (
 from ..coordinator import loaded_cameras
 from ..engine.codecs import segment_codec_string
 from ..engine.index import Segment
+from ..engine.policy import clip
 from ..engine.recorder import RecorderState
 from ..engine.timeline import day_bounds, timeline
 from ..engine.transcode import wants_rendition
@@ -137,6 +139,15 @@ async def ws_timeline(
             visible=visible,
         )
     )
+    # Where the footage is: local only (the rest of "spans"), in the bucket only, or both.
+    where = await hass.async_add_executor_job(
+        footage_locations, coordinator.nvr.index, call.key, start, end, MAX_GAP
+    )
+    for location, located in where.items():
+        ranges: list[tuple[float, float]] = [(lo, hi) for lo, hi in located]
+        if visible is not None and visible != [(start, end)]:
+            ranges = clip(ranges, visible)
+        result[location] = [[lo, hi] for lo, hi in ranges]
     earliest = call.access.policy.earliest(call.access.caller, call.key, now)
     if earliest is not None and result["first"] is not None:
         # The date picker starts at the oldest footage the user may see (their look-back).

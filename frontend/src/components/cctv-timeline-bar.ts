@@ -163,6 +163,8 @@ export class CctvTimelineBar extends CctvElement {
     const gaps = layoutRanges(tl.gaps, view, width, 2 * px);
     const live = layoutRanges(tl.recording ? [tl.recording] : [], view, width, 2 * px);
     const hidden = layoutRanges(tl.hidden ?? [], view, width, 2 * px);
+    const cloud = layoutRanges(tl.cloud ?? [], view, width, 2 * px);
+    const both = layoutRanges(tl.both ?? [], view, width, 2 * px);
     const events: EventBox[] = layoutEvents(tl.events, view, width, tl.now, 6 * px);
     const marks = ticks(view, this.zone, width, 56 * px);
     const selection = this.selection ? layoutRanges([this.selection], view, width, 1) : [];
@@ -189,6 +191,8 @@ export class CctvTimelineBar extends CctvElement {
     >
       <div class="lane coverage">
         ${spans.map((b) => html`<div class="span" style="left:${pct(b.x)};width:${pct(b.width)}"></div>`)}
+        ${cloud.map((b) => html`<div class="cloud" title=${this.t("in_cloud")} style="left:${pct(b.x)};width:${pct(b.width)}"></div>`)}
+        ${both.map((b) => html`<div class="both" title=${this.t("in_both")} style="left:${pct(b.x)};width:${pct(b.width)}"></div>`)}
         ${gaps.map((b) => html`<div class="gap" title=${this.t("gap")} style="left:${pct(b.x)};width:${pct(b.width)}"></div>`)}
         ${live.map((b) => html`<div class="live" title=${this.t("recording")} style="left:${pct(b.x)};width:${pct(b.width)}"></div>`)}
         ${hidden.map((b) => html`<div class="hidden-part" title=${this.t("hidden")} style="left:${pct(b.x)};width:${pct(b.width)}"></div>`)}
@@ -231,6 +235,12 @@ export class CctvTimelineBar extends CctvElement {
       .lane { position: absolute; left: 0; right: 0; }
       .coverage { top: 8px; height: 28px; }
       .span { position: absolute; top: 0; bottom: 0; background: var(--primary-color, #03a9f4); opacity: 0.8; }
+      .cloud {
+        position: absolute; top: 0; bottom: 0;
+        background: repeating-linear-gradient(135deg, var(--card-background-color, #fff) 0 2px, transparent 2px 6px);
+        opacity: 0.6;
+      }
+      .both { position: absolute; bottom: 0; height: 3px; background: var(--success-color, #43a047); }
       .live { position: absolute; top: 0; bottom: 0; background: var(--primary-color, #03a9f4); opacity: 0.35; }
       .gap {
         position: absolute; top: 0; bottom: 0;

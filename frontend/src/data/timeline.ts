@@ -21,6 +21,8 @@ export interface TimelineData {
   events: TimelineEvent[];
   recording?: Range | null; // being recorded now: not indexed yet, not a gap
   hidden?: Range[]; // parts the user may not see (outside their time windows or look-back)
+  cloud?: Range[]; // footage only in the cloud bucket (plays from there)
+  both?: Range[]; // footage on the local disk and verified in the bucket
 }
 
 /** A local day ("YYYY-MM-DD" in Home Assistant's zone), or a range of at most two days. */
