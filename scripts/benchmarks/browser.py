@@ -78,12 +78,16 @@ CHROMIUM_ARGS = [
 ]
 # What the panel gives hls.js (cctv-camera-view.ts _attach); startPosition is added per click.
 PANEL_HLS = {"maxBufferLength": 30}
+# The most the panel asks for at once (camera-state.ts MAX_PLAYBACK_SECONDS); before, a day:
+# the "day" kind of click measures that in the same run.
+PLAYBACK_SECONDS = 3600
 
 PAGE = """<!doctype html><html><body style="margin:0;background:#000">
 <button id="go">go</button>
 <video id="v" muted playsinline style="width:640px;height:360px"></video>
 <script>
 const video = document.getElementById("v");
+performance.setResourceTimingBufferSize(100000);
 const B = window.B = {hls: null, next: null, result: null, ws: null, seq: 0, waiting: {}};
 B.connect = (token) => new Promise((resolve, reject) => {
   const ws = new WebSocket(`ws://${location.host}/api/websocket`);
@@ -108,6 +112,11 @@ B.timed = async (message) => {
   const answer = await B.call(message);
   return {ms: performance.now() - t0, ok: answer.success !== false, error: answer.error || null};
 };
+// The media requests since t0 (Resource Timing): time to first byte and to the last byte.
+B.fetched = (t0) => performance.getEntriesByType("resource")
+  .filter((e) => e.startTime >= t0 && /media|m4s/.test(e.name))
+  .map((e) => ({ttfb: e.responseStart - e.startTime, total: e.responseEnd - e.startTime,
+                bytes: e.encodedBodySize}));
 B.stop = () => { if (B.hls) { B.hls.destroy(); B.hls = null; } };
 // One "click": what the panel's _play/_attach do, timed from the click event.
 B.play = async (t0, job) => {
@@ -136,7 +145,8 @@ B.play = async (t0, job) => {
   const step = (now, meta) => {
     if (r.first === undefined) r.first = performance.now() - t0;
     if (Math.abs(meta.mediaTime - offset) < 1) {
-      r.frame = performance.now() - t0; r.mediaTime = meta.mediaTime; B.result = r;
+      r.frame = performance.now() - t0; r.mediaTime = meta.mediaTime; r.fetch = B.fetched(t0);
+      B.result = r;
     } else if (B.hls === hls) video.requestVideoFrameCallback(step);
   };
   video.requestVideoFrameCallback(step);
@@ -154,7 +164,7 @@ B.seek = (delta) => new Promise((resolve) => {
   const done = setTimeout(() => resolve({ms: null, target}), 30000);
   const step = (now, meta) => {
     if (Math.abs(meta.mediaTime - target) < 1.5) {
-      clearTimeout(done); resolve({ms: performance.now() - t0, target});
+      clearTimeout(done); resolve({ms: performance.now() - t0, target, fetch: B.fetched(t0)});
     } else video.requestVideoFrameCallback(step);
   };
   video.requestVideoFrameCallback(step);
@@ -207,6 +217,9 @@ def _footage(
     count = 0
     try:
         for camera in cameras:
+            # A copy of the clip per camera: a file takes at most 65,000 links (ext4).
+            source = clip.with_name(f"{camera}.mp4")
+            shutil.copyfile(clip, source)
             segments = []
             moment = start
             while moment + duration <= end:
@@ -214,7 +227,7 @@ def _footage(
                 directory = hour_dir(root, camera, when)
                 directory.mkdir(parents=True, exist_ok=True)
                 path = directory / f"{when.strftime(STRFTIME_NAME)}-bench.mp4"
-                os.link(clip, path)
+                os.link(source, path)
                 segments.append(Segment(
                     camera=camera, path=relative(root, path), start=moment,
                     end=moment + duration, bytes=path.stat().st_size, video_codec="h264",
@@ -450,14 +463,15 @@ async def _measure(
     log("section 14: fetching the playlists (the floor's copies)")
     for number, at in enumerate(moments):
         camera = cameras[number % len(cameras)]
-        ws_msg = {"type": "cctv_nvr/playback", "camera": camera,
-                  "start": int(at), "end": int(day[1])}  # fmt: skip
+        ws_msg = {"type": "cctv_nvr/playback", "camera": camera, "start": int(at),
+                  "end": min(int(day[1]), int(at) + PLAYBACK_SECONDS)}  # fmt: skip
+        ws_day = ws_msg | {"end": int(day[1])}
         text, first = await _signed_playlist(base, token, ws_msg)
         url = await asyncio.to_thread(floor.add_playlist, f"p{number}", text, boundaries + 6)
-        jobs.append((at, ws_msg, url, max(0.0, at - first)))
-    ours: list[dict[str, Any]] = []
-    static: list[dict[str, Any]] = []
-    seeks: dict[str, list[float]] = {"ours": [], "floor": []}
+        jobs.append((at, ws_msg, ws_day, url, max(0.0, at - first)))
+    clicks: dict[str, list[dict[str, Any]]] = {"ours": [], "floor": [], "day": []}
+    seeks: dict[str, list[float]] = {"ours": [], "floor": [], "day": []}
+    fetches: dict[str, list[dict[str, float]]] = {"ours": [], "floor": [], "day": []}
     log("section 14: starting Chromium")
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
@@ -471,29 +485,34 @@ async def _measure(
                 page_ours.evaluate("token => window.B.connect(token)", token), 60
             )
             page_floor = await _page(browser, floor.url)
-            # 1 + 2: clicks, then a seek while playing; ours and the floor alternated.
-            for number, (at, ws_msg, url, offset) in enumerate(jobs):
-                order = [("ours", page_ours), ("floor", page_floor)]
-                if number % 2:
-                    order.reverse()
+            # 1 + 2: clicks, then a seek while playing; ours (an hour's playlist), the floor
+            # and ours as it was (a playlist to the end of the day), rotated.
+            for number, (at, ws_msg, ws_day, url, offset) in enumerate(jobs):
+                order = [("ours", page_ours), ("floor", page_floor), ("day", page_ours)]
+                order = order[number % 3 :] + order[: number % 3]
                 for name, page in order:
-                    job = ({"ws": ws_msg, "at": at} if name == "ours"
-                           else {"url": url, "offset": offset})  # fmt: skip
+                    job: dict[str, Any] = {
+                        "ours": {"ws": ws_msg, "at": at},
+                        "day": {"ws": ws_day, "at": at},
+                        "floor": {"url": url, "offset": offset},
+                    }[name]
                     job |= {"config": PANEL_HLS, "rate": 1}
                     result = await _click(page, job)
                     log(f"section 14: click {number} {name}: {json.dumps(result)}")
                     if result.get("fatal"):
                         raise RuntimeError(f"{name} playback failed: {result['fatal']}")
-                    (ours if name == "ours" else static).append(result)
+                    clicks[name].append(result)
                     await page.wait_for_timeout(1500)
                     seek = await page.evaluate("d => window.B.seek(d)", rng.choice((45, 75, -1)))
                     log(f"section 14: seek {number} {name}: {seek}")
                     if seek["ms"] is not None:
                         seeks[name].append(seek["ms"])
+                    if seek.get("fetch"):
+                        fetches[name].append(seek["fetch"][0])
                     await page.evaluate("window.B.stop()")
             # 3: play on across boundaries at 1x from the first click's moment.
             stalls: dict[str, dict[str, Any]] = {}
-            at, ws_msg, url, offset = jobs[0]
+            at, ws_msg, _day, url, offset = jobs[0]
             for name, page in (("ours", page_ours), ("floor", page_floor)):
                 job = ({"ws": ws_msg, "at": at} if name == "ours"
                        else {"url": url, "offset": offset})  # fmt: skip
@@ -519,17 +538,26 @@ async def _measure(
         finally:
             await browser.close()
             await floor.stop()
-    first_ours = [r["frame"] for r in ours]
-    first_floor = [r["frame"] for r in static]
+    first_ours = [r["frame"] for r in clicks["ours"]]
+    first_floor = [r["frame"] for r in clicks["floor"]]
+    first_day = [r["frame"] for r in clicks["day"]]
     text = f"{_stats(first_ours)}; floor {_stats(first_floor)}: "
     text += f"**{_ratio(first_ours, first_floor)}**"
     notes = f"{_target(first_ours, 1000)}; {len(first_ours)} clicks; "
-    notes += f"ours {_breakdown(ours)}; floor {_breakdown(static)}"
+    notes += f"before (a playlist to the day's end): {_stats(first_day)}, "
+    notes += f"{_ratio(first_day, first_floor)}; ours {_breakdown(clicks['ours'])}; "
+    notes += f"before {_breakdown(clicks['day'])}; floor {_breakdown(clicks['floor'])}"
     rows.append((TITLE, "click on the timeline → first frame (H.264 1080p)", text, notes))
     text = f"{_stats(seeks['ours'])}; floor {_stats(seeks['floor'])}: "
     text += f"**{_ratio(seeks['ours'], seeks['floor'])}**"
     notes = f"{_target(seeks['ours'], 500)}; {len(seeks['ours'])} seeks "
-    notes += "(+45 s, +75 s or -1 s), 1.5 s after the first frame"
+    notes += "(+45 s, +75 s or -1 s), 1.5 s after the first frame; before (a day's playlist): "
+    notes += f"{_stats(seeks['day'])}, {_ratio(seeks['day'], seeks['floor'])}"
+    for name in ("ours", "floor"):
+        if fetches[name]:
+            ttfb = statistics.median(f["ttfb"] for f in fetches[name])
+            total = statistics.median(f["total"] for f in fetches[name])
+            notes += f"; {name}: media part fetched in {total:.0f} ms (first byte {ttfb:.0f})"
     rows.append((TITLE, "seek within playing footage → new frame", text, notes))
     mine, bare = stalls["ours"], stalls["floor"]
     text = f"{mine['stalls']} stalls (longest frame gap {mine['maxGap']:.0f} ms); "

@@ -45,6 +45,7 @@ import {
   dayView,
   followPlayhead,
   markSelection,
+  continueFrom,
   playbackRange,
   selectableView,
 } from "./camera-state";
@@ -88,6 +89,7 @@ export class CctvCameraView extends CctvElement {
   private _speed = 1;
   private _cursor: number | null = null;
   private _hls: Hls | null = null;
+  private _endedAt: number | null = null; // the playlist end playback went on from
 
   override disconnectedCallback(): void {
     super.disconnectedCallback();
@@ -221,6 +223,15 @@ export class CctvCameraView extends CctvElement {
     if (this._view && !this._bar?.dragging) {
       this._view = followPlayhead(this._view, dayView(this._timeline), playing);
     }
+  }
+
+  /** A playback asks for an hour at most (playbackRange): at its end, play on from there. */
+  private _onEnded(): void {
+    const playback = this._playback;
+    if (!playback || !this._timeline || playback.last === this._endedAt) return;
+    this._endedAt = playback.last; // the same end twice (no newer footage): stop there
+    const next = continueFrom(this._timeline, playback.last);
+    if (next !== null) void this._play(next);
   }
 
   private _setSpeed(speed: number): void {
@@ -360,6 +371,7 @@ export class CctvCameraView extends CctvElement {
           controls
           aria-label=${camera.name}
           @timeupdate=${() => this._onTimeUpdate()}
+          @ended=${() => this._onEnded()}
           ?hidden=${!this._playback}
         ></video>
         <div class="row">
