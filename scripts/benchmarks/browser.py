@@ -8,8 +8,9 @@ Home Assistant is stopped, then Home Assistant started again on it. Debian's Chr
 driven by Playwright (tests/e2e/conftest.py's way), loads a test page on Home Assistant's
 origin with the hls.js the panel uses (.cache/browser-test), which does what the panel's
 player does (cctv-camera-view.ts `_play`/`_attach`): WebSocket `cctv_nvr/playback` for the
-range the panel asks (playbackRange: the clicked moment to the end of that day), then hls.js
-with ``startPosition`` at the clicked moment. All times are taken in the page
+range the panel asks (playbackRange: from the clicked moment, an hour at most), then hls.js
+with ``startPosition`` at the clicked moment. "Before" clicks, rotated with the others, ask for a
+playlist to the end of that day, as the panel did before (a day's playlist is about 800 KiB). All times are taken in the page
 (``performance.now()``, the click event's timeStamp, ``requestVideoFrameCallback``):
 
 1. click → first frame: from the click to the first frame presented.
