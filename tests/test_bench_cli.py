@@ -42,8 +42,8 @@ def test_run_order_keeps_the_simulator_sections_together() -> None:
     needs = [section.simulator for section in registry.SECTIONS]
     assert needs == sorted(needs, reverse=True)
     assert {s.number for s in registry.SECTIONS if s.beside} == {"4", "7"}
-    # The long soaks (chaos, durability) run only when asked for.
-    assert {s.number for s in registry.SECTIONS if not s.default} == {"9", "10"}
+    # The long soaks (chaos, durability) and the browser run only when asked for.
+    assert {s.number for s in registry.SECTIONS if not s.default} == {"9", "10", "14"}
 
 
 def test_sections_by_number_or_alias() -> None:
@@ -52,7 +52,8 @@ def test_sections_by_number_or_alias() -> None:
     assert cli.parse_sections("chaos,durability") == {"9", "10"}
     assert cli.parse_sections("all") == set(cli.NUMBERS)
     assert cli.parse_sections("1, LAG,soak") == {"1", "6", "7"}
-    assert cli.parse_sections(cli.DEFAULT_SECTIONS) == set(cli.NUMBERS) - {"9", "10"}
+    assert cli.parse_sections("browser") == {"14"}
+    assert cli.parse_sections(cli.DEFAULT_SECTIONS) == set(cli.NUMBERS) - {"9", "10", "14"}
     with pytest.raises(ValueError, match=r"unknown section 'nope' \(use 1, 2, .* or cpu, "):
         cli.parse_sections("2,nope")
 
@@ -87,11 +88,13 @@ def test_list_prints_every_section(capsys: pytest.CaptureFixture[str]) -> None:
         ["11", "cloud"],
         ["12", "transcode"],
         ["13", "push"],
+        ["14", "browser"],
     ]
     assert len(lines) == len(registry.SECTIONS)
     assert lines[3].endswith("4 Index queries (no simulator, child process beside the others)")
     assert lines[8].endswith("9 Chaos soak (no simulator, not in the default run)")
     assert lines[9].endswith("10 Index durability (not in the default run)")
+    assert lines[13].endswith("14 Browser latency (not in the default run)")
 
 
 def test_help_and_unknown_sections(capsys: pytest.CaptureFixture[str]) -> None:

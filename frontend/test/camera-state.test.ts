@@ -4,6 +4,7 @@ import { MIN_VIEW_SECONDS, dayBounds } from "../src/timeline";
 import {
   currentEvent,
   dateLimits,
+  continueFrom,
   dayView,
   followPlayhead,
   markSelection,
@@ -47,7 +48,7 @@ describe("the day and what may be selected", () => {
 describe("the range a playback asks for", () => {
   it("whole seconds from the moment to now (a live day)", () => {
     const tl = timeline();
-    expect(playbackRange(tl, day.start + 3600.7)).toEqual({ start: day.start + 3600, end: tl.now });
+    expect(playbackRange(tl, tl.now - 1800.7)).toEqual({ start: tl.now - 1801, end: tl.now });
   });
 
   it("at least a second, even at now", () => {
@@ -57,14 +58,38 @@ describe("the range a playback asks for", () => {
 
   it("to the end of a past day, rounded up", () => {
     const tl = timeline({ now: day.end + 86400, end: day.end + 0.5 });
-    expect(playbackRange(tl, day.start + 10)).toEqual({ start: day.start + 10, end: day.end + 1 });
+    expect(playbackRange(tl, day.end - 100)).toEqual({ start: day.end - 100, end: day.end + 1 });
   });
 
-  it("a day at most (a 25-hour day from its start)", () => {
+  it("an hour at most (a day's playlist is megabytes), from any moment of the day", () => {
     const fall = dayBounds("2026-10-25", AMS);
     const tl = timeline({ start: fall.start, end: fall.end, now: fall.end + 10 });
     expect(fall.end - fall.start).toBe(25 * 3600);
-    expect(playbackRange(tl, fall.start)).toEqual({ start: fall.start, end: fall.start + 86400 });
+    expect(playbackRange(tl, fall.start)).toEqual({ start: fall.start, end: fall.start + 3600 });
+    expect(playbackRange(tl, fall.start + 10.5)).toEqual({ start: fall.start + 10, end: fall.start + 3611 });
+  });
+});
+
+describe("where playback goes on when a playlist has played out", () => {
+  const spans: Array<[number, number]> = [
+    [day.start + 3600, day.start + 9000],
+    [day.start + 10_000, day.start + 11_000],
+  ];
+
+  it("from the playlist's last segment end, inside the footage", () => {
+    const tl = timeline({ spans, now: day.end + 10 });
+    expect(continueFrom(tl, day.start + 7210.4)).toBe(day.start + 7210.4);
+  });
+
+  it("across a gap: the next footage", () => {
+    const tl = timeline({ spans, now: day.end + 10 });
+    expect(continueFrom(tl, day.start + 9000)).toBe(day.start + 10_000);
+  });
+
+  it("nowhere after the day's last footage, nor at now or the day's end", () => {
+    expect(continueFrom(timeline({ spans, now: day.end + 10 }), day.start + 11_000)).toBeNull();
+    expect(continueFrom(timeline({ spans, now: day.start + 8000 }), day.start + 8000)).toBeNull();
+    expect(continueFrom(timeline({ spans, now: day.end + 10, end: day.start + 7000 }), day.start + 7000)).toBeNull();
   });
 });
 

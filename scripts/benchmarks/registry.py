@@ -4,13 +4,15 @@ A run starts the sections marked beside first (each in a child process, when mor
 one section is chosen), then runs the others here in this order, starting the simulator
 before a section that needs it and stopping it before one that does not. So the
 sections that record the simulator come first, then those that must not compete with it.
-Sections 9 (chaos) and 10 (durability) run only when asked for (--sections, or all).
+Sections 9 (chaos), 10 (durability) and 14 (browser) run only when asked for (--sections,
+or all).
 """
 
 from __future__ import annotations
 
 from . import (
     access,
+    browser,
     chaos,
     cloud,
     concurrent_cameras,
@@ -34,6 +36,7 @@ SECTIONS: tuple[Section, ...] = (
     push.SECTION,
     memory_soak.SECTION,
     durability.SECTION,
+    browser.SECTION,
     chaos.SECTION,
     index_queries.SECTION,
     export.SECTION,

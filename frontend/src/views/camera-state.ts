@@ -12,11 +12,17 @@ import {
   localDate,
   normalizeSelection,
   panView,
+  playableFrom,
   zoomView,
 } from "../timeline";
 
-/** The most a playback asks for: a day (the playlist's own limit). */
-const MAX_PLAYBACK_SECONDS = 86400;
+/**
+ * The most a playback asks for at once: an hour (the playlist's own limit is a day). A day's
+ * playlist (8,640 segments, over a megabyte with its signed URLs) took most of the time from a
+ * click to the first frame (scripts/bench section 14); the player asks for the next hour when
+ * one ends (continueFrom).
+ */
+const MAX_PLAYBACK_SECONDS = 3600;
 
 /** The bounds of the loaded day (zoom and pan stay inside). */
 export function dayView(timeline: TimelineData): View {
@@ -36,12 +42,22 @@ export function dateLimits(timeline: TimelineData | null, zone: string, now: num
 
 /**
  * The whole seconds a playback from `from` asks for: to the end of the day, but not beyond now
- * (at least a second) nor a day; the integration signs the playlist of that range.
+ * (at least a second) nor an hour; the integration signs the playlist of that range.
  */
 export function playbackRange(timeline: TimelineData, from: number): { start: number; end: number } {
   const end = Math.min(timeline.end, Math.max(timeline.now, from + 1), from + MAX_PLAYBACK_SECONDS);
   const start = Math.floor(from);
   return { start, end: Math.max(Math.ceil(end), start + 1) };
+}
+
+/**
+ * Where playback goes on when a playlist ending at `last` (its last segment's end) has played
+ * out: the footage from there (after a gap: the next footage) on the same day, up to now; null
+ * at the end of the day's footage.
+ */
+export function continueFrom(timeline: TimelineData, last: number): number | null {
+  const next = playableFrom(timeline.spans, last);
+  return next !== null && next < Math.min(timeline.end, timeline.now) ? next : null;
 }
 
 /**

@@ -45,6 +45,7 @@ import {
   dayView,
   followPlayhead,
   markSelection,
+  continueFrom,
   playbackRange,
   selectableView,
 } from "./camera-state";
@@ -90,6 +91,7 @@ export class CctvCameraView extends CctvElement {
   private _cursor: number | null = null;
   private _format: ExportFormat = "recorded";
   private _hls: Hls | null = null;
+  private _endedAt: number | null = null; // the playlist end playback went on from
 
   override disconnectedCallback(): void {
     super.disconnectedCallback();
@@ -223,6 +225,15 @@ export class CctvCameraView extends CctvElement {
     if (this._view && !this._bar?.dragging) {
       this._view = followPlayhead(this._view, dayView(this._timeline), playing);
     }
+  }
+
+  /** A playback asks for an hour at most (playbackRange): at its end, play on from there. */
+  private _onEnded(): void {
+    const playback = this._playback;
+    if (!playback || !this._timeline || playback.last === this._endedAt) return;
+    this._endedAt = playback.last; // the same end twice (no newer footage): stop there
+    const next = continueFrom(this._timeline, playback.last);
+    if (next !== null) void this._play(next);
   }
 
   private _setSpeed(speed: number): void {
@@ -363,6 +374,7 @@ export class CctvCameraView extends CctvElement {
           controls
           aria-label=${camera.name}
           @timeupdate=${() => this._onTimeUpdate()}
+          @ended=${() => this._onEnded()}
           ?hidden=${!this._playback}
         ></video>
         <div class="row">

@@ -1,0 +1,610 @@
+"""Section 14 (also "browser"): latency in a real browser against a real Home Assistant.
+
+A real Home Assistant process (tests/e2e: its configuration, onboarding, config flows) with
+8 simulated cameras recording (4 of the simulator's H.264 mounts, each under two host names), and a day of indexed
+footage per camera: one real 1080p H.264 10-second fMP4 clip (ffmpeg, GOP 1 s) hard-linked
+to every segment file of the local day before today, the rows written into the index while
+Home Assistant is stopped, then Home Assistant started again on it. Debian's Chromium,
+driven by Playwright (tests/e2e/conftest.py's way), loads a test page on Home Assistant's
+origin with the hls.js the panel uses (.cache/browser-test), which does what the panel's
+player does (cctv-camera-view.ts `_play`/`_attach`): WebSocket `cctv_nvr/playback` for the
+range the panel asks (playbackRange: from the clicked moment, an hour at most), then hls.js
+with ``startPosition`` at the clicked moment. "Before" clicks, rotated with the others, ask for a
+playlist to the end of that day, as the panel did before (a day's playlist is about 800 KiB). All times are taken in the page
+(``performance.now()``, the click event's timeStamp, ``requestVideoFrameCallback``):
+
+1. click → first frame: from the click to the first frame presented.
+2. seek within playing footage → new frame: ``currentTime`` set (what the video's own
+   controls do) → the first frame presented at the new position.
+3. playing across segment boundaries (1x): stalls (``waiting`` events after playback began)
+   in 20 boundaries (4 with --quick).
+4. the media browser's hour list of a camera-day (``media_source/browse_media``, WebSocket).
+
+Baselines from the same run (the ratio column): for 1-3, the same page and hls.js loading
+the same playlist text with its URLs pointed at a plain aiohttp static server holding the
+same init and media parts (prepared before the clicks): the floor, without the WebSocket
+call, index query, signing, auth and per-request work. For 4, a WebSocket ``ping`` round trip
+on the same connection, alternated with the browse calls.
+
+Each latency is taken several times (10, 4 with --quick) at random moments of the day:
+median and p90. A breakdown (WebSocket answer, playlist loaded, first fragment loaded, frame)
+is logged and reported as medians. Not in the default run (Home Assistant start-up and the
+footage take minutes); ask for it with --sections browser.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+import json
+import os
+from pathlib import Path
+import random
+import re
+import shutil
+import statistics
+import subprocess
+import time
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import aiohttp
+from aiohttp import web
+
+from custom_components.cctv_nvr.engine import hls
+from custom_components.cctv_nvr.engine.index import Segment, SegmentIndex
+from custom_components.cctv_nvr.engine.layout import STRFTIME_NAME, hour_dir, relative
+from custom_components.cctv_nvr.engine.media import probe_file
+
+from .common import FPS, REPO, Bench, Row, Section, log
+
+TITLE = "14 Browser latency"
+CAMERAS = 8
+ZONE = ZoneInfo("Europe/Amsterdam")  # config/configuration.yaml's time zone
+HLSJS = REPO / ".cache" / "browser-test" / "node_modules" / "hls.js" / "dist" / "hls.min.js"
+USER = ("bench", "bench-password")
+# A camera is its stream's host, port and path (config_flow.camera_unique_id), and the
+# simulator listens on 127.0.0.1 only: 8 cameras are 4 of its mounts under two host names.
+STREAMS = [(host, mount) for host in ("127.0.0.1", "localhost")
+           for mount in ("main", "bframes", "audio", "longgop")]  # fmt: skip
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+]
+# What the panel gives hls.js (cctv-camera-view.ts _attach); startPosition is added per click.
+PANEL_HLS = {"maxBufferLength": 30}
+# The most the panel asks for at once (camera-state.ts MAX_PLAYBACK_SECONDS); before, a day:
+# the "day" kind of click measures that in the same run.
+PLAYBACK_SECONDS = 3600
+
+PAGE = """<!doctype html><html><body style="margin:0;background:#000">
+<button id="go">go</button>
+<video id="v" muted playsinline style="width:640px;height:360px"></video>
+<script>
+const video = document.getElementById("v");
+performance.setResourceTimingBufferSize(100000);
+const B = window.B = {hls: null, next: null, result: null, ws: null, seq: 0, waiting: {}};
+B.connect = (token) => new Promise((resolve, reject) => {
+  const ws = new WebSocket(`ws://${location.host}/api/websocket`);
+  const seen = [];
+  ws.onclose = (ev) => reject(new Error(`websocket closed ${ev.code} ${ev.reason} after ${seen}`));
+  ws.onmessage = (ev) => {
+    const msg = JSON.parse(ev.data);
+    seen.push(msg.type);
+    if (msg.type === "auth_required") ws.send(JSON.stringify({type: "auth", access_token: token}));
+    else if (msg.type === "auth_ok") { B.ws = ws; resolve(true); }
+    else if (msg.type === "auth_invalid") reject(new Error("auth_invalid"));
+    else if (msg.id in B.waiting) { B.waiting[msg.id](msg); delete B.waiting[msg.id]; }
+  };
+});
+B.call = (message) => new Promise((resolve) => {
+  const id = ++B.seq;
+  B.waiting[id] = resolve;
+  B.ws.send(JSON.stringify({id, ...message}));
+});
+B.timed = async (message) => {
+  const t0 = performance.now();
+  const answer = await B.call(message);
+  return {ms: performance.now() - t0, ok: answer.success !== false, error: answer.error || null};
+};
+// The media requests since t0 (Resource Timing): time to first byte and to the last byte.
+B.fetched = (t0) => performance.getEntriesByType("resource")
+  .filter((e) => e.startTime >= t0 && /media|m4s/.test(e.name))
+  .map((e) => ({ttfb: e.responseStart - e.startTime, total: e.responseEnd - e.startTime,
+                bytes: e.encodedBodySize}));
+B.stop = () => { if (B.hls) { B.hls.destroy(); B.hls = null; } };
+// One "click": what the panel's _play/_attach do, timed from the click event.
+B.play = async (t0, job) => {
+  B.stop();
+  const r = {t0, fatal: null};
+  let url = job.url, offset = job.offset;
+  if (job.ws) {
+    const answer = await B.call(job.ws);
+    r.ws = performance.now() - t0;
+    if (!answer.success) { r.fatal = JSON.stringify(answer.error); B.result = r; return; }
+    url = answer.result.url;
+    offset = Math.max(0, job.at - answer.result.first);
+  }
+  const hls = B.hls = new Hls({...job.config, startPosition: offset});
+  hls.on(Hls.Events.ERROR, (_e, d) => { if (d.fatal) { r.fatal = d.details; B.result = r; } });
+  hls.on(Hls.Events.MANIFEST_LOADED, (_e, d) => {
+    r.manifest = performance.now() - t0;
+    r.manifestBytes = d.stats ? d.stats.total : null;
+  });
+  hls.on(Hls.Events.MANIFEST_PARSED, () => { video.playbackRate = job.rate; video.play().catch(() => {}); });
+  hls.on(Hls.Events.FRAG_LOADED, (_e, d) => {
+    if (r.frag === undefined && d.frag.sn !== "initSegment") r.frag = performance.now() - t0;
+  });
+  // The first frame presented at the clicked moment (hls.js may show the fragment's first
+  // frame before it moves to startPosition).
+  const step = (now, meta) => {
+    if (r.first === undefined) r.first = performance.now() - t0;
+    if (Math.abs(meta.mediaTime - offset) < 1) {
+      r.frame = performance.now() - t0; r.mediaTime = meta.mediaTime; r.fetch = B.fetched(t0);
+      B.result = r;
+    } else if (B.hls === hls) video.requestVideoFrameCallback(step);
+  };
+  video.requestVideoFrameCallback(step);
+  hls.loadSource(url);
+  hls.attachMedia(video);
+};
+document.getElementById("go").addEventListener("click", (ev) => {
+  B.result = null;
+  B.play(ev.timeStamp, B.next);
+});
+// A seek while playing: the first frame presented at the new position.
+B.seek = (delta) => new Promise((resolve) => {
+  const target = video.currentTime + delta;
+  const t0 = performance.now();
+  const done = setTimeout(() => resolve({ms: null, target}), 30000);
+  const step = (now, meta) => {
+    if (Math.abs(meta.mediaTime - target) < 1.5) {
+      clearTimeout(done); resolve({ms: performance.now() - t0, target, fetch: B.fetched(t0)});
+    } else video.requestVideoFrameCallback(step);
+  };
+  video.requestVideoFrameCallback(step);
+  video.currentTime = target;
+});
+// Play on across boundaries: count the stalls ("waiting" after playback began).
+B.watch = (until) => new Promise((resolve) => {
+  let stalls = 0, gap = 0, last = performance.now();
+  const onWaiting = () => { stalls += 1; };
+  video.addEventListener("waiting", onWaiting);
+  const step = (now, meta) => {
+    const t = performance.now(); gap = Math.max(gap, t - last); last = t;
+    if (meta.mediaTime >= until || B.result && B.result.fatal) {
+      video.removeEventListener("waiting", onWaiting);
+      resolve({stalls, maxGap: gap, reached: meta.mediaTime, fatal: B.result && B.result.fatal});
+    } else video.requestVideoFrameCallback(step);
+  };
+  video.requestVideoFrameCallback(step);
+});
+</script></body></html>"""
+
+
+# -- footage ---------------------------------------------------------------------------
+
+
+def _clip(work: Path) -> tuple[Path, float]:
+    """One real 1080p H.264 fMP4 clip of 10 s (GOP 1 s, 4 Mbit/s), the recorder's kind of file."""
+    path = work / "clip-1080p.mp4"
+    subprocess.run(
+        [
+            "ffmpeg", "-v", "error", "-y", "-f", "lavfi",
+            "-i", f"testsrc2=size=1920x1080:rate={FPS}", "-t", "10",
+            "-c:v", "libx264", "-preset", "ultrafast", "-g", str(FPS), "-pix_fmt", "yuv420p",
+            "-b:v", "4M", "-maxrate", "4M", "-bufsize", "8M",
+            "-movflags", "+frag_keyframe+empty_moov+default_base_moof", str(path),
+        ],
+        check=True, timeout=300,
+    )  # fmt: skip
+    info = probe_file(path, measure=True)
+    assert info.duration
+    return path, info.duration
+
+
+def _footage(
+    base: Path, clip: Path, duration: float, cameras: list[str], start: float, end: float
+) -> int:
+    """Hard-link the clip to every segment file of [start, end) per camera; index them."""
+    root = base / "recordings"
+    index = SegmentIndex(base / "index.db")
+    count = 0
+    try:
+        for camera in cameras:
+            # A copy of the clip per camera: a file takes at most 65,000 links (ext4).
+            source = clip.with_name(f"{camera}.mp4")
+            shutil.copyfile(clip, source)
+            segments = []
+            moment = start
+            while moment + duration <= end:
+                when = datetime.fromtimestamp(moment, UTC)
+                directory = hour_dir(root, camera, when)
+                directory.mkdir(parents=True, exist_ok=True)
+                path = directory / f"{when.strftime(STRFTIME_NAME)}-bench.mp4"
+                os.link(source, path)
+                segments.append(Segment(
+                    camera=camera, path=relative(root, path), start=moment,
+                    end=moment + duration, bytes=path.stat().st_size, video_codec="h264",
+                    width=1920, height=1080, fps=float(FPS), run_id="bench",
+                ))  # fmt: skip
+                moment += duration
+            count += index.add_segments(segments)
+    finally:
+        index.close()
+    return count
+
+
+# -- Home Assistant -----------------------------------------------------------------------
+
+
+def _start_home_assistant(work: Path) -> Any:
+    from tests.e2e.conftest import (
+        RunningHomeAssistant,
+        _free_port,
+        _start,
+        _wait_until_up,
+    )
+    from tests.e2e.http_config import write_http_config
+
+    config = work / "ha"
+    config.mkdir(parents=True)
+    shutil.copy(REPO / "config" / "configuration.yaml", config / "configuration.yaml")
+    (config / "custom_components").symlink_to(REPO / "custom_components")
+    port = _free_port()
+    write_http_config(config, port)
+    running = RunningHomeAssistant(f"http://127.0.0.1:{port}", config, _start(config))
+    try:
+        _wait_until_up(running)
+    except BaseException:
+        running.stop()
+        raise
+    return running
+
+
+def _restart(running: Any) -> None:
+    from tests.e2e.conftest import _start, _wait_until_up
+
+    running.process = _start(running.config_dir)
+    _wait_until_up(running)
+
+
+def _add_cameras(running: Any, port: int) -> list[str]:
+    """Onboard a user, add 8 cameras with the config flow, turn their recording on."""
+    api = running.api()
+    api.wait_until_up()
+    api.onboard(*USER)
+    for number, (host, mount) in enumerate(STREAMS, start=1):
+        rtsp = f"rtsp://{host}:{port}"
+        result = api.config_flow(
+            "cctv_nvr",
+            {"name": f"Cam {number}", "main_url": f"{rtsp}/{mount}", "sub_url": f"{rtsp}/sub",
+             "rtsp_transport": "tcp"},
+        )  # fmt: skip
+        if result.get("type") != "create_entry":
+            raise RuntimeError(f"adding Cam {number} failed: {result}")
+    return [f"cam_{number}" for number in range(1, CAMERAS + 1)]
+
+
+def _record(running: Any) -> None:
+    from tests.e2e.test_panel import _tokens
+
+    api = running.api()
+    running.token = _tokens(api, *USER)["access_token"]
+    api.token = running.token
+    for number in range(1, CAMERAS + 1):
+        switch = f"switch.cam_{number}_continuous_recording"
+        for _ in range(120):
+            if api.state(switch) is not None:
+                break
+            time.sleep(0.5)
+        api.call_service("switch", "turn_on", {"entity_id": switch})
+
+
+# -- the static floor -----------------------------------------------------------------------
+
+_INIT = re.compile(r"/api/cctv_nvr/init/[^\"\n]+")
+_MEDIA = re.compile(r"^/api/cctv_nvr/media/\d+/(\d+)\.m4s\?\S*$", re.MULTILINE)
+
+
+class StaticFloor:
+    """A plain aiohttp static server: the page, hls.js, playlists and parts prepared ahead."""
+
+    def __init__(self, clip: Path) -> None:
+        self.clip = clip
+        self.files: dict[str, tuple[bytes, str]] = {}
+        self.runner: web.AppRunner | None = None
+        self.url = ""
+
+    def add_playlist(self, name: str, text: str, parts: int) -> str:
+        """Our playlist's text, its URLs pointed here; the first ``parts`` media parts made."""
+        text = _INIT.sub("/static/init.mp4", text)
+        text = _MEDIA.sub(r"/static/media/\1.m4s", text)
+        self.files.setdefault("init.mp4", (hls.init_bytes(self.clip), "video/mp4"))
+        for offset in re.findall(r"^/static/media/(\d+)\.m4s$", text, re.MULTILINE)[:parts]:
+            key = f"media/{offset}.m4s"
+            if key not in self.files:
+                self.files[key] = (
+                    hls.media_bytes(self.clip, int(offset) / 1000),
+                    "video/iso.segment",
+                )
+        self.files[f"{name}.m3u8"] = (text.encode(), "application/vnd.apple.mpegurl")
+        return f"{self.url}/static/{name}.m3u8"
+
+    async def _blank(self, _request: web.Request) -> web.StreamResponse:
+        return web.Response(text="", content_type="text/html")
+
+    async def _serve(self, request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]
+        if name not in self.files and name.startswith("media/"):  # beyond the prepared parts
+            offset = int(name.split("/")[1].split(".")[0]) / 1000
+            self.files[name] = (
+                await asyncio.to_thread(hls.media_bytes, self.clip, offset),
+                "video/iso.segment",
+            )
+        if name not in self.files:
+            raise web.HTTPNotFound
+        body, kind = self.files[name]
+        return web.Response(body=body, content_type=kind, headers={"Cache-Control": "no-cache"})
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_get("/cctv-bench/blank", self._blank)
+        app.router.add_get("/static/{name:.+}", self._serve)
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # noqa: SLF001
+        self.url = f"http://127.0.0.1:{port}"
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+
+
+# -- measuring ---------------------------------------------------------------------------
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def _stats(values: list[float]) -> str:
+    if not values:
+        return "no result"
+    return f"median {statistics.median(values):.0f} ms / p90 {_pct(values, 0.9):.0f} ms"
+
+
+async def _signed_playlist(base: str, token: str, ws_msg: dict[str, Any]) -> tuple[str, float]:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(f"{base}/api/websocket") as ws,
+    ):
+        await ws.receive_json()
+        await ws.send_json({"type": "auth", "access_token": token})
+        assert (await ws.receive_json())["type"] == "auth_ok"
+        await ws.send_json({"id": 1, **ws_msg})
+        answer = await ws.receive_json()
+        if not answer.get("success"):
+            raise RuntimeError(f"cctv_nvr/playback failed: {answer}")
+        async with session.get(base + answer["result"]["url"]) as response:
+            response.raise_for_status()
+            return await response.text(), float(answer["result"]["first"])
+
+
+async def _page(browser: Any, origin: str) -> Any:
+    page = await browser.new_page()
+    await page.goto(f"{origin}/cctv-bench/blank")  # any answer sets the origin (HA: 404)
+    await page.set_content(PAGE)
+    await page.add_script_tag(path=str(HLSJS))
+    return page
+
+
+async def _click(page: Any, job: dict[str, Any]) -> dict[str, Any]:
+    await page.evaluate("job => { window.B.next = job; window.B.result = null; }", job)
+    await page.click("#go")
+    await page.wait_for_function("window.B.result !== null", timeout=60_000)
+    return dict(await page.evaluate("window.B.result"))
+
+
+def _ratio(ours: list[float], floor: list[float]) -> str:
+    if not ours or not floor:
+        return "?"
+    return f"{statistics.median(ours) / statistics.median(floor):.2f}x"
+
+
+def _target(values: list[float], limit_ms: float) -> str:
+    if not values:
+        return "no result"
+    return (
+        f"≤ {limit_ms / 1000:g} s: {'met' if statistics.median(values) <= limit_ms else 'MISSED'}"
+    )
+
+
+def _breakdown(results: list[dict[str, Any]]) -> str:
+    parts = []
+    for key, label in (("ws", "WS answer"), ("manifest", "playlist"), ("frag", "1st fragment"),
+                       ("frame", "frame")):  # fmt: skip
+        values = [r[key] for r in results if r.get(key) is not None]
+        if values:
+            parts.append(f"{label} {statistics.median(values):.0f}")
+    sizes = [r["manifestBytes"] for r in results if r.get("manifestBytes")]
+    size = f"; playlist {statistics.median(sizes) / 1024:.0f} KiB" if sizes else ""
+    return "medians at (ms from click): " + ", ".join(parts) + size
+
+
+async def _measure(
+    bench: Bench, running: Any, clip: Path, day: tuple[float, float], cameras: list[str]
+) -> list[Row]:
+    from playwright.async_api import async_playwright
+
+    from tests.e2e.test_browser_playback import _chromium
+
+    reps = 4 if bench.quick else 10
+    boundaries = 4 if bench.quick else 20
+    rng = random.Random(14)
+    token = running.token
+    base = running.url
+    floor = StaticFloor(clip)
+    await floor.start()
+    rows: list[Row] = []
+    # The clicked moments: random, not on a boundary, leaving footage for seeks and boundaries.
+    usable = day[1] - day[0] - (boundaries + 4) * 10
+    moments = [day[0] + 10 * rng.randrange(int(usable // 10)) + rng.uniform(2, 8)
+               for _ in range(reps)]  # fmt: skip
+    jobs = []
+    log("section 14: fetching the playlists (the floor's copies)")
+    for number, at in enumerate(moments):
+        camera = cameras[number % len(cameras)]
+        ws_msg = {"type": "cctv_nvr/playback", "camera": camera, "start": int(at),
+                  "end": min(int(day[1]), int(at) + PLAYBACK_SECONDS)}  # fmt: skip
+        ws_day = ws_msg | {"end": int(day[1])}
+        text, first = await _signed_playlist(base, token, ws_msg)
+        url = await asyncio.to_thread(floor.add_playlist, f"p{number}", text, boundaries + 6)
+        jobs.append((at, ws_msg, ws_day, url, max(0.0, at - first)))
+    clicks: dict[str, list[dict[str, Any]]] = {"ours": [], "floor": [], "day": []}
+    seeks: dict[str, list[float]] = {"ours": [], "floor": [], "day": []}
+    fetches: dict[str, list[dict[str, float]]] = {"ours": [], "floor": [], "day": []}
+    log("section 14: starting Chromium")
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
+        try:
+            # Each page is set on its origin (Home Assistant's, the static server's), then gets
+            # the test page and hls.js (a page fulfilled by Playwright's routing could not open
+            # Home Assistant's WebSocket: closed 1006).
+            page_ours = await _page(browser, base)
+            log("section 14: page on Home Assistant's origin loaded; connecting its WebSocket")
+            await asyncio.wait_for(
+                page_ours.evaluate("token => window.B.connect(token)", token), 60
+            )
+            page_floor = await _page(browser, floor.url)
+            # 1 + 2: clicks, then a seek while playing; ours (an hour's playlist), the floor
+            # and ours as it was (a playlist to the end of the day), rotated.
+            for number, (at, ws_msg, ws_day, url, offset) in enumerate(jobs):
+                order = [("ours", page_ours), ("floor", page_floor), ("day", page_ours)]
+                order = order[number % 3 :] + order[: number % 3]
+                for name, page in order:
+                    job: dict[str, Any] = {
+                        "ours": {"ws": ws_msg, "at": at},
+                        "day": {"ws": ws_day, "at": at},
+                        "floor": {"url": url, "offset": offset},
+                    }[name]
+                    job |= {"config": PANEL_HLS, "rate": 1}
+                    result = await _click(page, job)
+                    log(f"section 14: click {number} {name}: {json.dumps(result)}")
+                    if result.get("fatal"):
+                        raise RuntimeError(f"{name} playback failed: {result['fatal']}")
+                    clicks[name].append(result)
+                    await page.wait_for_timeout(1500)
+                    seek = await page.evaluate("d => window.B.seek(d)", rng.choice((45, 75, -1)))
+                    log(f"section 14: seek {number} {name}: {seek}")
+                    if seek["ms"] is not None:
+                        seeks[name].append(seek["ms"])
+                    if seek.get("fetch"):
+                        fetches[name].append(seek["fetch"][0])
+                    await page.evaluate("window.B.stop()")
+            # 3: play on across boundaries at 1x from the first click's moment.
+            stalls: dict[str, dict[str, Any]] = {}
+            at, ws_msg, _day, url, offset = jobs[0]
+            for name, page in (("ours", page_ours), ("floor", page_floor)):
+                job = ({"ws": ws_msg, "at": at} if name == "ours"
+                       else {"url": url, "offset": offset})  # fmt: skip
+                job |= {"config": PANEL_HLS, "rate": 1}
+                result = await _click(page, job)
+                until = result.get("mediaTime", 0) + boundaries * 10 + 1
+                stalls[name] = await page.evaluate("u => window.B.watch(u)", until)
+                log(f"section 14: boundaries {name}: {stalls[name]}")
+                await page.evaluate("window.B.stop()")
+            # 4: the media browser's hour list of a camera-day, against a WS ping.
+            day_id = datetime.fromtimestamp(day[0] + 3600, ZONE).date().isoformat()
+            browse_ms: list[float] = []
+            ping_ms: list[float] = []
+            for number in range(reps * 2):
+                camera = cameras[number % len(cameras)]
+                browse = {"type": "media_source/browse_media",
+                          "media_content_id": f"media-source://cctv_nvr/day/{camera}/{day_id}"}  # fmt: skip
+                for kind, msg in (("browse", browse), ("ping", {"type": "ping"})):
+                    answer = await page_ours.evaluate("m => window.B.timed(m)", msg)
+                    if not answer["ok"]:
+                        raise RuntimeError(f"{msg['type']} failed: {answer['error']}")
+                    (browse_ms if kind == "browse" else ping_ms).append(answer["ms"])
+        finally:
+            await browser.close()
+            await floor.stop()
+    first_ours = [r["frame"] for r in clicks["ours"]]
+    first_floor = [r["frame"] for r in clicks["floor"]]
+    first_day = [r["frame"] for r in clicks["day"]]
+    text = f"{_stats(first_ours)}; floor {_stats(first_floor)}: "
+    text += f"**{_ratio(first_ours, first_floor)}**"
+    notes = f"{_target(first_ours, 1000)}; {len(first_ours)} clicks; "
+    notes += f"before (a playlist to the day's end): {_stats(first_day)}, "
+    notes += f"{_ratio(first_day, first_floor)}; ours {_breakdown(clicks['ours'])}; "
+    notes += f"before {_breakdown(clicks['day'])}; floor {_breakdown(clicks['floor'])}"
+    rows.append((TITLE, "click on the timeline → first frame (H.264 1080p)", text, notes))
+    text = f"{_stats(seeks['ours'])}; floor {_stats(seeks['floor'])}: "
+    text += f"**{_ratio(seeks['ours'], seeks['floor'])}**"
+    notes = f"{_target(seeks['ours'], 500)}; {len(seeks['ours'])} seeks "
+    notes += "(+45 s, +75 s or -1 s), 1.5 s after the first frame; before (a day's playlist): "
+    notes += f"{_stats(seeks['day'])}, {_ratio(seeks['day'], seeks['floor'])}"
+    for name in ("ours", "floor"):
+        if fetches[name]:
+            ttfb = statistics.median(f["ttfb"] for f in fetches[name])
+            total = statistics.median(f["total"] for f in fetches[name])
+            notes += f"; {name}: media part fetched in {total:.0f} ms (first byte {ttfb:.0f})"
+    rows.append((TITLE, "seek within playing footage → new frame", text, notes))
+    mine, bare = stalls["ours"], stalls["floor"]
+    text = f"{mine['stalls']} stalls (longest frame gap {mine['maxGap']:.0f} ms); "
+    text += f"floor {bare['stalls']} stalls ({bare['maxGap']:.0f} ms)"
+    notes = f"target 0 stalls: {'met' if mine['stalls'] == 0 else 'MISSED'}; "
+    notes += "a stall = a 'waiting' event after playback began"
+    rows.append((TITLE, f"play across {boundaries} segment boundaries (1x)", text, notes))
+    text = f"{_stats(browse_ms)}; WS ping {_stats(ping_ms)}: **{_ratio(browse_ms, ping_ms)}**"
+    notes = f"{_target(browse_ms, 300)}; {len(browse_ms)} calls, alternated with pings"
+    rows.append((TITLE, "media browser: hour list of a camera-day", text, notes))
+    return rows
+
+
+async def run(bench: Bench) -> list[Row]:
+    if not HLSJS.is_file():
+        raise RuntimeError(f"{HLSJS} is missing: run scripts/setup (it installs hls.js)")
+    work = bench.work / "s14"
+    work.mkdir(parents=True, exist_ok=True)
+    sim = await bench.simulator()
+    log("section 14: encoding the 1080p clip; starting Home Assistant")
+    clip, duration = await asyncio.to_thread(_clip, work)
+    running = await asyncio.to_thread(_start_home_assistant, work)
+    rows: list[Row] = []
+    try:
+        cameras = await asyncio.to_thread(_add_cameras, running, sim.rtsp_port)
+        await asyncio.to_thread(running.stop)
+        today = datetime.now(ZONE).replace(hour=0, minute=0, second=0, microsecond=0)
+        start = (today - timedelta(days=1)).timestamp()
+        end = today.timestamp() if not bench.quick else start + 2 * 3600
+        log(f"section 14: a day of footage for {CAMERAS} cameras")
+        count = await asyncio.to_thread(
+            _footage, running.config_dir / "cctv_nvr", clip, duration, cameras, start, end
+        )
+        log(f"section 14: {count} segments indexed; restarting Home Assistant")
+        await asyncio.to_thread(_restart, running)
+        await asyncio.to_thread(_record, running)
+        log("section 14: Home Assistant is up, the cameras record; measuring")
+        rows += await _measure(bench, running, clip, (start, end), cameras)
+        setup = f"{CAMERAS} cameras recording, {count:,} segments indexed "
+        setup += f"({(end - start) / 3600:g} h per camera)"
+        how = "Chromium (Debian) + hls.js via Playwright; floor = the same playlist text and "
+        how += "parts from a static aiohttp server"
+        rows.append((TITLE, "setup", setup, how))
+    finally:
+        await asyncio.to_thread(running.stop)
+    return rows
+
+
+SECTION = Section("14", "browser", TITLE, run, default=False)
