@@ -20,6 +20,7 @@ from .engine.index import SegmentIndex
 from .engine.rebuild import rebuild_index
 from .footage import DATA_EXPORT_JOBS, DATA_REMUXES, ExportJobs, RemuxQueue
 from .links import async_setup_links
+from .locations import chosen_folder
 from .panel import async_register_panel, async_remove_panel_if_unused, async_setup_panel
 from .retention import RetentionRunner
 from .services import async_setup_services
@@ -53,6 +54,7 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
         thumbnails=base / "thumbnails",
         index=index,
     )
+    index.default_root = nvr.root
     hass.data[DATA_EXPORT_JOBS] = ExportJobs(hass)
     hass.data[DATA_REMUXES] = RemuxQueue()
     async_setup_access(hass)
@@ -72,6 +74,15 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
         hass.async_create_background_task(
             _async_rebuild(hass, index, base / "recordings"), "cctv_nvr index rebuild"
         )
+        # Cameras recording elsewhere: their folders hold their own footage.
+        folders = {
+            chosen_folder(entry.options, nvr.root)
+            for entry in hass.config_entries.async_entries(DOMAIN)
+        }
+        for folder in sorted(folders - {nvr.root}):
+            hass.async_create_background_task(
+                _async_rebuild(hass, index, folder), "cctv_nvr index rebuild"
+            )
     return True
 
 
@@ -103,6 +114,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: CctvNvrConfigEntry) -> b
     """Set up one camera."""
     coordinator = CameraCoordinator(hass, entry, hass.data[DATA_NVR])
     entry.runtime_data = coordinator
+    await coordinator.location.async_start()
     await coordinator.async_refresh()
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     await async_register_panel(hass)

@@ -51,6 +51,7 @@ from .engine.recorder import Recorder, RecorderConfig, RecorderState, RecorderSt
 from .engine.stats import StorageStats, storage_stats
 from .events import camera_event_data
 from .issues import async_update_camera_issues
+from .locations import CameraLocation
 from .recordings import RecordingControl
 
 _LOGGER = logging.getLogger(__name__)
@@ -133,6 +134,7 @@ class CameraCoordinator(DataUpdateCoordinator[CameraStatus]):
             on_status=self._recorder_status,
             on_segment=self._recorder_segment,
         )
+        self.location = CameraLocation(hass, entry, nvr, self.recorder)
         self.recordings = RecordingControl(
             hass, entry, nvr, self.camera_key, self.recorder, self.async_refresh
         )
@@ -212,7 +214,7 @@ class CameraCoordinator(DataUpdateCoordinator[CameraStatus]):
         self.storage = await self.hass.async_add_executor_job(
             storage_stats,
             self.nvr.index,
-            self.nvr.root,
+            self.recorder.config.root,  # free space where it records now
             self.camera_key,
             *storage_limits(self.config_entry.options),
         )

@@ -174,7 +174,7 @@ class _NvrView(HomeAssistantView):
         )
         if segment is None:
             raise web.HTTPNotFound
-        return segment, _inside(nvr.root, segment.path)
+        return segment, _inside(segment.root_path(nvr.root), segment.path)
 
     def _session_or_token(
         self, request: web.Request, camera: str, right: Right
@@ -502,7 +502,7 @@ def _thumbnail(
         if cached.is_file():
             return cached.read_bytes()
         try:
-            data = last_keyframe_jpeg(_inside(root, segment.path), width=320)
+            data = last_keyframe_jpeg(_inside(segment.root_path(root), segment.path), width=320)
         except ProbeError, OSError, web.HTTPNotFound:
             continue
         cache.mkdir(parents=True, exist_ok=True)
@@ -636,7 +636,7 @@ def _event_snapshot(
         if cached.is_file():
             return cached.read_bytes()
         try:
-            data = last_keyframe_jpeg(_inside(root, segment.path))
+            data = last_keyframe_jpeg(_inside(segment.root_path(root), segment.path))
         except ProbeError, OSError, web.HTTPNotFound:
             continue
         cache.mkdir(parents=True, exist_ok=True)

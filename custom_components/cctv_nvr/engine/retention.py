@@ -53,6 +53,7 @@ from pathlib import Path, PurePosixPath
 import shutil
 import time
 
+from . import location
 from .index import (
     LOCATION_BOTH,
     LOCATION_CLOUD,
@@ -334,6 +335,7 @@ class _Sweeper:
     def __init__(self, index: SegmentIndex, root: Path, now: float) -> None:
         self.index = index
         self.root = root
+        self._present: dict[Path, bool] = {}
         self.now = now
         self.report = RetentionReport()
         self._touched: set[tuple[str, Path]] = set()  # (camera, hour dir)
@@ -458,6 +460,11 @@ class _Sweeper:
             return None
         return self.root / relative
 
+    def _root_present(self, root: Path) -> bool:
+        if root not in self._present:
+            self._present[root] = location.present(root)
+        return self._present[root]
+
     def delete(self, batch: list[Segment], reason: str) -> int:
         """Remove the files, then the rows of those gone; return the bytes of the rows."""
         gone: list[Segment] = []
@@ -470,7 +477,10 @@ class _Sweeper:
                 _LOGGER.warning("Not deleting %s: outside the recordings root", segment.path)
                 self.report.failed += 1
                 continue
-            path = self.root / relative
+            root = segment.root_path(self.root)
+            if segment.root is not None and not self._root_present(root):
+                continue  # its folder is offline (a NAS off): the row stays for its return
+            path = root / relative
             try:
                 path.unlink()
             except FileNotFoundError:

@@ -1,0 +1,223 @@
+"""Recordings locations: the index knows each segment's root; folder checks; moving footage."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+import sqlite3
+
+import pytest
+
+from custom_components.cctv_nvr.engine import location
+from custom_components.cctv_nvr.engine.index import SCHEMA_VERSION, Segment, SegmentIndex
+from custom_components.cctv_nvr.engine.index.database import _MIGRATIONS
+from custom_components.cctv_nvr.engine.rebuild import rebuild_index
+from custom_components.cctv_nvr.engine.retention import delete_range
+from tests.engine.segments_factory import SegmentFactory
+
+T0 = 1_700_000_000.0
+
+
+def seg(path: str, start: float, root: Path | None = None, size: int = 4) -> Segment:
+    return Segment(
+        camera="cam",
+        path=path,
+        start=start,
+        end=start + 10,
+        bytes=size,
+        root=None if root is None else str(root),
+    )
+
+
+def _write(root: Path, relative: str, data: bytes = b"abcd") -> Path:
+    path = root / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def test_migration_v4_to_v5_keeps_rows_on_the_default_root(tmp_path: Path) -> None:
+    """A schema-4 database migrates: its rows mean the default root, new rows know theirs."""
+    db = tmp_path / "index.db"
+    conn = sqlite3.connect(db, isolation_level=None)
+    for version in (1, 2, 3, 4):
+        conn.executescript(
+            f"BEGIN;\n{_MIGRATIONS[version]}\nPRAGMA user_version = {version};\nCOMMIT;"
+        )
+    conn.execute(
+        "INSERT INTO segments (camera, start_ts, end_ts, bytes, path) "
+        "VALUES ('cam', ?, ?, 4, 'cam/old.mp4')",
+        (T0, T0 + 10),
+    )
+    conn.close()
+    index = SegmentIndex(db)
+    try:
+        with sqlite3.connect(db) as check:
+            assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+        default = tmp_path / "recordings"
+        index.default_root = default
+        nas = tmp_path / "nas"
+        assert index.add_segment(seg("cam/new.mp4", T0 + 10, nas))
+        assert index.add_segment(seg("cam/local.mp4", T0 + 20, default))  # default: NULL
+        old, new, local = index.segments("cam", T0, T0 + 100)
+        assert old.root is None
+        assert old.file(default) == default / "cam/old.mp4"
+        assert new.root == str(nas)
+        assert new.file(default) == nas / "cam/new.mp4"
+        assert local.root is None
+        assert index.roots() == [str(nas)]
+        assert index.count_not_in_root("cam", nas) == (2, 8)
+        assert index.count_not_in_root("cam", default) == (1, 4)
+        assert [s.path for s in index.segments_not_in_root("cam", default)] == ["cam/new.mp4"]
+        by_path = index.segments_by_paths(["cam/new.mp4"])
+        assert by_path["cam/new.mp4"].root == str(nas)
+        assert index.segment_by_id(new.row_id) == new
+        assert index.set_segment_root(new.row_id, None)
+        assert index.segment_by_id(new.row_id).root is None  # type: ignore[union-attr]
+        assert index.roots() == []
+    finally:
+        index.close()
+
+
+def test_check_folder_errors(tmp_path: Path) -> None:
+    default = tmp_path / "recordings"
+    (default / "other").mkdir(parents=True)
+    storage = tmp_path / ".storage"
+    storage.mkdir()
+    good = tmp_path / "good"
+    good.mkdir()
+
+    def check(folder: str, free: int = 0) -> str | None:
+        return location.check_folder(
+            folder,
+            min_free_bytes=free,
+            camera_folders=[default / "other"],
+            forbidden=[storage],
+        )
+
+    assert check("relative/path") == location.ERROR_NOT_ABSOLUTE
+    assert check(str(tmp_path / "missing")) == location.ERROR_MISSING
+    assert check(str(default / "other")) == location.ERROR_CAMERA_FOLDER
+    assert check(str(default / "other" / "deeper")) == location.ERROR_CAMERA_FOLDER
+    assert check(str(storage / "x")) == location.ERROR_FORBIDDEN
+    assert check(str(good), free=2**62) == location.ERROR_LOW_SPACE
+    assert check(str(good)) is None
+    assert list(good.iterdir()) == []  # the probe file is gone
+    if os.geteuid() != 0:  # root writes anywhere: a read-only folder proves nothing then
+        good.chmod(0o500)
+        try:
+            assert check(str(good)) == location.ERROR_NOT_WRITABLE
+        finally:
+            good.chmod(0o700)
+
+
+def test_check_folder_not_writable_on_a_read_only_mount(tmp_path: Path) -> None:
+    """A read-only filesystem refuses the probe even to root (needs mount: skipped without)."""
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    if os.system(f"mount -t tmpfs -o ro none {folder} 2>/dev/null") != 0:  # noqa: S605
+        pytest.skip("mounting is not permitted here (needs root in a mount namespace)")
+    try:
+        assert (
+            location.check_folder(str(folder), min_free_bytes=0, camera_folders=[], forbidden=[])
+            == location.ERROR_NOT_WRITABLE
+        )
+        assert not location.present(folder)
+    finally:
+        os.system(f"umount {folder}")  # noqa: S605
+
+
+def test_claim_and_present(tmp_path: Path) -> None:
+    folder = tmp_path / "nas"
+    assert not location.present(folder)
+    folder.mkdir()
+    assert not location.present(folder)  # a bare mount point has no marker
+    location.claim(folder)
+    location.claim(folder)  # idempotent
+    assert location.present(folder)
+
+
+def test_move_segments_moves_files_and_rows(tmp_path: Path) -> None:
+    default = tmp_path / "recordings"
+    target = tmp_path / "nas"
+    target.mkdir()
+    index = SegmentIndex(tmp_path / "index.db")
+    index.default_root = default
+    try:
+        for n in range(5):
+            _write(default, f"cam/2023-11-14/22/{n}.mp4", bytes([n]) * (n + 1))
+            index.add_segment(seg(f"cam/2023-11-14/22/{n}.mp4", T0 + 10 * n, size=n + 1))
+        # An interrupted earlier move: a complete copy at the target, row not yet updated.
+        _write(target, "cam/2023-11-14/22/0.mp4", b"\x00")
+        # A partial copy (different size): copied again.
+        _write(target, "cam/2023-11-14/22/1.mp4", b"x")
+        # A row whose file is gone (its root offline): left as it is.
+        index.add_segment(seg("cam/2023-11-14/22/gone.mp4", T0 + 100))
+        seen: list[int] = []
+        report = location.move_segments(
+            index, default, "cam", target, progress=lambda r: seen.append(r.moved)
+        )
+        assert (report.total, report.moved, report.missing, report.failed) == (6, 5, 1, 0)
+        assert report.moved_bytes == 15
+        assert seen == [1, 2, 3, 4, 5, 5]
+        for segment in index.segments("cam", T0, T0 + 60):
+            assert segment.root == str(target)
+            assert segment.file(default).read_bytes() == bytes([int(segment.path[-5])]) * (
+                int(segment.path[-5]) + 1
+            )
+            assert not (default / segment.path).exists()
+        assert not list(target.rglob("*.part"))
+        # Moving back to the default root stores NULL roots again.
+        report = location.move_segments(index, default, "cam", default)
+        assert report.moved == 5
+        assert index.roots() == []
+        # Cancelled before anything: nothing moves.
+        report = location.move_segments(index, default, "cam", target, cancelled=lambda: True)
+        assert report.moved == 0
+    finally:
+        index.close()
+
+
+def test_move_failure_is_counted_and_skipped(tmp_path: Path) -> None:
+    default = tmp_path / "recordings"
+    target = tmp_path / "nas"
+    target.mkdir()
+    (target / "cam").write_text("a file where the camera folder should be")
+    index = SegmentIndex(tmp_path / "index.db")
+    index.default_root = default
+    try:
+        _write(default, "cam/a.mp4")
+        index.add_segment(seg("cam/a.mp4", T0))
+        index.add_segment(seg("../escape.mp4", T0 + 10))
+        report = location.move_segments(index, default, "cam", target)
+        assert (report.moved, report.failed, report.missing) == (0, 1, 1)
+        assert (default / "cam/a.mp4").exists()
+        assert index.segments("cam", T0, T0 + 5)[0].root is None
+    finally:
+        index.close()
+
+
+def test_rebuild_and_retention_use_each_root(
+    tmp_path: Path, segment_factory: SegmentFactory
+) -> None:
+    """Rebuild indexes a folder with its root; retention deletes there, not on an offline one."""
+    default = tmp_path / "recordings"
+    nas = tmp_path / "nas"
+    scratch = SegmentIndex(tmp_path / "scratch.db")
+    made = segment_factory.make_history(nas, scratch, "cam", T0, 2, 2)
+    scratch.close()
+    index = SegmentIndex(tmp_path / "index.db")
+    index.default_root = default
+    try:
+        report = rebuild_index(index, nas, min_age=0)
+        assert report.added == len(made) == 2
+        segments = index.segments("cam", 0, 2e9)
+        assert {s.root for s in segments} == {str(nas)}
+        # The NAS is offline (no marker): retention keeps the rows for its return.
+        assert delete_range(index, default, "cam", 0, 2e9)[0] == 0
+        assert len(index.segments("cam", 0, 2e9)) == 2
+        location.claim(nas)
+        assert delete_range(index, default, "cam", 0, 2e9)[0] == 2
+        assert not any((nas / s.path).exists() for s in segments)
+    finally:
+        index.close()
