@@ -221,3 +221,59 @@ def test_rebuild_and_retention_use_each_root(
         assert not any((nas / s.path).exists() for s in segments)
     finally:
         index.close()
+
+
+def test_move_resumes_after_the_source_went_and_stops_when_cancelled(tmp_path: Path) -> None:
+    default = tmp_path / "recordings"
+    target = tmp_path / "nas"
+    index = SegmentIndex(tmp_path / "index.db")
+    index.default_root = default
+    try:
+        # Copied and the source deleted, but the row not updated yet (interrupted).
+        _write(target, "cam/a.mp4")
+        index.add_segment(seg("cam/a.mp4", T0))
+        _write(default, "cam/b.mp4")
+        index.add_segment(seg("cam/b.mp4", T0 + 10))
+        calls: list[int] = []
+
+        def cancelled() -> bool:
+            calls.append(1)
+            return len(calls) > 2  # the loop's check, then a.mp4's; b.mp4's says stop
+
+        report = location.move_segments(index, default, "cam", target, cancelled=cancelled)
+        assert report.moved == 1  # a.mp4's row only; cancelled before b.mp4
+        first, second = index.segments("cam", T0, T0 + 60)
+        assert first.root == str(target)
+        assert second.root is None
+        assert (default / "cam/b.mp4").is_file()
+    finally:
+        index.close()
+
+
+def test_rescue_strays_from_a_bare_mount_point(tmp_path: Path) -> None:
+    """Files written into a bare mount point (indexed or not) move to the fallback."""
+    default = tmp_path / "recordings"
+    bare = tmp_path / "nas"
+    index = SegmentIndex(tmp_path / "index.db")
+    index.default_root = default
+    try:
+        assert location.rescue_strays(index, default, "cam", bare, default, since=0) == 0
+        indexed = _write(bare, "cam/d/h/1.mp4")
+        index.add_segment(seg("cam/d/h/1.mp4", T0, bare))
+        _write(bare, "cam/d/h/2.mp4")  # finished, not indexed yet
+        old = _write(bare, "cam/d/h/0.mp4")  # older than the last check: the NAS's own
+        os.utime(old, (T0, T0))
+        _write(default, "cam/d/h/3.mp4")
+        index.add_segment(seg("cam/d/h/3.mp4", T0 + 30))
+        _write(bare, "cam/d/h/3.mp4")  # same path as a default-root row: not ours
+        _write(default, "cam/e", b"a file where a folder should be")
+        _write(bare, "cam/e/h/5.mp4")  # cannot be moved: its folder cannot be made
+        moved = location.rescue_strays(index, default, "cam", bare, default, since=T0 + 1)
+        assert moved == 2
+        assert not indexed.exists()
+        assert (default / "cam/d/h/1.mp4").is_file()
+        assert (default / "cam/d/h/2.mp4").is_file()
+        assert old.is_file()
+        assert index.segment_by_path("cam/d/h/1.mp4").root is None  # type: ignore[union-attr]
+    finally:
+        index.close()

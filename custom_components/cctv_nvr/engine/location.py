@@ -79,13 +79,8 @@ def _access_error(path: Path, min_free_bytes: int) -> str | None:
         probe.unlink()
     except OSError:
         return ERROR_NOT_WRITABLE
-    try:
-        stat = os.statvfs(path)
-        if stat.f_bavail * stat.f_frsize <= min_free_bytes:
-            return ERROR_LOW_SPACE
-    except OSError:
-        return ERROR_NOT_WRITABLE
-    return None
+    stat = os.statvfs(path)
+    return ERROR_LOW_SPACE if stat.f_bavail * stat.f_frsize <= min_free_bytes else None
 
 
 def claim(folder: Path) -> None:
@@ -101,10 +96,7 @@ def claim(folder: Path) -> None:
 
 def present(folder: Path) -> bool:
     """Return True when a claimed folder is there and writable (see the module doc)."""
-    try:
-        return (folder / MARKER).is_file() and os.access(folder, os.W_OK | os.X_OK)
-    except OSError:
-        return False
+    return (folder / MARKER).is_file() and os.access(folder, os.W_OK | os.X_OK)
 
 
 @dataclass(slots=True)

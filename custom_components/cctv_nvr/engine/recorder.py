@@ -967,7 +967,7 @@ class Recorder:
         segment = run.last_segment
         if segment is None:
             return
-        path = self.config.root / segment.path
+        path = segment.file(self.config.root)
         try:
             if not last_frame_damaged(path, self.config.ffmpeg):
                 return
