@@ -100,12 +100,14 @@ class CameraLocation:
                 self.hass, self._async_tick, CHECK_INTERVAL, name=f"{DOMAIN} location check"
             )
         )
-        self.entry.async_on_unload(self._cancel_move)
+        self.entry.async_on_unload(self._unload)
 
     @callback
-    def _cancel_move(self) -> None:
+    def _unload(self) -> None:
+        """Stop a running move; drop the issue (the next setup raises it again if due)."""
         if self.move_task is not None:
             self.move_task.cancel()
+        ir.async_delete_issue(self.hass, DOMAIN, self.issue_id)
 
     async def _async_tick(self, _now: datetime) -> None:
         await self.async_check()

@@ -12,7 +12,12 @@ from custom_components.cctv_nvr.engine import location
 from custom_components.cctv_nvr.engine.index import SCHEMA_VERSION, Segment, SegmentIndex
 from custom_components.cctv_nvr.engine.index.database import _MIGRATIONS
 from custom_components.cctv_nvr.engine.rebuild import rebuild_index
-from custom_components.cctv_nvr.engine.retention import delete_range
+from custom_components.cctv_nvr.engine.retention import (
+    CameraRetention,
+    RetentionPolicy,
+    delete_range,
+    enforce,
+)
 from tests.engine.segments_factory import SegmentFactory
 
 T0 = 1_700_000_000.0
@@ -52,8 +57,11 @@ def test_migration_v4_to_v5_keeps_rows_on_the_default_root(tmp_path: Path) -> No
     conn.close()
     index = SegmentIndex(db)
     try:
-        with sqlite3.connect(db) as check:
+        check = sqlite3.connect(db)
+        try:
             assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+        finally:
+            check.close()
         default = tmp_path / "recordings"
         index.default_root = default
         nas = tmp_path / "nas"
@@ -277,3 +285,63 @@ def test_rescue_strays_from_a_bare_mount_point(tmp_path: Path) -> None:
         assert index.segment_by_path("cam/d/h/1.mp4").root is None  # type: ignore[union-attr]
     finally:
         index.close()
+
+
+def test_free_space_floor_is_kept_per_disk(tmp_path: Path) -> None:
+    """A NAS (a small tmpfs) low on space loses its own oldest footage, never the local disk's.
+
+    Needs mount (root in a mount namespace); skipped without.
+    """
+    default = tmp_path / "recordings"
+    nas = tmp_path / "nas"
+    nas.mkdir()
+    if os.system(f"mount -t tmpfs -o size=8m none {nas} 2>/dev/null") != 0:  # noqa: S605
+        pytest.skip("mounting is not permitted here (needs root in a mount namespace)")
+    index = SegmentIndex(tmp_path / "index.db")
+    index.default_root = default
+    try:
+        location.claim(nas)
+        for n in range(6):  # 6 MiB on the 8 MiB NAS, interleaved with local footage
+            rel = f"cam/n{n}.mp4"
+            _write(nas, rel, b"\0" * 2**20)
+            index.add_segment(seg(rel, T0 + 20 * n, nas, size=2**20))
+            rel = f"cam/l{n}.mp4"
+            _write(default, rel, b"\0" * 1000)
+            index.add_segment(seg(rel, T0 + 20 * n + 10, size=1000))
+        floor = 4 * 2**20  # the NAS has about 2 MiB free: the oldest NAS files go
+        report = enforce(
+            index,
+            default,
+            RetentionPolicy(cameras={"cam": CameraRetention()}, min_free_bytes=floor),
+            free_bytes=lambda: 2**40,  # the local disk has plenty
+        )
+        left = index.segments("cam", 0, 2e9)
+        assert sum(s.root is None for s in left) == 6  # no local footage went
+        assert report.reasons == {"disk": report.deleted_segments}
+        assert 2 <= report.deleted_segments < 6
+        assert next(s.path for s in left if s.root) == f"cam/n{report.deleted_segments}.mp4"
+        # The local disk low: only local footage goes (the NAS's does not help it).
+        before_nas = sum(1 for s in left if s.root)
+        free = iter([0, 0, 2**40])
+        enforce(
+            index,
+            default,
+            RetentionPolicy(cameras={"cam": CameraRetention()}, min_free_bytes=1),
+            free_bytes=lambda: next(free),
+        )
+        left = index.segments("cam", 0, 2e9)
+        assert sum(1 for s in left if s.root) == before_nas
+        assert sum(s.root is None for s in left) < 6
+        # A folder that is gone and the NAS offline (no marker): neither is swept.
+        index.add_segment(seg("cam/g.mp4", T0 + 500, tmp_path / "gone"))
+        (nas / location.MARKER).unlink()
+        report = enforce(
+            index,
+            default,
+            RetentionPolicy(cameras={"cam": CameraRetention()}, min_free_bytes=2**40),
+            free_bytes=lambda: 2**40,
+        )
+        assert report.deleted_segments == 0
+    finally:
+        index.close()
+        os.system(f"umount -l {nas}")  # noqa: S605
