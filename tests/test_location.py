@@ -314,3 +314,34 @@ async def test_vanished_folder_without_fallback_waits(
     assert ir.async_get(hass).async_get_issue(DOMAIN, f"location_missing_{entry.entry_id}") is None
     await _wait_segments(hass, lambda s: any(seg.root == str(folder) for seg in s))
     await hass.services.async_call("switch", "turn_off", {"entity_id": SWITCH}, blocking=True)
+
+
+async def test_move_interrupted_by_unload_leaves_everything_playable(
+    hass: HomeAssistant, simulator: CameraSimulator, hass_config_dir: str
+) -> None:
+    """Unloading the camera mid-move stops it; every row names a file; a new move finishes."""
+    entry = await setup_camera(hass, camera_entry(simulator, segment_seconds=2))
+    nvr = hass.data[DATA_NVR]
+    await hass.services.async_call("switch", "turn_on", {"entity_id": SWITCH}, blocking=True)
+    await _wait_segments(hass, lambda s: len(s) >= 4)
+    await hass.services.async_call("switch", "turn_off", {"entity_id": SWITCH}, blocking=True)
+    folder = Path(hass_config_dir) / "media" / "cctv"
+    folder.mkdir(parents=True)
+    result = await _options(hass, entry, **{CONF_RECORDINGS_FOLDER: str(folder)})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await entry.runtime_data.location.async_move()
+    task = entry.runtime_data.location.move_task
+    assert task is not None
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert task.cancelled()
+    segments = await hass.async_add_executor_job(_segments, hass)
+    assert [s.path for s in segments if not s.file(nvr.root).is_file()] == []
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    await entry.runtime_data.location.async_move()
+    assert entry.runtime_data.location.move_task is not None
+    await entry.runtime_data.location.move_task
+    segments = await hass.async_add_executor_job(_segments, hass)
+    assert {s.root for s in segments} == {str(folder)}
+    assert all(s.file(nvr.root).is_file() for s in segments)

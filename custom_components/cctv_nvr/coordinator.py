@@ -159,6 +159,7 @@ class CameraCoordinator(DataUpdateCoordinator[CameraStatus]):
     async def async_shutdown(self) -> None:
         """Stop recording (the open segment is finished) and the coordinator."""
         await self.recordings.async_finish_all()
+        await self.location.async_stop_move()
         await self.recorder.stop()
         await super().async_shutdown()
 

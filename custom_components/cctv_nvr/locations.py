@@ -19,6 +19,7 @@ segment finished while it was away), and the issue is cleared.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from functools import partial
@@ -104,10 +105,15 @@ class CameraLocation:
 
     @callback
     def _unload(self) -> None:
-        """Stop a running move; drop the issue (the next setup raises it again if due)."""
-        if self.move_task is not None:
-            self.move_task.cancel()
+        """Drop the issue (the next setup raises it again if it is still due)."""
         ir.async_delete_issue(self.hass, DOMAIN, self.issue_id)
+
+    async def async_stop_move(self) -> None:
+        """Stop a running move after the file it is moving (every row stays right)."""
+        if self.move_task is not None and not self.move_task.done():
+            self.move_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.move_task
 
     async def _async_tick(self, _now: datetime) -> None:
         await self.async_check()
@@ -220,20 +226,22 @@ class CameraLocation:
                 last = time.monotonic()
                 self.hass.loop.call_soon_threadsafe(self._fire, report, False)
 
-        try:
-            report = await self.hass.async_add_executor_job(
-                partial(
-                    location.move_segments,
-                    self.nvr.index,
-                    self.nvr.root,
-                    self.camera,
-                    self.chosen,
-                    progress=progress,
-                    cancelled=lambda: stop,
-                )
+        job = self.hass.async_add_executor_job(
+            partial(
+                location.move_segments,
+                self.nvr.index,
+                self.nvr.root,
+                self.camera,
+                self.chosen,
+                progress=progress,
+                cancelled=lambda: stop,
             )
+        )
+        try:
+            report = await asyncio.shield(job)
         except asyncio.CancelledError:
-            stop = True  # the executor job ends after the file it is moving
+            stop = True  # the job ends after the file it is moving; this task with it
+            await job
             raise
         self.move_progress = report
         self._fire(report, True)
