@@ -19,8 +19,8 @@ segment finished while it was away), and the issue is cleared.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Mapping
+import contextlib
 from datetime import datetime, timedelta
 from functools import partial
 import logging
