@@ -519,7 +519,7 @@ class _Sweeper:
                 self.report.failed += 1
                 continue
             root = segment.root_path(self.root)
-            if segment.root is not None and not self._root_present(root):
+            if root != self.root and not self._root_present(root):
                 continue  # its folder is offline (a NAS off): the row stays for its return
             path = root / relative
             try:
