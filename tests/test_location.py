@@ -36,6 +36,7 @@ from custom_components.cctv_nvr.engine import location
 from custom_components.cctv_nvr.engine.index import Segment
 from custom_components.cctv_nvr.engine.recorder import RecorderState
 from tests.engine.helpers import wait_for
+from tests.engine.segments_factory import SegmentFactory
 from tests.helpers import camera_entry, setup_camera
 from tests.simulator import CameraSimulator
 
@@ -345,3 +346,27 @@ async def test_move_interrupted_by_unload_leaves_everything_playable(
     segments = await hass.async_add_executor_job(_segments, hass)
     assert {s.root for s in segments} == {str(folder)}
     assert all(s.file(nvr.root).is_file() for s in segments)
+
+
+async def test_fresh_index_is_rebuilt_from_every_folder(
+    hass: HomeAssistant,
+    simulator: CameraSimulator,
+    hass_config_dir: str,
+    segment_factory: SegmentFactory,
+) -> None:
+    """A lost index is rebuilt from the default folder and from each camera's own folder."""
+    folder = Path(hass_config_dir) / "nas"
+    made = segment_factory.make_history(folder, None, CAMERA, time.time() - 3600, 3, 2)
+    for path in folder.rglob("*.mp4"):
+        os.utime(path, (time.time() - 600, time.time() - 600))  # finished long ago
+    location.claim(folder)
+    entry = camera_entry(simulator)
+    entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        entry, options={**entry.options, CONF_RECORDINGS_FOLDER: str(folder)}
+    )
+    await setup_camera(hass, entry)
+    await _wait_segments(hass, lambda s: len(s) == len(made), timeout=30)
+    segments = await hass.async_add_executor_job(_segments, hass)
+    assert {s.root for s in segments} == {str(folder)}
+    assert {s.path for s in segments} == {s.path for s in made}
