@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 import os
 from pathlib import Path
 import subprocess
@@ -34,6 +35,7 @@ from custom_components.cctv_nvr.const import (
 from custom_components.cctv_nvr.data import DATA_NVR
 from custom_components.cctv_nvr.engine import location
 from custom_components.cctv_nvr.engine.index import Segment
+from custom_components.cctv_nvr.engine.layout import hour_dir
 from custom_components.cctv_nvr.engine.recorder import RecorderState
 from tests.engine.helpers import wait_for
 from tests.engine.segments_factory import SegmentFactory
@@ -212,12 +214,14 @@ async def test_change_folder_then_move_footage(
     await hass.services.async_call("switch", "turn_off", {"entity_id": SWITCH}, blocking=True)
 
 
-async def test_vanishing_network_storage(
+@pytest.mark.parametrize("periodic", [True, False], ids=["periodic", "stray"])
+async def test_vanishing_network_storage(  # noqa: PLR0915 - one story, told in order
     hass: HomeAssistant,
     own_simulator: CameraSimulator,
     hass_config_dir: str,
     hass_client: Any,
     monkeypatch: pytest.MonkeyPatch,
+    periodic: bool,
 ) -> None:
     """A NAS (a bind mount) goes away mid-recording and returns: nothing is lost.
 
@@ -226,13 +230,25 @@ async def test_vanishing_network_storage(
     too, and when the mount is back recording returns to it and the issue clears. The
     NAS's files were kept by the NAS (the bind mount's source); every index row then
     names a file that exists, and footage of both folders plays.
+
+    ``periodic``: the check every second notices it. Otherwise the check runs by hand
+    once ffmpeg has indexed a segment written into the bare mount point (a stray),
+    which must then be moved to the default folder with its row.
     """
-    monkeypatch.setattr(locations, "CHECK_INTERVAL", locations.timedelta(seconds=1))
+    interval = 1 if periodic else 3600
+    monkeypatch.setattr(locations, "CHECK_INTERVAL", locations.timedelta(seconds=interval))
     config = Path(hass_config_dir)
     nas_disk = config / "nas_disk"  # what the NAS really stores
     nas_disk.mkdir()
     mount_point = config / "nas"
     mount_point.mkdir()
+    if not periodic:
+        # The bare mount point has this hour's folder (the camera recorded there before
+        # the NAS was mounted): ffmpeg's next file then opens there, unnoticed, once the
+        # NAS is gone. Without it ffmpeg fails at the next file and the recorder waits.
+        now = datetime.now(UTC)
+        for moment in (now, now + timedelta(hours=1)):
+            hour_dir(mount_point, CAMERA, moment).mkdir(parents=True)
     _mount("mount", "--bind", str(nas_disk), str(mount_point))
     try:
         entry = camera_entry(own_simulator, segment_seconds=2)
@@ -248,14 +264,30 @@ async def test_vanishing_network_storage(
 
         # The NAS goes off (lazily: ffmpeg still holds a file open there).
         subprocess.run(["umount", "-l", str(mount_point)], check=True)
+        strays: list[Segment] = []
+        if not periodic:
+
+            def in_bare_folder(segments: list[Segment]) -> bool:
+                strays[:] = [s for s in segments if s.root and (mount_point / s.path).is_file()]
+                return bool(strays)
+
+            await _wait_segments(hass, in_bare_folder, timeout=30)
+            await entry.runtime_data.location.async_check()
         await wait_for(lambda: ir.async_get(hass).async_get_issue(DOMAIN, issue_id), 30)
         await wait_for(lambda: recorder.config.root == nvr.root, 30)
         await _wait_segments(hass, lambda s: sum(seg.root is None for seg in s) >= 3)
         bare = sorted((mount_point / CAMERA).rglob("*.mp4")) if mount_point.exists() else []
         assert bare == [], "files left in the bare mount point would be hidden by the NAS"
+        for stray in strays:
+            rescued = nvr.index.segment_by_id(stray.row_id)
+            assert rescued is not None
+            assert rescued.root is None
+            assert (nvr.root / stray.path).is_file()
 
         # The NAS returns.
         subprocess.run(["mount", "--bind", str(nas_disk), str(mount_point)], check=True)
+        if not periodic:
+            await entry.runtime_data.location.async_check()
         await wait_for(lambda: ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None, 30)
         await wait_for(lambda: recorder.config.root == mount_point, 30)
         before = len(await hass.async_add_executor_job(_segments, hass))
