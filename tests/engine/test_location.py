@@ -8,7 +8,7 @@ import sqlite3
 
 import pytest
 
-from custom_components.cctv_nvr.engine import location
+from custom_components.cctv_nvr.engine import location, retention
 from custom_components.cctv_nvr.engine.index import SCHEMA_VERSION, Segment, SegmentIndex
 from custom_components.cctv_nvr.engine.index.database import _MIGRATIONS
 from custom_components.cctv_nvr.engine.rebuild import rebuild_index
@@ -287,7 +287,7 @@ def test_rescue_strays_from_a_bare_mount_point(tmp_path: Path) -> None:
         index.close()
 
 
-def test_free_space_floor_is_kept_per_disk(tmp_path: Path) -> None:
+def test_free_space_floor_is_kept_per_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A NAS (a small tmpfs) low on space loses its own oldest footage, never the local disk's.
 
     Needs mount (root in a mount namespace); skipped without.
@@ -320,18 +320,24 @@ def test_free_space_floor_is_kept_per_disk(tmp_path: Path) -> None:
         assert report.reasons == {"disk": report.deleted_segments}
         assert 2 <= report.deleted_segments < 6
         assert next(s.path for s in left if s.root) == f"cam/n{report.deleted_segments}.mp4"
-        # The local disk low: only local footage goes (the NAS's does not help it).
+        # The local disk low: only local footage goes (the NAS's does not help it), even
+        # when a page of candidates holds only the NAS's.
+        monkeypatch.setattr(retention, "_BATCH", 1)
         before_nas = sum(1 for s in left if s.root)
-        free = iter([0, 0, 2**40])
+
+        def local_free() -> int:  # short until only two local files are left
+            local = sum(s.root is None for s in index.segments("cam", 0, 2e9))
+            return 0 if local > 2 else 2**40
+
         enforce(
             index,
             default,
             RetentionPolicy(cameras={"cam": CameraRetention()}, min_free_bytes=1),
-            free_bytes=lambda: next(free),
+            free_bytes=local_free,
         )
         left = index.segments("cam", 0, 2e9)
         assert sum(1 for s in left if s.root) == before_nas
-        assert sum(s.root is None for s in left) < 6
+        assert sum(s.root is None for s in left) == 2
         # A folder that is gone and the NAS offline (no marker): neither is swept.
         index.add_segment(seg("cam/g.mp4", T0 + 500, tmp_path / "gone"))
         (nas / location.MARKER).unlink()
