@@ -21,6 +21,7 @@ from homeassistant.core import Event, HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.util import dt as dt_util
 import pytest
 
 from custom_components.cctv_nvr import locations
@@ -179,6 +180,20 @@ async def test_change_folder_then_move_footage(
     new = [s for s in await hass.async_add_executor_job(_segments, hass) if s.root]
     assert all((folder / s.path).is_file() for s in new)
     await _play(hass_client, new[0])
+    # An export over both folders holds the footage of both.
+    response = await hass.services.async_call(
+        DOMAIN,
+        "export",
+        {
+            "entity_id": "camera.front_door",
+            "start": dt_util.utc_from_timestamp(old[0].start),
+            "end": dt_util.utc_from_timestamp(new[-1].end),
+        },
+        blocking=True,
+        return_response=True,
+    )
+    footage = (old[-1].end - old[0].start) + (new[-1].end - new[0].start)
+    assert response["duration"] >= footage - 1  # type: ignore[index]
 
     events: list[Event] = []
     hass.bus.async_listen(EVENT_MOVE_PROGRESS, events.append)
