@@ -17,12 +17,13 @@ import subprocess
 import time
 from typing import Any
 
-from homeassistant.core import Event, HomeAssistant
+from homeassistant.core import Context, Event, HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
-from homeassistant.exceptions import HomeAssistantError
+from homeassistant.exceptions import HomeAssistantError, Unauthorized
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
 import pytest
+from pytest_homeassistant_custom_component.common import MockUser
 
 from custom_components.cctv_nvr import locations
 from custom_components.cctv_nvr.const import (
@@ -333,7 +334,10 @@ async def test_vanishing_network_storage(  # noqa: PLR0915 - one story, told in 
 
 
 async def test_vanished_folder_without_fallback_waits(
-    hass: HomeAssistant, simulator: CameraSimulator, hass_config_dir: str
+    hass: HomeAssistant,
+    simulator: CameraSimulator,
+    hass_config_dir: str,
+    hass_read_only_user: MockUser,
 ) -> None:
     """Fallback off: a missing folder stops recording with the problem shown, then resumes."""
     folder = Path(hass_config_dir) / "share"
@@ -346,6 +350,14 @@ async def test_vanished_folder_without_fallback_waits(
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     coordinator = entry.runtime_data
+    with pytest.raises(Unauthorized):  # moving footage is for administrators
+        await hass.services.async_call(
+            DOMAIN,
+            "move_footage",
+            {"entity_id": "camera.front_door"},
+            blocking=True,
+            context=Context(user_id=hass_read_only_user.id),
+        )
     (folder / location.MARKER).unlink()  # the share is not mounted: no marker
     await coordinator.location.async_check()
     issue = ir.async_get(hass).async_get_issue(DOMAIN, f"location_missing_{entry.entry_id}")
