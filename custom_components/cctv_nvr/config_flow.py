@@ -418,7 +418,9 @@ class CctvNvrOptionsFlow(OptionsFlowWithReload):
             else:
                 return self.async_create_entry(data=user_input)
         options = {**entry.options, **(user_input or {})}
-        placeholders["default_folder"] = str(self.hass.data[DATA_NVR].root)
+        placeholders["default_folder"] = str(
+            Path(self.hass.config.path(STORAGE_DIR)) / "recordings"
+        )
         streams = [STREAM_MAIN, STREAM_SUB] if entry.data.get(CONF_SUB_URL) else [STREAM_MAIN]
         schema = vol.Schema(
             {
@@ -497,7 +499,7 @@ class CctvNvrOptionsFlow(OptionsFlowWithReload):
 
     async def _async_check_folder(self, user_input: dict[str, Any], floor: int) -> str | None:
         """Check (and claim) the recordings folder; store it normalised (empty: default)."""
-        default = self.hass.data[DATA_NVR].root
+        default = Path(self.hass.config.path(STORAGE_DIR)) / "recordings"
         folder = str(user_input.get(CONF_RECORDINGS_FOLDER) or "").strip()
         if folder and Path(folder).is_absolute():
             folder = str(Path(folder))  # no trailing slash: one folder, one spelling
