@@ -339,6 +339,8 @@ async def test_options_flow(hass: HomeAssistant, simulator: CameraSimulator) -> 
         "default_rights": ["control", "export", "live", "recordings"],
         "live_panel_only": False,
         "audit_days": 365,
+        "recordings_folder": "",  # the default folder
+        "local_fallback": True,
     }
     assert entry.runtime_data.recorder.config.segment_seconds == 30
     assert entry.runtime_data.recorder.config.record_audio is False

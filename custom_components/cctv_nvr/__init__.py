@@ -23,6 +23,7 @@ from .engine.ingest import PushRecorder
 from .engine.rebuild import rebuild_index
 from .footage import DATA_EXPORT_JOBS, DATA_REMUXES, ExportJobs, RemuxQueue
 from .links import async_setup_links
+from .locations import chosen_folder
 from .panel import async_register_panel, async_remove_panel_if_unused, async_setup_panel
 from .push import async_get_ingest
 from .renditions import async_setup_renditions
@@ -59,6 +60,7 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
         thumbnails=base / "thumbnails",
         index=index,
     )
+    index.default_root = nvr.root
     hass.data[DATA_EXPORT_JOBS] = ExportJobs(hass)
     hass.data[DATA_REMUXES] = RemuxQueue()
     async_setup_renditions(hass, nvr)
@@ -79,6 +81,15 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
         hass.async_create_background_task(
             _async_rebuild(hass, index, base / "recordings"), "cctv_nvr index rebuild"
         )
+        # Cameras recording elsewhere: their folders hold their own footage.
+        folders = {
+            chosen_folder(entry.options, nvr.root)
+            for entry in hass.config_entries.async_entries(DOMAIN)
+        }
+        for folder in sorted(folders - {nvr.root}):
+            hass.async_create_background_task(
+                _async_rebuild(hass, index, folder), "cctv_nvr index rebuild"
+            )
     return True
 
 
@@ -145,6 +156,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: CctvNvrConfigEntry) -> b
         await async_get_ingest(hass).async_add_camera(
             coordinator.recorder, entry.data[CONF_STREAM_KEY]
         )
+    await coordinator.location.async_start()
     await coordinator.async_refresh()
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     await async_register_panel(hass)

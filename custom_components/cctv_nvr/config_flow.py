@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from dataclasses import asdict
+from functools import partial
 import logging
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,7 @@ from .const import (
     CONF_KIND,
     CONF_LIVE_PANEL_ONLY,
     CONF_LIVE_STREAM,
+    CONF_LOCAL_FALLBACK,
     CONF_MAIN_URL,
     CONF_MAX_SIZE_GB,
     CONF_MIN_FREE_GB,
@@ -59,6 +61,7 @@ from .const import (
     CONF_OFFLINE_REPAIR_MINUTES,
     CONF_RECORD_AUDIO,
     CONF_REGENERATE_KEY,
+    CONF_RECORDINGS_FOLDER,
     CONF_RETENTION_DAYS,
     CONF_SEGMENT_SECONDS,
     CONF_STORAGE_KEY,
@@ -91,7 +94,7 @@ from .const import (
     TRANSPORTS,
 )
 from .data import DATA_NVR, is_cloud_entry
-from .engine import rtsp
+from .engine import location, rtsp
 from .engine.ingest import new_stream_key
 from .engine.media import ProbeError, StreamInfo, probe_url
 from .engine.policy import DAYS, Caller, Grant, Right
@@ -559,9 +562,14 @@ class CctvNvrOptionsFlow(OptionsFlowWithReload):
             if size is not None and floor >= size * MAX_FLOOR_SHARE:
                 errors[CONF_MIN_FREE_GB] = "min_free_too_large"
                 placeholders["disk_gb"] = f"{size / GB:.1f}"
+            elif error := await self._async_check_folder(user_input, int(floor)):
+                errors[CONF_RECORDINGS_FOLDER] = error
             if not errors:
                 return self.async_create_entry(data=user_input)
         options = {**entry.options, **(user_input or {})}
+        placeholders["default_folder"] = str(
+            Path(self.hass.config.path(STORAGE_DIR)) / "recordings"
+        )
         streams = [STREAM_MAIN, STREAM_SUB] if entry.data.get(CONF_SUB_URL) else [STREAM_MAIN]
         schema = vol.Schema(
             {
@@ -571,6 +579,13 @@ class CctvNvrOptionsFlow(OptionsFlowWithReload):
                 ): _number(MIN_SEGMENT_SECONDS, MAX_SEGMENT_SECONDS, 1, "s"),
                 vol.Required(
                     CONF_RECORD_AUDIO, default=options.get(CONF_RECORD_AUDIO, True)
+                ): BooleanSelector(),
+                vol.Optional(
+                    CONF_RECORDINGS_FOLDER,
+                    description={"suggested_value": options.get(CONF_RECORDINGS_FOLDER, "")},
+                ): TextSelector(),
+                vol.Required(
+                    CONF_LOCAL_FALLBACK, default=options.get(CONF_LOCAL_FALLBACK, True)
                 ): BooleanSelector(),
                 vol.Required(
                     CONF_RETENTION_DAYS,
@@ -633,8 +648,44 @@ class CctvNvrOptionsFlow(OptionsFlowWithReload):
             step_id="init",
             data_schema=schema,
             errors=errors,
-            description_placeholders=placeholders or None,
+            description_placeholders=placeholders,
         )
+
+    async def _async_check_folder(self, user_input: dict[str, Any], floor: int) -> str | None:
+        """Check (and claim) the recordings folder; store it normalised (empty: default)."""
+        default = Path(self.hass.config.path(STORAGE_DIR)) / "recordings"
+        folder = str(user_input.get(CONF_RECORDINGS_FOLDER) or "").strip()
+        if folder and Path(folder).is_absolute():
+            folder = str(Path(folder))  # no trailing slash: one folder, one spelling
+        if not folder or Path(folder) == default:
+            user_input[CONF_RECORDINGS_FOLDER] = ""
+            return None
+        user_input[CONF_RECORDINGS_FOLDER] = folder
+        key = self.config_entry.data[CONF_STORAGE_KEY]
+        camera_folders = [default / key]  # this camera's own folder in the default root
+        for other in self.hass.config_entries.async_entries(DOMAIN):
+            if other.entry_id == self.config_entry.entry_id:
+                continue
+            other_key = other.data[CONF_STORAGE_KEY]
+            camera_folders.append(default / other_key)
+            if other_folder := other.options.get(CONF_RECORDINGS_FOLDER):
+                camera_folders.append(Path(other_folder) / other_key)
+        forbidden = [Path(self.hass.config.path(".storage"))]
+        error = await self.hass.async_add_executor_job(
+            partial(
+                location.check_folder,
+                folder,
+                min_free_bytes=floor,
+                camera_folders=camera_folders,
+                forbidden=forbidden,
+            )
+        )
+        if error is None:
+            try:
+                await self.hass.async_add_executor_job(location.claim, Path(folder))
+            except OSError:
+                return location.ERROR_NOT_WRITABLE
+        return error
 
 
 # -- access grants ---------------------------------------------------------------------------

@@ -40,6 +40,10 @@ CONF_MIN_FREE_GB: Final = "min_free_gb"
 CONF_OFFLINE_REPAIR_MINUTES: Final = "offline_repair_minutes"
 CONF_EVENT_RETENTION_DAYS: Final = "event_retention_days"
 CONF_NOTIFY_LINK_HOURS: Final = "notify_link_hours"
+# Where a camera records (see locations.py): a folder (empty: the installation default
+# <config>/cctv_nvr/recordings), and whether to record locally while it is missing.
+CONF_RECORDINGS_FOLDER: Final = "recordings_folder"
+CONF_LOCAL_FALLBACK: Final = "local_fallback"
 
 # Access (see access.py): rights of users without a grant, live video only in the panel,
 # how long the audit trail is kept.
@@ -134,6 +138,7 @@ ATTR_POST_ROLL: Final = "post_roll"
 ATTR_EXPORT_ID: Final = "export_id"
 ATTR_RECORDING_ID: Final = "recording_id"
 SERVICE_DELETE_EVENT: Final = "delete_event"
+SERVICE_MOVE_FOOTAGE: Final = "move_footage"
 
 # -- bus events (also device triggers and logbook entries) -----------------------------------
 
@@ -144,6 +149,7 @@ EVENT_CAMERA_OFFLINE: Final = f"{DOMAIN}_camera_offline"
 EVENT_CAMERA_ONLINE: Final = f"{DOMAIN}_camera_online"
 # Audit trail entries (logbook only; not a device trigger).
 EVENT_AUDIT: Final = f"{DOMAIN}_audit"
+EVENT_MOVE_PROGRESS: Final = f"{DOMAIN}_move_progress"  # cctv_nvr.move_footage's progress
 
 # Device trigger type -> bus event.
 TRIGGER_EVENTS: Final = {

@@ -59,6 +59,7 @@ from .engine.stats import StorageStats, storage_stats
 from .events import camera_event_data
 from .issues import async_update_camera_issues
 from .push import is_push
+from .locations import CameraLocation
 from .recordings import RecordingControl
 
 _LOGGER = logging.getLogger(__name__)
@@ -152,6 +153,7 @@ class CameraCoordinator(DataUpdateCoordinator[CameraStatus]):
                 on_status=self._recorder_status,
                 on_segment=self._recorder_segment,
             )
+        self.location = CameraLocation(hass, entry, nvr, self.recorder)
         self.recordings = RecordingControl(
             hass, entry, nvr, self.camera_key, self.recorder, self.async_refresh
         )
@@ -182,6 +184,7 @@ class CameraCoordinator(DataUpdateCoordinator[CameraStatus]):
     async def async_shutdown(self) -> None:
         """Stop recording (the open segment is finished) and the coordinator."""
         await self.recordings.async_finish_all()
+        await self.location.async_stop_move()
         await self.recorder.stop()
         await super().async_shutdown()
 
@@ -243,7 +246,7 @@ class CameraCoordinator(DataUpdateCoordinator[CameraStatus]):
         self.storage = await self.hass.async_add_executor_job(
             storage_stats,
             self.nvr.index,
-            self.nvr.root,
+            self.recorder.config.root,  # free space where it records now
             self.camera_key,
             *storage_limits(self.config_entry.options),
         )

@@ -48,6 +48,7 @@ from .const import (
     SERVICE_DELETE_EXPORT,
     SERVICE_DELETE_RECORDINGS,
     SERVICE_EXPORT,
+    SERVICE_MOVE_FOOTAGE,
     SERVICE_PROTECT,
     SERVICE_START_RECORDING,
     SERVICE_STOP_RECORDING,
@@ -275,6 +276,16 @@ async def _delete_event(call: ServiceCall) -> None:
         )
 
 
+async def _move_footage(call: ServiceCall) -> ServiceResponse:
+    """Move the targeted cameras' footage into their recordings folders (in the background)."""
+    cameras = await async_target_cameras(call.hass, call, Right.RECORDINGS)
+    started: dict[str, Any] = {}
+    for entry in cameras:
+        totals = await entry.runtime_data.location.async_move()
+        started[entry.entry_id] = {"segments": totals.total, "bytes": totals.total_bytes}
+    return {"moving": started}
+
+
 @callback
 def async_setup_services(hass: HomeAssistant) -> None:
     """Register the integration's services (once, in async_setup)."""
@@ -299,6 +310,15 @@ def async_setup_services(hass: HomeAssistant) -> None:
     )
     service.async_register_admin_service(
         hass, DOMAIN, SERVICE_DELETE_EVENT, _delete_event, DELETE_EVENT_SCHEMA
+    )
+    # Moving files between folders: administrators only (progress: cctv_nvr_move_progress).
+    service.async_register_admin_service(
+        hass,
+        DOMAIN,
+        SERVICE_MOVE_FOOTAGE,
+        _move_footage,
+        cv.make_entity_service_schema({}),
+        supports_response=SupportsResponse.OPTIONAL,
     )
     service.async_register_admin_service(
         hass,

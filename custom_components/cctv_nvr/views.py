@@ -201,7 +201,7 @@ class _NvrView(HomeAssistantView):
         )
         if segment is None:
             raise web.HTTPNotFound
-        return segment, _inside(nvr.root, segment.path)
+        return segment, _inside(segment.root_path(nvr.root), segment.path)
 
     def _session_or_token(
         self, request: web.Request, camera: str, right: Right
@@ -721,7 +721,9 @@ class ThumbnailView(_NvrView):
         data = await self.hass.async_add_executor_job(
             _thumbnail,
             nvr.index,
-            lambda seg: footage_file_blocking(hass, seg, _inside(nvr.root, seg.path)),
+            lambda seg: footage_file_blocking(
+                hass, seg, _inside(seg.root_path(nvr.root), seg.path)
+            ),
             nvr.thumbnails / camera,
             camera,
             at,
@@ -891,7 +893,7 @@ def _event_snapshot(
         if cached.is_file():
             return cached.read_bytes()
         try:
-            data = last_keyframe_jpeg(_inside(root, segment.path))
+            data = last_keyframe_jpeg(_inside(segment.root_path(root), segment.path))
         except ProbeError, OSError, web.HTTPNotFound:
             continue
         cache.mkdir(parents=True, exist_ok=True)

@@ -51,7 +51,7 @@ def user_version(path: Path) -> int:
 
 def test_fresh_database_is_current(tmp_path: Path) -> None:
     SegmentIndex(tmp_path / "index.db").close()
-    assert user_version(tmp_path / "index.db") == SCHEMA_VERSION == 4
+    assert user_version(tmp_path / "index.db") == SCHEMA_VERSION == 5
 
 
 def test_migration_v1_to_current_keeps_data(tmp_path: Path) -> None:
@@ -79,7 +79,7 @@ def test_migration_v1_to_current_keeps_data(tmp_path: Path) -> None:
 
     index = SegmentIndex(db)
     try:
-        assert user_version(db) == 4
+        assert user_version(db) == SCHEMA_VERSION
         segments = index.segments("a", T0, T0 + 100)
         assert [s.path for s in segments] == ["a/1.mp4", "a/2.mp4"]
         assert segments[1].protected
@@ -102,7 +102,7 @@ def test_migration_v1_to_current_keeps_data(tmp_path: Path) -> None:
         index.close()
     # Reopening a current database changes nothing.
     SegmentIndex(db).close()
-    assert user_version(db) == 4
+    assert user_version(db) == SCHEMA_VERSION
 
 
 def test_newer_schema_is_refused(tmp_path: Path) -> None:
@@ -294,7 +294,7 @@ def test_open_or_recover_moves_garbage_aside(tmp_path: Path) -> None:
     aside = list(tmp_path.glob("index.db.corrupt-*"))
     assert len(aside) == 1
     assert aside[0].read_bytes() == garbage  # kept, never deleted
-    assert user_version(db) == 4
+    assert user_version(db) == SCHEMA_VERSION
 
     # A healthy database opens as it is (also with the integrity check).
     index, recovered = SegmentIndex.open_or_recover(db, quick_check=True)

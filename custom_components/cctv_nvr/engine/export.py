@@ -121,7 +121,7 @@ def _readable(
     readable = []
     for segment in chosen:
         try:
-            file_layout = mp4box.layout(root / segment.path)
+            file_layout = mp4box.layout(segment.file(root))
         except (OSError, mp4box.Mp4Error) as err:
             _LOGGER.warning("export skips unreadable segment %s: %s", segment.path, err)
             continue
@@ -140,7 +140,7 @@ def plan_parts(segments: Iterable[Segment], root: Path, start: float, end: float
     parts = []
     last = len(chosen) - 1
     for number, segment in enumerate(chosen):
-        path = root / segment.path
+        path = segment.file(root)
         inpoint: float | None = None
         outpoint: float | None = None
         if number == 0 and start - segment.start > _EPSILON:
@@ -625,7 +625,7 @@ def _plan_stitch(
     last = len(chosen) - 1
     for number, (segment, file_layout) in enumerate(chosen):
         _check_stop(stop)
-        path = root / segment.path
+        path = segment.file(root)
         moov = mp4box.moov_bytes(path, file_layout)
         tracks = mp4box.track_defaults(moov)
         if stitcher is None:

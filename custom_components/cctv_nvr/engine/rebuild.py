@@ -149,6 +149,7 @@ def _rebuild_hour(
             Segment(
                 camera=camera,
                 path=rel,
+                root=str(root),
                 start=start,
                 end=end,
                 bytes=stat.st_size,

@@ -124,6 +124,9 @@ class RecorderConfig:
     # crash loop on a full disk); the recorder waits, checking every disk_full_retry s.
     min_free_bytes: int = 16 * 2**20
     disk_full_retry: float = 5.0
+    # Whether root may be written now (blocking; a chosen folder that vanished, see
+    # engine.location): False keeps ffmpeg from starting ("location_missing").
+    root_usable: Callable[[Path], bool] | None = None
 
 
 @dataclass(slots=True)
@@ -267,6 +270,24 @@ class Recorder:
             self._supervise(), name=f"cctv_nvr recorder {self.config.camera}"
         )
 
+    async def switch_root(
+        self, root: Path, before_start: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
+        """Record into another folder from now on: the open segment is finished first.
+
+        ``before_start`` runs between the stop and the restart (a recording that was
+        not wanted stays stopped), e.g. to move files the next start should find.
+        """
+        async with self._control:
+            wanted = self._wanted
+            if wanted:
+                await self._stop()
+            self.config.root = root
+            if before_start is not None:
+                await before_start()
+            if wanted:
+                await self._start()
+
     async def stop(self) -> None:
         """Stop recording; the open segment is finished and indexed."""
         self._wanted = False
@@ -352,7 +373,9 @@ class Recorder:
             await self._sleep(wait)
         return next_backoff
 
-    async def _check_and_run(self) -> tuple[RecorderState, str, float | None] | None:
+    async def _check_and_run(  # noqa: PLR0911 - one return per outcome
+        self,
+    ) -> tuple[RecorderState, str, float | None] | None:
         """DESCRIBE the camera and, if it answers and there is room, record one run.
 
         Returns what went wrong as (state, reason, seconds the run lasted or None when
@@ -369,6 +392,8 @@ class Recorder:
             return RecorderState.OFFLINE, err.reason, None
         if self._stopping():
             return None
+        if cfg.root_usable is not None and not await self._run_blocking(cfg.root_usable, cfg.root):
+            return RecorderState.ERROR, "location_missing", None
         if await self._disk_full():
             return RecorderState.ERROR, "disk_full", None
         started = time.monotonic()
@@ -394,7 +419,7 @@ class Recorder:
         self._failed(state, reason)
         if state == RecorderState.AUTH_FAILED:
             return cfg.auth_retry, backoff
-        if reason == "disk_full":
+        if reason in ("disk_full", "location_missing"):
             return cfg.disk_full_retry, backoff
         if state == RecorderState.ERROR and reason != "camera_busy":
             return 30.0, backoff  # ffmpeg missing, folder unwritable: the user must act
@@ -942,7 +967,7 @@ class Recorder:
         segment = run.last_segment
         if segment is None:
             return
-        path = self.config.root / segment.path
+        path = segment.file(self.config.root)
         try:
             if not last_frame_damaged(path, self.config.ffmpeg):
                 return
@@ -1077,6 +1102,7 @@ def _make_segment(
     return Segment(
         camera=config.camera,
         path=relative(config.root, path),
+        root=str(config.root),
         start=start,
         end=end,
         bytes=size,

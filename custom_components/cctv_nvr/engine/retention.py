@@ -48,11 +48,13 @@ from collections.abc import Callable
 import contextlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 import logging
 from pathlib import Path, PurePosixPath
 import shutil
 import time
 
+from . import location
 from .index import (
     LOCATION_BOTH,
     LOCATION_CLOUD,
@@ -163,7 +165,8 @@ def enforce(
         measure = free_bytes if free_bytes is not None else lambda: disk_free_bytes(root)
         if cloud is not None:
             sweeper.offload_for_space(policy.min_free_bytes, measure)
-        sweeper.free_space(policy.min_free_bytes, measure)
+        sweeper.free_space(policy.min_free_bytes, measure, device=_device(root))
+        _free_other_disks(sweeper, policy.min_free_bytes)
     sweeper.remove_empty_dirs()
     report = sweeper.report
     if report.deleted_segments or report.still_short or report.offloaded_segments:
@@ -178,6 +181,29 @@ def enforce(
             "; still short of free space" if report.still_short else "",
         )
     return report
+
+
+def _device(path: Path) -> int | None:
+    """Return the filesystem (st_dev) of a folder, None when it is not there."""
+    try:
+        return path.stat().st_dev
+    except OSError:
+        return None
+
+
+def _free_other_disks(sweeper: _Sweeper, min_free: int) -> None:
+    """Keep the floor on each other recordings folder's own disk, with its own footage.
+
+    Deleting a NAS's footage frees nothing on the local disk (and the reverse), so each
+    filesystem is swept for its own segments only; an offline folder is left alone.
+    """
+    done = {_device(sweeper.root)}
+    for folder in map(Path, sweeper.index.roots()):
+        device = _device(folder)
+        if device in done or not location.present(folder):
+            continue
+        done.add(device)
+        sweeper.free_space(min_free, partial(disk_free_bytes, folder), device=device)
 
 
 def _cloud_rules(sweeper: _Sweeper, policy: RetentionPolicy, cloud: CloudRetention) -> None:
@@ -334,6 +360,8 @@ class _Sweeper:
     def __init__(self, index: SegmentIndex, root: Path, now: float) -> None:
         self.index = index
         self.root = root
+        self._present: dict[Path, bool] = {}
+        self._devices: dict[Path, int | None] = {}
         self.now = now
         self.report = RetentionReport()
         self._touched: set[tuple[str, Path]] = set()  # (camera, hour dir)
@@ -376,11 +404,20 @@ class _Sweeper:
             freed += self.delete(page, reason)
         return freed
 
-    def free_space(self, min_free: int, measure: Callable[[], int]) -> None:
-        """Delete the oldest deletable segments of any camera until min_free bytes are free."""
+    def free_space(
+        self, min_free: int, measure: Callable[[], int], device: int | None = None
+    ) -> None:
+        """Delete the oldest deletable segments of any camera until min_free bytes are free.
+
+        With ``device`` only segments stored on that filesystem (st_dev of their root).
+        """
         after: tuple[float, int] | None = None
         while (free := measure()) < min_free:
-            page = self.index.deletion_candidates(None, after=after, limit=_BATCH)
+            raw = self.index.deletion_candidates(None, after=after, limit=_BATCH)
+            page = [s for s in raw if device is None or self._device(s) == device]
+            if raw and not page:
+                after = (raw[-1].start, raw[-1].id or 0)
+                continue
             if not page:
                 self.report.still_short = True
                 _LOGGER.warning(
@@ -458,6 +495,17 @@ class _Sweeper:
             return None
         return self.root / relative
 
+    def _device(self, segment: Segment) -> int | None:
+        root = segment.root_path(self.root)
+        if root not in self._devices:
+            self._devices[root] = _device(root)
+        return self._devices[root]
+
+    def _root_present(self, root: Path) -> bool:
+        if root not in self._present:
+            self._present[root] = location.present(root)
+        return self._present[root]
+
     def delete(self, batch: list[Segment], reason: str) -> int:
         """Remove the files, then the rows of those gone; return the bytes of the rows."""
         gone: list[Segment] = []
@@ -470,7 +518,10 @@ class _Sweeper:
                 _LOGGER.warning("Not deleting %s: outside the recordings root", segment.path)
                 self.report.failed += 1
                 continue
-            path = self.root / relative
+            root = segment.root_path(self.root)
+            if root != self.root and not self._root_present(root):
+                continue  # its folder is offline (a NAS off): the row stays for its return
+            path = root / relative
             try:
                 path.unlink()
             except FileNotFoundError:

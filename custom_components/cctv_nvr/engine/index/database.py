@@ -15,6 +15,10 @@ Schema history (``PRAGMA user_version``):
    cloud copies; the persisted upload queue ``cloud_queue`` (its totals kept by triggers
    in ``cloud_queue_totals``); ``cloud_trash``, the objects still to delete from the
    bucket, filled by triggers whenever a row with a cloud copy is deleted.
+5. Recordings locations: ``roots`` (one row per recordings folder other than the
+   installation default) and ``segments.root_id`` (NULL: the installation default
+   root, which is what every older row means, so old databases need no rewrite).
+   A segment's file is ``<its root>/<path>``; ``path`` stays unique across roots.
 
 One connection, guarded by a lock, is shared by the segment, recording and export
 tables (``Database``); WAL mode keeps readers fast. Everything here blocks: call it
@@ -34,7 +38,7 @@ from typing import Final
 
 _LOGGER = logging.getLogger(__name__)
 
-SCHEMA_VERSION: Final = 4
+SCHEMA_VERSION: Final = 5
 CHUNK: Final = 500  # rows per statement when a list of ids or paths is bound
 
 _SCHEMA_V1 = """
@@ -248,8 +252,17 @@ CREATE TRIGGER exports_cloud_forget AFTER DELETE ON exports BEGIN
 END;
 """
 
+_SCHEMA_V5 = """
+CREATE TABLE roots (
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL UNIQUE
+);
+ALTER TABLE segments ADD COLUMN root_id INTEGER REFERENCES roots (id);
+CREATE INDEX segments_root ON segments (root_id, camera) WHERE root_id IS NOT NULL;
+"""
+
 # Applying _MIGRATIONS[n] takes a database from user_version n - 1 to n.
-_MIGRATIONS: Final = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3, 4: _SCHEMA_V4}
+_MIGRATIONS: Final = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3, 4: _SCHEMA_V4, 5: _SCHEMA_V5}
 
 
 def chunks[T](items: Sequence[T], size: int = CHUNK) -> Iterable[Sequence[T]]:

@@ -61,6 +61,17 @@ class Segment:
     id: int | None = None  # row id; filled when read from the index
     location: str = "local"  # local / both (verified in the bucket too) / cloud (bucket only)
     cloud_uri: str | None = None  # gs://bucket/object once verified in the bucket
+    # The recordings folder (absolute) the path is relative to; None: the installation
+    # default root (``SegmentIndex.default_root``), what every older row means.
+    root: str | None = None
+
+    def file(self, default_root: Path) -> Path:
+        """Return the segment's file: its own root (or the default root) joined with path."""
+        return (default_root if self.root is None else Path(self.root)) / self.path
+
+    def root_path(self, default_root: Path) -> Path:
+        """Return the recordings folder the segment's path is relative to."""
+        return default_root if self.root is None else Path(self.root)
 
     @property
     def has_local_copy(self) -> bool:
@@ -84,8 +95,14 @@ _SEGMENT_COLUMNS = (
     "camera, path, start_ts, end_ts, bytes, video_codec, width, height, fps, audio_codec, "
     "kind, protected, run_id"
 )
-_SEGMENT_READ = _SEGMENT_COLUMNS + ", id, location, cloud_uri"
-_SEGMENT_READ_S = ", ".join(f"s.{col.strip()}" for col in _SEGMENT_READ.split(","))
+_SEGMENT_INSERT = _SEGMENT_COLUMNS + ", root_id"
+_SEGMENT_STORED = _SEGMENT_COLUMNS + ", id, location, cloud_uri"
+# The root's path comes from ``roots`` (a primary-key lookup per row; NULL: the default).
+_ROOT_OF = ", (SELECT r.path FROM roots AS r WHERE r.id = {}.root_id)"
+_SEGMENT_READ = _SEGMENT_STORED + _ROOT_OF.format("segments")
+_SEGMENT_READ_S = ", ".join(
+    f"s.{col.strip()}" for col in _SEGMENT_STORED.split(",")
+) + _ROOT_OF.format("s")
 
 
 def _segment_from_row(row: sqlite3.Row | tuple[Any, ...]) -> Segment:
@@ -106,6 +123,7 @@ def _segment_from_row(row: sqlite3.Row | tuple[Any, ...]) -> Segment:
         id=row[13] if len(row) > 13 else None,  # noqa: PLR2004
         location=row[14] if len(row) > 14 else LOCATION_LOCAL,  # noqa: PLR2004
         cloud_uri=row[15] if len(row) > 15 else None,  # noqa: PLR2004
+        root=row[16] if len(row) > 16 else None,  # noqa: PLR2004
     )
 
 
@@ -143,6 +161,9 @@ class SegmentIndex:
         self.exports = ExportStore(self._db)
         self.audit = AuditStore(self._db)
         self.cloud = CloudIndex(self._db)
+        # The installation default recordings folder: rows under it store NULL as root.
+        self.default_root: Path | None = None
+        self._root_ids: dict[str, int] = {}
 
     @classmethod
     def open_or_recover(cls, db_path: Path, *, quick_check: bool = False) -> tuple[Self, bool]:
@@ -185,24 +206,83 @@ class SegmentIndex:
         """Insert a segment; return False when its path was already indexed."""
         with self._lock:
             cursor = self._conn.execute(
-                f"INSERT OR IGNORE INTO segments ({_SEGMENT_COLUMNS}) "  # noqa: S608
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                _segment_values(segment),
+                f"INSERT OR IGNORE INTO segments ({_SEGMENT_INSERT}) "  # noqa: S608
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (*_segment_values(segment), self._root_id(segment.root)),
             )
             return cursor.rowcount == 1
 
     def add_segments(self, segments: Iterable[Segment]) -> int:
         """Insert many segments in one transaction; return how many were new."""
-        rows = [_segment_values(segment) for segment in segments]
+        wanted = list(segments)
         added = 0
         with self._db.transaction() as conn:
-            for row in rows:
+            for segment in wanted:
                 added += conn.execute(
-                    f"INSERT OR IGNORE INTO segments ({_SEGMENT_COLUMNS}) "  # noqa: S608
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    row,
+                    f"INSERT OR IGNORE INTO segments ({_SEGMENT_INSERT}) "  # noqa: S608
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (*_segment_values(segment), self._root_id(segment.root)),
                 ).rowcount
         return added
+
+    def _root_id(self, root: str | Path | None) -> int | None:
+        """Return the id of a recordings folder in ``roots`` (added if new). Hold the lock.
+
+        None (stored as NULL) for the installation default root, so rows stay right
+        when the default root itself moves (a restored backup in another place).
+        """
+        if root is None or (self.default_root is not None and Path(root) == self.default_root):
+            return None
+        text = str(root)
+        cached = self._root_ids.get(text)
+        if cached is not None:
+            return cached
+        self._conn.execute("INSERT OR IGNORE INTO roots (path) VALUES (?)", (text,))
+        row = self._conn.execute("SELECT id FROM roots WHERE path = ?", (text,)).fetchone()
+        self._root_ids[text] = int(row[0])
+        return self._root_ids[text]
+
+    def set_segment_root(self, segment_id: int, root: str | Path | None) -> bool:
+        """Point a segment's row at another recordings folder (its file moved there)."""
+        with self._lock, self._conn:
+            cursor = self._conn.execute(
+                "UPDATE segments SET root_id = ? WHERE id = ?", (self._root_id(root), segment_id)
+            )
+            return cursor.rowcount == 1
+
+    def segments_not_in_root(
+        self, camera: str, root: str | Path | None, limit: int = CHUNK
+    ) -> list[Segment]:
+        """Return up to ``limit`` local segments of a camera outside a folder, oldest first."""
+        with self._lock:
+            root_id = self._root_id(root)
+            rows = self._conn.execute(
+                f"SELECT {_SEGMENT_READ} FROM segments "  # noqa: S608
+                "WHERE camera = ? AND root_id IS NOT ? AND location != 'cloud' "
+                "ORDER BY start_ts LIMIT ?",
+                (camera, root_id, limit),
+            ).fetchall()
+        return [_segment_from_row(row) for row in rows]
+
+    def count_not_in_root(self, camera: str, root: str | Path | None) -> tuple[int, int]:
+        """Return (segments, bytes) of a camera's local footage stored outside a folder."""
+        with self._lock:
+            root_id = self._root_id(root)
+            row = self._conn.execute(
+                "SELECT COUNT(*), COALESCE(SUM(bytes), 0) FROM segments "
+                "WHERE camera = ? AND root_id IS NOT ? AND location != 'cloud'",
+                (camera, root_id),
+            ).fetchone()
+        return int(row[0]), int(row[1])
+
+    def roots(self) -> list[str]:
+        """Return the recordings folders (other than the default) that hold segments."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT path FROM roots AS r WHERE EXISTS "
+                "(SELECT 1 FROM segments AS s WHERE s.root_id = r.id) ORDER BY path"
+            ).fetchall()
+        return [row[0] for row in rows]
 
     def shorten_segment(self, path: str, end: float, size: int) -> bool:
         """Set a segment's end and size after its file lost a cut tail; False if unknown."""
