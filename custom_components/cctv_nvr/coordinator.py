@@ -58,8 +58,8 @@ from .engine.recorder import Recorder, RecorderConfig, RecorderState, RecorderSt
 from .engine.stats import StorageStats, storage_stats
 from .events import camera_event_data
 from .issues import async_update_camera_issues
-from .push import is_push
 from .locations import CameraLocation
+from .push import is_push
 from .recordings import RecordingControl
 
 _LOGGER = logging.getLogger(__name__)

@@ -31,6 +31,7 @@ import google_crc32c
 import pytest
 import requests
 
+from custom_components.cctv_nvr.engine import location
 from custom_components.cctv_nvr.engine.cloud import (
     CloudConfig,
     CloudState,
@@ -168,7 +169,11 @@ async def test_upload_verify_then_local_copy_goes(
     gcs: FakeGcs, index: SegmentIndex, root: Path, tiers: list[CloudTier]
 ) -> None:
     small, data = make_segments(root, index, 6, 40 * KIB)
-    big, big_data = make_segments(root, index, 1, 1536 * KIB, start=T0 + 100)  # resumable
+    # The big one was recorded into a chosen folder (a NAS): it goes up from there.
+    nas = root.parent / "nas"
+    big, big_data = make_segments(nas, index, 1, 1536 * KIB, start=T0 + 100)  # resumable
+    assert index.set_segment_root(big[0].row_id, nas)
+    location.claim(nas)
     data |= big_data
     seen: list[CloudState] = []
     tier = await start(
@@ -207,6 +212,7 @@ async def test_upload_verify_then_local_copy_goes(
     )
     assert report.offloaded_segments == 7
     assert not any(root.rglob("*.mp4"))
+    assert not any(nas.rglob("*.mp4"))
     assert index.camera_stats("cam")[0] == 7
     # ... and is read back from the bucket: whole, in ranges, streamed, fetched.
     uri = f"gs://{BUCKET}/{big[0].path}"

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from custom_components.cctv_nvr.engine import location
 from custom_components.cctv_nvr.engine.index import (
     KIND_EVENT,
     CloudCopy,
@@ -193,3 +194,34 @@ def test_size_limit_offloads_first_and_admin_delete_reaches_the_bucket(
     assert index.camera_stats("cam")[0] == 0
     assert len(index.cloud.trash_due(NOW)) == 4
     assert files_on_disk(root) == set()
+
+
+def test_offload_reaches_a_chosen_folder_and_waits_for_an_offline_one(
+    root: Path, index: SegmentIndex, segment_factory: SegmentFactory, tmp_path: Path
+) -> None:
+    """Verified copies leave the folder they were recorded into; an offline folder waits.
+
+    A folder that is offline (its marker gone: a NAS unmounted) keeps its rows local:
+    marking them offloaded would leave the files behind on the NAS when it returns.
+    """
+    nas, unplugged = tmp_path / "nas", tmp_path / "unplugged"
+    on_nas = segment_factory.make_history(nas, index, "cam", NOW - 3 * DAY, 2, 2)
+    offline = segment_factory.make_history(unplugged, index, "cam", NOW - 3 * DAY + 60, 2, 2, "r2")
+    for segments, folder in ((on_nas, nas), (offline, unplugged)):
+        stored = index.segments_by_paths(s.path for s in segments)
+        for segment in segments:
+            assert index.set_segment_root(stored[segment.path].row_id, folder)
+    location.claim(nas)
+    verify(index, on_nas + offline)
+    policy = RetentionPolicy(cloud=CloudRetention(keep_local_days=1))
+
+    report = enforce(index, root, policy, now=NOW, free_bytes=lambda: 10**12)
+
+    assert report.offloaded_segments == 2
+    assert locations(index, on_nas) == ["cloud"] * 2
+    assert files_on_disk(nas) == set()
+    assert locations(index, offline) == ["both"] * 2
+    assert files_on_disk(unplugged) == {s.path for s in offline}
+    location.claim(unplugged)  # the NAS is back
+    assert enforce(index, root, policy, now=NOW).offloaded_segments == 2
+    assert files_on_disk(unplugged) == set()

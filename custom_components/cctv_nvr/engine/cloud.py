@@ -831,7 +831,7 @@ class CloudTier:
             segment = self._index.segment_by_id(item.item_id)
             if segment is None or segment.location != "local":
                 return None
-            path = self._root / PurePosixPath(segment.path)
+            path = segment.file(self._root)  # its own recordings folder
             metadata = _segment_metadata(segment)
             name = self.config.prefix + segment.path
         else:
@@ -1247,7 +1247,7 @@ class CloudTier:
         if row is not None:
             if row.location != "local" or row.id is None:
                 return "skipped"
-            local = self._root / PurePosixPath(path)
+            local = row.file(self._root)
             try:
                 same = local.stat().st_size == info.size and _file_crc(local) == info.crc32c
             except FileNotFoundError:

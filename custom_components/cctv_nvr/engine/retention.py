@@ -466,7 +466,7 @@ class _Sweeper:
         gone: list[int] = []
         size = 0
         for row_id, camera, relative_path, _start, row_bytes in rows:
-            path = self._local_path(relative_path)
+            path = self._local_path(row_id, relative_path)
             if path is None:
                 continue
             try:
@@ -487,13 +487,22 @@ class _Sweeper:
         self.report.reasons[key] = self.report.reasons.get(key, 0) + len(gone)
         return size
 
-    def _local_path(self, relative_path: str) -> Path | None:
+    def _local_path(self, row_id: int, relative_path: str) -> Path | None:
+        """Return the local copy's file in its own recordings folder.
+
+        None: not to be deleted now (a path outside its folder, or a folder that is offline:
+        its file cannot be deleted, and marking it offloaded would leave it behind).
+        """
         relative = PurePosixPath(relative_path)
         if relative.is_absolute() or ".." in relative.parts:
             _LOGGER.warning("Not deleting %s: outside the recordings root", relative_path)
             self.report.failed += 1
             return None
-        return self.root / relative
+        segment = self.index.segment_by_id(row_id)
+        root = self.root if segment is None else segment.root_path(self.root)
+        if root != self.root and not self._root_present(root):
+            return None
+        return root / relative
 
     def _device(self, segment: Segment) -> int | None:
         root = segment.root_path(self.root)
