@@ -1,14 +1,21 @@
-"""Section 2 (also "concurrent"): K concurrent Recorders.
+"""Section 2 (also "concurrent"): K concurrent Recorders against K bare ffmpeg.
 
-Packets in the segment files vs fps x indexed duration, gaps between indexed segments,
-CPU of the ffmpeg children.
+For each K: K bare `ffmpeg -c copy -f segment` of the same URLs over a window of their
+own, then K Recorders whose supervisor (one SegmentIndex, the recorders' Python side)
+runs in a process of its own (supervisor_side.py), so that its CPU is measured
+exactly from /proc. Packets in the segment files vs fps x indexed duration, gaps
+between indexed segments, CPU of the ffmpeg children and of the supervisor. The
+simulator runs in ceil(K / 16) processes so that it is not what limits K.
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+import json
+import os
 from pathlib import Path
+import shutil
 import sys
 import time
 import traceback
@@ -21,19 +28,17 @@ from tests.simulator import CameraSimulator
 from .common import (
     FPS,
     MOUNT,
+    SEGMENT_SECONDS,
     Bench,
     Row,
     Section,
     failed,
-    ffmpeg_pid,
     log,
-    make_recorder,
     per_cam_min,
     proc_cpu,
-    recording,
-    self_cpu,
     wait_until,
 )
+from .cpu import has_media, terminate
 
 TITLE = "2 Concurrent cameras"
 
@@ -64,6 +69,21 @@ class KResult:
     later: int  # segments that are not the first of their recording run
     steady_per_cam: list[int]
     problems: list[str]
+    simulators: int = 1
+    lost_per_cam: list[int] | None = None  # all segments
+    bare_cpu: float = 0.0  # K bare ffmpeg over a window of their own, just before ours
+    bare_wall: float = 1.0
+    bare_ended: int = 0
+
+    @property
+    def bare_share(self) -> float:
+        """Bare ffmpeg, share of one core."""
+        return self.bare_cpu / self.bare_wall
+
+    @property
+    def total_ratio(self) -> float:
+        """(our ffmpeg children + supervisor) / bare ffmpeg, CPU per second of window."""
+        return (self.ffmpeg_cpu + self.self_cpu) / self.wall / self.bare_share
 
     @property
     def steady_loss(self) -> int:
@@ -117,38 +137,157 @@ def analyse_recorder(index: SegmentIndex, root: Path, camera: str, problems: lis
     return res
 
 
-async def run_k(sim: CameraSimulator, work: Path, k: int, seconds: float) -> KResult:
-    url = sim.url(MOUNT)
+SUPERVISOR_SIDE = Path(__file__).with_name("supervisor_side.py")
+CAMERAS_PER_SIMULATOR = 16  # each simulator process serves at most this many cameras
+
+
+async def simulators(bench: Bench, work: Path, k: int) -> tuple[list[CameraSimulator], list[str]]:
+    """One URL per camera, spread over ceil(k / 16) simulator processes.
+
+    The bench's simulator serves the first 16; the others are started here (and stopped
+    by the caller): so that the simulator is not what limits the camera count.
+    """
+    sims = [await bench.simulator()]
+    while len(sims) * CAMERAS_PER_SIMULATOR < k:
+        extra = CameraSimulator(stderr=(work / f"sim{len(sims)}.log").open("ab"))
+        await extra.astart()
+        sims.append(extra)
+    return sims, [sims[n // CAMERAS_PER_SIMULATOR].url(MOUNT) for n in range(k)]
+
+
+def source_side(lost_per_cam: list[int] | None) -> bool:
+    """True when every simulator's cameras lost the same count (what that simulator dropped)."""
+    if not lost_per_cam:
+        return False
+    groups = [
+        lost_per_cam[n : n + CAMERAS_PER_SIMULATOR]
+        for n in range(0, len(lost_per_cam), CAMERAS_PER_SIMULATOR)
+    ]
+    return any(groups) and all(min(g) == max(g) for g in groups)
+
+
+def sims_cpu(sims: list[CameraSimulator]) -> float:
+    return sum(proc_cpu(sim.pid) or 0.0 for sim in sims)
+
+
+async def bare_window(work: Path, urls: list[str], seconds: float) -> tuple[float, float, int]:
+    """K bare `ffmpeg -c copy -f segment` of the same URLs: (CPU-s, wall, processes ended)."""
+    procs = []
+    dirs = []
+    log_file = (work / "bare.log").open("ab")
+    try:
+        for number, url in enumerate(urls):
+            out = work / f"bare{number:02d}"
+            out.mkdir(parents=True)
+            dirs.append(out)
+            procs.append(
+                await asyncio.create_subprocess_exec(
+                    "ffmpeg",
+                    "-hide_banner",
+                    "-nostdin",
+                    "-loglevel",
+                    "error",
+                    "-rtsp_transport",
+                    "tcp",
+                    "-i",
+                    url,
+                    "-c",
+                    "copy",
+                    "-f",
+                    "segment",
+                    "-segment_time",
+                    str(SEGMENT_SECONDS),
+                    "-reset_timestamps",
+                    "1",
+                    str(out / "out%03d.mp4"),
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=asyncio.subprocess.DEVNULL,
+                    stderr=log_file,
+                )
+            )
+        await wait_until(
+            lambda: all(has_media(d) for d in dirs), 90, f"{len(urls)} bare ffmpeg writing"
+        )
+        await asyncio.sleep(1)
+        before = [proc_cpu(proc.pid) for proc in procs]
+        t0 = time.monotonic()
+        await asyncio.sleep(seconds)
+        after = [proc_cpu(proc.pid) for proc in procs]
+        wall = time.monotonic() - t0
+    finally:
+        for proc in procs:
+            await terminate(proc)
+        log_file.close()
+        await asyncio.to_thread(lambda: [shutil.rmtree(d, ignore_errors=True) for d in dirs])
+    ended = sum(1 for a, b in zip(after, before, strict=True) if a is None or b is None)
+    cpu = sum(a - b for a, b in zip(after, before, strict=True) if a is not None and b is not None)
+    return cpu, wall, ended
+
+
+async def run_k(bench: Bench, work: Path, k: int, seconds: float) -> KResult:
     root = work / f"k{k}"
     root.mkdir(parents=True)
-    index = SegmentIndex(root / "index.db")
-    recs = [make_recorder(root / "rec", f"cam{i:02d}", url, index) for i in range(k)]
+    sims, urls = await simulators(bench, work, k)
     try:
-        await asyncio.gather(*(r.start() for r in recs))
-        await wait_until(lambda: all(recording(r) for r in recs), 60, f"{k} recorders recording")
+        bare_cpu, bare_wall, bare_ended = await bare_window(root, urls, seconds)
+        res = await ours_window(sims, root, urls, seconds)
+    finally:
+        for extra in sims[1:]:
+            await extra.astop()
+    res.bare_cpu, res.bare_wall, res.bare_ended = bare_cpu, bare_wall, bare_ended
+    return res
+
+
+async def ours_window(
+    sims: list[CameraSimulator], root: Path, urls: list[str], seconds: float
+) -> KResult:
+    """Our recorders, their supervisor in a process of its own (supervisor_side.py)."""
+    k = len(urls)
+    side = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-P",
+        str(SUPERVISOR_SIDE),
+        str(root),
+        str(SEGMENT_SECONDS),
+        *urls,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=(root / "supervisor.log").open("ab"),
+    )
+    assert side.stdin is not None
+    assert side.stdout is not None
+    try:
+        ready = json.loads(await asyncio.wait_for(side.stdout.readline(), 150) or b"{}")
+        if "ready" not in ready:
+            raise RuntimeError(f"supervisor: {ready.get('error', 'exited')}")
+        pids: list[int] = ready["ready"]
         await asyncio.sleep(1)
-        pids = [ffmpeg_pid(r) for r in recs]
         before = [proc_cpu(pid) for pid in pids]
-        sim_before, self_before = proc_cpu(sim.pid), self_cpu()
+        sim_before, side_before = sims_cpu(sims), proc_cpu(side.pid) or 0.0
         t0 = time.monotonic()
         await asyncio.sleep(seconds)
         after = [proc_cpu(pid) for pid in pids]
-        sim_after, self_after = proc_cpu(sim.pid), self_cpu()
+        sim_after, side_after = sims_cpu(sims), proc_cpu(side.pid) or 0.0
         wall = time.monotonic() - t0
-        restarts = sum(r.status.restarts for r in recs)
-        restarts += sum(
-            1 for r, pid in zip(recs, pids, strict=True)
-            if ffmpeg_pid(r) != pid
-        )
+        side.stdin.write(b"stop\n")
+        await side.stdin.drain()
+        stopped = json.loads(await asyncio.wait_for(side.stdout.readline(), 120) or b"{}")
+        if "stopped" not in stopped:
+            raise RuntimeError("supervisor ended without stopping its recorders")
+        restarts = stopped["stopped"]["restarts"]
+        restarts += sum(1 for a, b in zip(pids, stopped["stopped"]["pids"], strict=True) if a != b)
     finally:
-        await asyncio.gather(*(r.stop() for r in recs), return_exceptions=True)
+        await terminate(side, 120)
     ffmpeg_cpu = sum(
         a - b for a, b in zip(after, before, strict=True) if a is not None and b is not None
     )
     problems: list[str] = []
+    index = SegmentIndex(root / "index.db")
     try:
         results = await asyncio.to_thread(
-            lambda: [analyse_recorder(index, root / "rec", r.config.camera, problems) for r in recs]
+            lambda: [
+                analyse_recorder(index, root / "rec", f"cam{n:02d}", problems) for n in range(k)
+            ]
         )
     finally:
         index.close()
@@ -162,13 +301,15 @@ async def run_k(sim: CameraSimulator, work: Path, k: int, seconds: float) -> KRe
         min_cover=min(r.covered for r in results),
         restarts=restarts,
         ffmpeg_cpu=ffmpeg_cpu,
-        self_cpu=self_after - self_before,
-        sim_cpu=(sim_after or 0) - (sim_before or 0),
+        self_cpu=side_after - side_before,
+        sim_cpu=sim_after - sim_before,
         wall=wall,
         segments=sum(r.segments for r in results),
         later=sum(r.later for r in results),
         steady_per_cam=[r.lost - r.lost_first for r in results],
         problems=problems,
+        simulators=len(sims),
+        lost_per_cam=[r.lost for r in results],
     )
 
 
@@ -181,9 +322,9 @@ async def section_concurrent(
     results: list[KResult] = []
     for k in ks:
         sim = await bench.simulator()
-        log(f"section 2: {k} recorders for {seconds:g} s")
+        log(f"section 2: {k} bare ffmpeg, then {k} recorders, {seconds:g} s each")
         try:
-            res = await run_k(sim, work, k, seconds)
+            res = await run_k(bench, work, k, seconds)
         except Exception as err:
             traceback.print_exc(file=sys.stderr)
             rows.append((sec, f"K={k}, {seconds:g} s", failed(err, sim), ""))
@@ -201,6 +342,9 @@ async def section_concurrent(
                        f"{res.wall:.1f} s window (not counted as zero loss)")
         elif k > 1 and min(res.steady_per_cam) == max(res.steady_per_cam) > 0:
             verdict = "LOSS, identical in every recorder (source side: simulator starved?)"
+        elif k > CAMERAS_PER_SIMULATOR and source_side(res.lost_per_cam):
+            verdict = ("LOSS, identical among the cameras of each simulator process (source "
+                       "side: a simulator starved)")
         else:
             verdict = "LOSS"
         rows.append((
@@ -213,9 +357,23 @@ async def section_concurrent(
             (f"{res.segments} segments; min covered {res.min_cover:.1f} s per camera; "
              f"restarts {res.restarts}; ffmpeg children {res.ffmpeg_cpu / res.wall * 100:.1f} % "
              f"of one core ({per_cam_min(res.ffmpeg_cpu, res.wall) / k:.3f} CPU-s/cam-min); "
-             f"supervisor {res.self_cpu / res.wall * 100:.1f} %; simulator (not counted) "
+             f"supervisor (own process) {res.self_cpu / res.wall * 100:.1f} %; "
+             f"{res.simulators} simulator process(es) (not counted) "
              f"{res.sim_cpu / res.wall * 100:.1f} %")
             + (f"; problems: {'; '.join(res.problems[:3])}" if res.problems else ""),
+        ))
+        rows.append((
+            sec,
+            f"K={k}: ffmpeg + supervisor / bare ffmpeg",
+            f"{res.total_ratio:.2f}x",
+            (f"ours {res.ffmpeg_cpu / res.wall * 100:.1f} % (ffmpeg children) + "
+             f"{res.self_cpu / res.wall * 100:.1f} % (supervisor) of one core, against "
+             f"{k} bare `ffmpeg -c copy -f segment` {res.bare_share * 100:.1f} % in a "
+             f"{res.bare_wall:.0f} s window of their own just before (same URLs, same "
+             f"simulators); ffmpeg alone {res.ffmpeg_cpu / res.wall / res.bare_share:.2f}x, "
+             f"supervisor alone {res.self_cpu / res.wall / res.bare_share:.2f}x of bare"
+             + (f"; {res.bare_ended} bare ffmpeg ENDED in their window" if res.bare_ended else "")
+             + ("; target <= 1.15x" if k == 32 else "")),
         ))
         results.append(res)
     for strict, label in ((True, "all segments"), (False, "excluding each run's first segment")):
@@ -234,7 +392,11 @@ async def section_concurrent(
 
 
 async def run(bench: Bench) -> list[Row]:
-    ks, seconds = ([4], 8) if bench.quick else ([8, 16, 32], 40)
+    ks, seconds = ([4], 8) if bench.quick else ([8, 16, 32, 48, 64], 40)
+    if override := os.environ.get("CCTV_BENCH_KS"):  # e.g. "32" or "32,48:60" (K list:window)
+        counts, _, window = override.partition(":")
+        ks = [int(k) for k in counts.split(",")]
+        seconds = float(window or seconds)
     return await section_concurrent(bench, bench.work / "s2", ks, seconds)
 
 

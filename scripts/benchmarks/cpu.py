@@ -1,6 +1,7 @@
 """Section 1 (also "cpu"): CPU per camera-minute.
 
-CPU per camera-minute of our Recorder (its ffmpeg child, plus the Python supervisor), a
+CPU per camera-minute of our Recorder (its ffmpeg child, plus the Python supervisor, which
+runs in a process of its own: supervisor_side.py), a
 bare `ffmpeg -c copy -f segment` and the PyAV recorder of pyav_recorder.py (next to this
 file), all recording the simulator's /main mount concurrently over the same window.
 """
@@ -16,7 +17,6 @@ import subprocess
 import sys
 import time
 
-from custom_components.cctv_nvr.engine.index import SegmentIndex
 from tests.simulator import CameraSimulator
 
 from .common import (
@@ -25,19 +25,16 @@ from .common import (
     Bench,
     Row,
     Section,
-    ffmpeg_pid,
     ffprobe_packets,
     log,
-    make_recorder,
     per_cam_min,
     proc_cpu,
-    recording,
-    self_cpu,
     wait_until,
 )
 
 TITLE = "1 CPU / camera-minute"
 PYAV_RECORDER = Path(__file__).with_name("pyav_recorder.py")
+SUPERVISOR_SIDE = Path(__file__).with_name("supervisor_side.py")
 
 
 def probe_dir(directory: Path) -> tuple[int, int, float, list[str]]:
@@ -82,12 +79,17 @@ async def section_cpu(sim: CameraSimulator, work: Path, seconds: float) -> list[
     await asyncio.to_thread(work.mkdir, parents=True)
     ours_root, bare_dir, pyav_dir = work / "ours", work / "bare", work / "pyav"
     bare_dir.mkdir()
-    index = SegmentIndex(work / "index.db")
-    rec = make_recorder(ours_root, "ours", url, index)
+    ours_root.mkdir()
     procs: list[asyncio.subprocess.Process] = []
-    logs = [(work / "bare.log").open("wb"), (work / "pyav.log").open("wb")]
+    logs = [(work / "bare.log").open("wb"), (work / "pyav.log").open("wb"),
+            (work / "supervisor.log").open("wb")]
     try:
-        await rec.start()
+        # Our recorder's Python side in a process of its own: its CPU is measured exactly.
+        side = await asyncio.create_subprocess_exec(
+            sys.executable, "-P", str(SUPERVISOR_SIDE), str(ours_root), str(SEGMENT_SECONDS), url,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=logs[2],
+        )
+        procs.append(side)
         bare = await asyncio.create_subprocess_exec(
             "ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error",
             "-rtsp_transport", "tcp", "-i", url, "-c", "copy", "-f", "segment",
@@ -105,39 +107,43 @@ async def section_cpu(sim: CameraSimulator, work: Path, seconds: float) -> list[
             stderr=logs[1],
         )
         procs.append(pyav)
-        await wait_until(lambda: recording(rec), 30, "our Recorder recording")
+        assert side.stdout is not None
+        assert side.stdin is not None
+        # Ready once our first segment is indexed (a run's first segment is probed once).
+        ready = json.loads(await asyncio.wait_for(side.stdout.readline(), 120) or b"{}")
+        if "ready" not in ready:
+            raise RuntimeError(f"supervisor: {ready.get('error', 'exited')}")
         await wait_until(lambda: has_media(bare_dir), 30, "bare ffmpeg writing")
         await wait_until(lambda: pyav_dir.is_dir() and has_media(pyav_dir), 30, "PyAV writing")
         await asyncio.sleep(2)  # past start-up (imports, probing, first keyframe)
 
-        ours_pid = ffmpeg_pid(rec)
-        pids = {"ours": ours_pid, "bare": bare.pid, "pyav": pyav.pid, "sim": sim.pid}
+        ours_pid = ready["ready"][0]
+        pids = {"ours": ours_pid, "bare": bare.pid, "pyav": pyav.pid, "sim": sim.pid,
+                "supervisor": side.pid}
         before = {name: proc_cpu(pid) for name, pid in pids.items()}
-        before_self = self_cpu()
         t0 = time.monotonic()
         await asyncio.sleep(seconds)
         after = {name: proc_cpu(pid) for name, pid in pids.items()}
-        after_self = self_cpu()
         wall = time.monotonic() - t0
-        restarted = ffmpeg_pid(rec) != ours_pid
-        for name in ("ours", "bare", "pyav"):
+        for name in ("ours", "bare", "pyav", "supervisor"):
             if before[name] is None or after[name] is None:
                 raise RuntimeError(f"{name} process ended during the window")
 
-        await rec.stop()
+        side.stdin.write(b"stop\n")
+        await side.stdin.drain()
+        stopped = json.loads(await asyncio.wait_for(side.stdout.readline(), 60) or b"{}")
+        restarted = stopped.get("stopped", {}).get("pids") != [ours_pid]
         for proc in procs:
             await terminate(proc)
         pyav_out = (await pyav.stdout.read()).decode() if pyav.stdout else ""
     finally:
-        await rec.stop()
         for proc in procs:
             await terminate(proc)
         for handle in logs:
             handle.close()
-        index.close()
 
     cpu = {name: after[name] - before[name] for name in pids}
-    supervisor = after_self - before_self
+    supervisor = cpu["supervisor"]
     rate = {name: per_cam_min(value, wall) for name, value in cpu.items()}
     rate_sup = per_cam_min(supervisor, wall)
     files = {name: probe_dir(d) for name, d in (("ours", ours_root), ("bare", bare_dir),
@@ -161,9 +167,9 @@ async def section_cpu(sim: CameraSimulator, work: Path, seconds: float) -> list[
     rows: list[Row] = [
         (sec, "(a) ours: Recorder's ffmpeg child", fmt.format(rate["ours"]),
          f"{window}; {cpu['ours']:.2f} CPU-s in window (pid {pids['ours']}); {output('ours')}" + ("; ffmpeg RESTARTED in window" if restarted else "")),
-        (sec, "(a) ours: Python supervisor (bench process)", fmt.format(rate_sup),
-         ("getrusage(SELF): event loop + executor threads probing/indexing segments; "
-          "an upper bound (the bench's own waiting is in it)")),
+        (sec, "(a) ours: Python supervisor (own process)", fmt.format(rate_sup),
+         (f"{window}; supervisor_side.py: the Recorder and its index alone in a process, "
+          f"/proc/{pids['supervisor']}/stat (event loop + executor threads), exact")),
         (sec, "(b) bare `ffmpeg -c copy -f segment`", fmt.format(rate["bare"]),
          f"{window}; {cpu['bare']:.2f} CPU-s in window (pid {pids['bare']}); {output('bare')}"),
         (sec, "(c) PyAV recorder (separate process)", fmt.format(rate["pyav"]),

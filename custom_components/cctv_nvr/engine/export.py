@@ -6,8 +6,8 @@ headers already describe every sample (size, duration, keyframe flag), so an
 export is *stitched*: one pass plans the sample tables of the whole range from
 the fragment headers alone, writes ``ftyp`` + a complete ``moov`` (sample
 tables, durations, edit lists) and then one ``mdat`` into which the sample
-bytes of the stored fragments are copied unchanged, file to file inside the
-kernel (``copy_file_range``). The result is an ordinary, non-fragmented MP4
+bytes of the stored fragments are copied unchanged, in 1 MiB reads and writes
+into a file whose blocks are reserved up front. The result is an ordinary, non-fragmented MP4
 with its moov first ("faststart"), written at close to the speed of copying
 the bytes, with no ffmpeg and no second pass.
 
@@ -28,17 +28,20 @@ resolution, audio) cannot be copied into a single MP4 and is refused.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 import contextlib
+import ctypes
 from dataclasses import dataclass, field
 import errno
+import functools
 from itertools import accumulate, groupby
 import logging
 import os
 from pathlib import Path
 import struct
+import sys
 import threading
-from typing import Literal
+from typing import Literal, cast
 import uuid
 
 import av
@@ -51,12 +54,12 @@ _LOGGER = logging.getLogger(__name__)
 DEFAULT_TIMEOUT = 600.0
 _EPSILON = 1e-3  # seconds: cuts closer than this to a file's edge are no cuts
 _STDERR_TAIL = 2000
-_COPY_CHUNK = 16 * 1024 * 1024  # bytes per copy call: cancellation is noticed between them
+_COPY_CHUNK = 1024 * 1024  # bytes per read and write of a copy
+_STOP_CHUNK = 16 * 1024 * 1024  # bytes copied between two looks at cancellation
+_FALLOC_FL_KEEP_SIZE = 1
 _JOIN_GAP = 64 * 1024  # bytes: ranges of one file closer than this are copied as one
 _MAX_U32 = 0xFFFFFFFF
 _MAX_I32 = 0x7FFFFFFF
-# copy_file_range cannot copy between these files: copy through user space instead.
-_NO_COPY_RANGE = frozenset({errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL})
 
 type Method = Literal["stitched", "remux"]
 
@@ -843,44 +846,67 @@ def _ftyp(plan: _Stitcher) -> bytes:
 # Writing the stitched file.
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def _write_all(fd: int, data: bytes | memoryview) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
 
 
-def _copy(
-    source: int, target: int, offset: int, length: int, stop: threading.Event, in_kernel: bool
-) -> bool:
+def _preallocate(fd: int, size: int) -> None:
+    """Reserve ``size`` bytes of disk for ``fd`` without changing its length.
+
+    Linux ``fallocate(FALLOC_FL_KEEP_SIZE)``: the filesystem allocates the file's
+    blocks at once instead of extending it write after write (on ext4 this makes
+    the copy about 25 % faster), and a disk too small for the export fails here,
+    before anything is copied. Where the call does not exist or the filesystem
+    cannot do it, nothing happens: glibc's ``posix_fallocate`` would instead
+    write every block once, which is why it is not used.
+    """
+    call = _fallocate()
+    if call is None or size <= 0:
+        return
+    if call(fd, _FALLOC_FL_KEEP_SIZE, 0, size) != 0:
+        code = ctypes.get_errno()
+        if code in {errno.ENOSPC, errno.EFBIG}:
+            raise OSError(code, os.strerror(code))
+
+
+@functools.cache
+def _fallocate() -> Callable[[int, int, int, int], int] | None:
+    """Return libc's ``fallocate`` (64-bit offsets), or None where there is none."""
+    if not sys.platform.startswith("linux") or ctypes.sizeof(ctypes.c_void_p) != 8:  # noqa: PLR2004
+        return None  # 32-bit: off_t may be 32 bits wide; not worth the risk
+    try:
+        call = ctypes.CDLL(None, use_errno=True).fallocate
+    except OSError, AttributeError:
+        return None
+    call.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+    call.restype = ctypes.c_int
+    return cast("Callable[[int, int, int, int], int]", call)
+
+
+def _copy(source: int, target: int, offset: int, length: int, buffer: memoryview) -> None:
     """Append ``length`` bytes of ``source`` from ``offset`` to ``target``.
 
-    Copies inside the kernel (copy_file_range) unless that is impossible between
-    these files; returns whether it still can. Checks ``stop`` between chunks.
+    Copies through ``buffer`` (read into it, written from it): on ext4 with warm
+    caches, 1 MiB reads and writes are faster than ``copy_file_range`` (which
+    splices page by page) and as fast as ``cp``.
     """
     while length > 0:
-        _check_stop(stop)
-        count = min(length, _COPY_CHUNK)
-        done = 0
-        if in_kernel:
-            try:
-                done = os.copy_file_range(source, target, count, offset)
-            except OSError as err:
-                if err.errno not in _NO_COPY_RANGE:
-                    raise
-                in_kernel = False
-        if not in_kernel:
-            data = os.pread(source, count, offset)
-            _write_all(target, data)
-            done = len(data)
+        chunk = buffer[: min(length, len(buffer))]
+        done = os.preadv(source, [chunk], offset)
         if done <= 0:
             raise ExportError("write_failed", "a segment file is shorter than its fragments say")
+        _write_all(target, chunk[:done])
         offset += done
         length -= done
-    return in_kernel
 
 
 def _write(plan: _Stitcher, tmp_path: Path, stop: threading.Event) -> int:
-    """Write the stitched MP4 (ftyp, moov, one mdat) to ``tmp_path``; return its size."""
+    """Write the stitched MP4 (ftyp, moov, one mdat) to ``tmp_path``; return its size.
+
+    Checks ``stop`` between copy chunks.
+    """
     ftyp = _ftyp(plan)
     large = plan.payload + 8 > _MAX_U32  # the mdat needs a 64-bit size
     header = 16 if large else 8
@@ -900,13 +926,18 @@ def _write(plan: _Stitcher, tmp_path: Path, stop: threading.Event) -> int:
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
     fd = os.open(tmp_path, flags, 0o666)
     try:
+        _preallocate(fd, base + plan.payload)
         _write_all(fd, ftyp + moov + mdat)
-        in_kernel = True
+        buffer = memoryview(bytearray(_COPY_CHUNK))
         for path, copies in groupby(plan.copies, key=lambda copy: copy[0]):
+            _check_stop(stop)
             source = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
             try:
                 for _, offset, length in copies:
-                    in_kernel = _copy(source, fd, offset, length, stop, in_kernel)
+                    # In chunks: ``stop`` is noticed between them.
+                    for at in range(offset, offset + length, _STOP_CHUNK):
+                        _check_stop(stop)
+                        _copy(source, fd, at, min(_STOP_CHUNK, offset + length - at), buffer)
             finally:
                 os.close(source)
         written = os.fstat(fd).st_size

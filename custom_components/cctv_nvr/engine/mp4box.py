@@ -17,7 +17,7 @@ import hashlib
 import os
 from pathlib import Path
 import struct
-from typing import BinaryIO, Final
+from typing import Final
 
 _HEADER: Final = 8
 _LARGE_HEADER: Final = 16
@@ -93,9 +93,8 @@ def iter_boxes(data: bytes | bytearray, start: int = 0, end: int | None = None) 
     return boxes
 
 
-def _read_header(handle: BinaryIO, offset: int, file_size: int) -> Box | None:
-    handle.seek(offset)
-    raw = handle.read(_LARGE_HEADER)
+def _read_header(fd: int, offset: int, file_size: int) -> Box | None:
+    raw = os.pread(fd, _LARGE_HEADER, offset)
     if len(raw) < _HEADER:
         return None
     size, kind = struct.unpack_from(">I4s", raw)
@@ -115,10 +114,11 @@ def _read_header(handle: BinaryIO, offset: int, file_size: int) -> Box | None:
 def top_level_boxes(path: Path) -> list[Box]:
     """Return the file's complete top-level boxes, reading only their headers."""
     boxes = []
-    with path.open("rb") as handle:
-        file_size = handle.seek(0, 2)
+    with path.open("rb", buffering=0) as handle:  # one small pread per box, no read-ahead
+        fd = handle.fileno()
+        file_size = os.fstat(fd).st_size
         offset = 0
-        while (box := _read_header(handle, offset, file_size)) is not None:
+        while (box := _read_header(fd, offset, file_size)) is not None:
             boxes.append(box)
             offset = box.end
     return boxes
