@@ -47,6 +47,8 @@ from custom_components.cctv_nvr.const import (
     CONF_KEEP_LOCAL_DAYS,
     CONF_KEY,
     CONF_KIND,
+    CONF_LIFECYCLE_COLDER_CLASS,
+    CONF_LIFECYCLE_COLDER_DAYS,
     CONF_LIFECYCLE_DELETE_DAYS,
     CONF_MIN_FREE_GB,
     CONF_PREFIX,
@@ -248,7 +250,13 @@ async def test_options_reconfigure_and_reauth(
         CONF_KEEP_LOCAL_DAYS: 3,
         CONF_KEEP_CLOUD_DAYS: 10,
         CONF_LIFECYCLE_DELETE_DAYS: 400,
+        CONF_LIFECYCLE_COLDER_DAYS: 5,
+        CONF_LIFECYCLE_COLDER_CLASS: "NEARLINE",  # objects are written as Nearline already
     }
+    result = await hass.config_entries.options.async_configure(result["flow_id"], options)
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_LIFECYCLE_COLDER_CLASS: "colder_not_colder"}
+    options[CONF_LIFECYCLE_COLDER_CLASS] = "COLDLINE"
     result = await hass.config_entries.options.async_configure(result["flow_id"], options)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
@@ -267,6 +275,8 @@ async def test_options_reconfigure_and_reauth(
     # fake-gcs-server accepts a lifecycle without keeping it: the rule was sent (the
     # warnings come after it), and the minimum storage duration is warned about.
     assert "NEARLINE objects are billed for at least 30 days" in caplog.text
+    # Moved to Coldline after 5 days, deleted after 10: billed as if kept 5 + 90 days.
+    assert "billed as if kept 95 days (COLDLINE: 90 days minimum)" in caplog.text
 
     # Reconfigure: another bucket (missing first), probed with the current key.
     gcs.create_bucket("other")

@@ -41,6 +41,8 @@ from .const import (
     CONF_KEEP_CLOUD_DAYS,
     CONF_KEEP_LOCAL_DAYS,
     CONF_KEY,
+    CONF_LIFECYCLE_COLDER_CLASS,
+    CONF_LIFECYCLE_COLDER_DAYS,
     CONF_LIFECYCLE_DELETE_DAYS,
     CONF_PREFIX,
     CONF_STORAGE_CLASS,
@@ -224,11 +226,21 @@ async def async_setup_cloud(hass: HomeAssistant, entry: ConfigEntry) -> CloudRun
     for warning in lifecycle_warnings(tier.config):  # minimum storage durations
         _LOGGER.warning("Cloud storage: %s", warning)
     lifecycle_days = _days(entry.options, CONF_LIFECYCLE_DELETE_DAYS)
-    if lifecycle_days is not None and tier.status.state in (CloudState.IDLE, CloudState.UPLOADING):
+    colder_days = _days(entry.options, CONF_LIFECYCLE_COLDER_DAYS)
+    colder_class = entry.options.get(CONF_LIFECYCLE_COLDER_CLASS, str(StorageClass.COLDLINE))
+    wanted = lifecycle_days is not None or colder_days is not None
+    if wanted and tier.status.state in (CloudState.IDLE, CloudState.UPLOADING):
         try:
-            await tier.apply_lifecycle(delete_after_days=lifecycle_days)
+            warnings = await tier.apply_lifecycle(
+                delete_after_days=lifecycle_days,
+                colder_after_days=colder_days,
+                colder_class=colder_class if colder_days is not None else None,
+            )
         except Exception as err:  # noqa: BLE001 - a lifecycle rule is a safety net, not required
             _LOGGER.warning("Cloud storage: the bucket's lifecycle rule was not set: %s", err)
+        else:
+            for warning in warnings[len(lifecycle_warnings(tier.config)) :]:
+                _LOGGER.warning("Cloud storage: %s", warning)
     return runtime
 
 

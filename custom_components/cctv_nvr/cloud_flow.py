@@ -32,6 +32,8 @@ from .const import (
     CONF_KEEP_LOCAL_DAYS,
     CONF_KEY,
     CONF_KIND,
+    CONF_LIFECYCLE_COLDER_CLASS,
+    CONF_LIFECYCLE_COLDER_DAYS,
     CONF_LIFECYCLE_DELETE_DAYS,
     CONF_PREFIX,
     CONF_STORAGE_CLASS,
@@ -60,7 +62,10 @@ DEFAULT_CLOUD_OPTIONS: dict[str, Any] = {
     CONF_KEEP_LOCAL_DAYS: 0,
     CONF_KEEP_CLOUD_DAYS: 0,
     CONF_LIFECYCLE_DELETE_DAYS: 0,
+    CONF_LIFECYCLE_COLDER_DAYS: 0,
+    CONF_LIFECYCLE_COLDER_CLASS: str(StorageClass.COLDLINE),
 }
+_COLDER = [str(StorageClass.NEARLINE), str(StorageClass.COLDLINE), str(StorageClass.ARCHIVE)]
 
 
 class CloudKeyError(Exception):
@@ -219,9 +224,16 @@ class CloudOptionsFlow(OptionsFlowWithReload):
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Show and save the cloud tier's settings."""
+        errors: dict[str, str] = {}
         if user_input is not None:
-            return self.async_create_entry(data=user_input)
-        options = {**DEFAULT_CLOUD_OPTIONS, **self.config_entry.options}
+            if user_input.get(CONF_LIFECYCLE_COLDER_DAYS) and not _colder(
+                user_input.get(CONF_STORAGE_CLASS, BUCKET_DEFAULT_CLASS),
+                user_input.get(CONF_LIFECYCLE_COLDER_CLASS, str(StorageClass.COLDLINE)),
+            ):
+                errors[CONF_LIFECYCLE_COLDER_CLASS] = "colder_not_colder"
+            else:
+                return self.async_create_entry(data=user_input)
+        options = {**DEFAULT_CLOUD_OPTIONS, **self.config_entry.options, **(user_input or {})}
         classes = [BUCKET_DEFAULT_CLASS, *(str(c) for c in StorageClass)]
         schema = vol.Schema(
             {
@@ -248,8 +260,23 @@ class CloudOptionsFlow(OptionsFlowWithReload):
                     3650, 1, "d"
                 ),
                 vol.Required(
+                    CONF_LIFECYCLE_COLDER_DAYS, default=options[CONF_LIFECYCLE_COLDER_DAYS]
+                ): _number(3650, 1, "d"),
+                vol.Required(
+                    CONF_LIFECYCLE_COLDER_CLASS, default=options[CONF_LIFECYCLE_COLDER_CLASS]
+                ): SelectSelector(
+                    SelectSelectorConfig(options=_COLDER, translation_key=CONF_STORAGE_CLASS)
+                ),
+                vol.Required(
                     CONF_LIFECYCLE_DELETE_DAYS, default=options[CONF_LIFECYCLE_DELETE_DAYS]
                 ): _number(3650, 1, "d"),
             }
         )
-        return self.async_show_form(step_id="cloud_options", data_schema=schema)
+        return self.async_show_form(step_id="cloud_options", data_schema=schema, errors=errors)
+
+
+def _colder(written: str, colder: str) -> bool:
+    """Return whether ``colder`` is a colder class than objects are written with."""
+    order = [str(c) for c in StorageClass]
+    start = order.index(written) if written in order else 0  # the bucket's default: Standard
+    return order.index(colder) > start

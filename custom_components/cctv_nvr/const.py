@@ -177,6 +177,8 @@ CONF_STORAGE_CLASS: Final = "storage_class"  # "": the bucket's default
 CONF_KEEP_LOCAL_DAYS: Final = "keep_local_days"  # 0: no limit
 CONF_KEEP_CLOUD_DAYS: Final = "keep_cloud_days"  # 0: no limit
 CONF_LIFECYCLE_DELETE_DAYS: Final = "lifecycle_delete_days"  # 0: no bucket lifecycle rule
+CONF_LIFECYCLE_COLDER_DAYS: Final = "lifecycle_colder_days"  # 0: no colder-class rule
+CONF_LIFECYCLE_COLDER_CLASS: Final = "lifecycle_colder_class"
 BUCKET_DEFAULT_CLASS: Final = "bucket_default"
 # A cloud tier failing (unreachable) this long becomes a repair issue.
 CLOUD_REPAIR_SECONDS: Final = 600

@@ -38,6 +38,7 @@ from custom_components.cctv_nvr.engine.cloud import (
     CloudTier,
     StorageClass,
     UploadScope,
+    colder_warnings,
     lifecycle_rules,
     lifecycle_warnings,
     probe_bucket,
@@ -643,6 +644,28 @@ def test_config_and_lifecycle_helpers() -> None:
         "action": {"type": "Delete"},
         "condition": {"age": 400, "matchesPrefix": ["nvr/"]},
     }
+    rules = lifecycle_rules(
+        cfg, delete_after_days=None, colder_after_days=30, colder_class=StorageClass.ARCHIVE
+    )
+    assert rules[-1] == {
+        "action": {"type": "SetStorageClass", "storageClass": "ARCHIVE"},
+        "condition": {
+            "age": 30,
+            "matchesStorageClass": ["STANDARD", "NEARLINE", "COLDLINE"],
+            "matchesPrefix": ["nvr/"],
+        },
+    }
+    assert colder_warnings(cfg, StorageClass.NEARLINE, 30) == [
+        "objects written as COLDLINE are not moved to NEARLINE: it is not colder"
+    ]
+    assert colder_warnings(cfg, "ARCHIVE", 30) == [
+        (
+            "footage moved to ARCHIVE after 30 days and deleted after 30 days is billed as if "
+            "kept 395 days (ARCHIVE: 365 days minimum)"
+        )
+    ]
+    forever = CloudConfig("b")  # written in the bucket's default class, kept in the cloud
+    assert colder_warnings(forever, StorageClass.COLDLINE, 30) == []
     with pytest.raises(ValueError, match="256 KiB"):
         CloudConfig("b", chunk_bytes=1000)
     assert google_crc32c.value(b"") == 0

@@ -222,11 +222,38 @@ def lifecycle_warnings(config: CloudConfig) -> list[str]:
     return warnings
 
 
-def lifecycle_rules(
-    config: CloudConfig, *, delete_after_days: float | None
-) -> list[dict[str, Any]]:
-    """Return lifecycle rules for the bucket: abort stale uploads, optionally delete old objects.
+def colder_warnings(
+    config: CloudConfig, colder_class: StorageClass | str, colder_after_days: float
+) -> list[str]:
+    """Return warnings about a rule moving objects to ``colder_class`` after some days."""
+    order = list(StorageClass)
+    target = StorageClass(str(colder_class))
+    written = StorageClass(str(config.storage_class or StorageClass.STANDARD))
+    if order.index(target) <= order.index(written):
+        return [f"objects written as {written} are not moved to {target}: it is not colder"]
+    minimum = MIN_STORAGE_DAYS[str(target)]
+    if config.keep_cloud_days is not None and config.keep_cloud_days < colder_after_days + minimum:
+        return [
+            (
+                f"footage moved to {target} after {colder_after_days:g} days and deleted after "
+                f"{config.keep_cloud_days:g} days is billed as if kept "
+                f"{colder_after_days + minimum:g} days ({target}: {minimum} days minimum)"
+            )
+        ]
+    return []
 
+
+def lifecycle_rules(
+    config: CloudConfig,
+    *,
+    delete_after_days: float | None,
+    colder_after_days: float | None = None,
+    colder_class: StorageClass | str | None = None,
+) -> list[dict[str, Any]]:
+    """Return lifecycle rules for the bucket: abort stale uploads, optionally colder, delete.
+
+    ``colder_after_days`` moves objects of warmer classes to ``colder_class`` (GCS's
+    ``SetStorageClass``): old footage costs less to keep, more to read back.
     ``delete_after_days`` is a safety net behind the tier's own cloud retention; it
     deletes protected footage and exports too, so it should be well beyond
     ``keep_cloud_days``.
@@ -237,6 +264,19 @@ def lifecycle_rules(
     rules: list[dict[str, Any]] = [
         {"action": {"type": "AbortIncompleteMultipartUpload"}, "condition": {"age": 7, **condition}}
     ]
+    if colder_after_days is not None and colder_class:
+        order = list(StorageClass)
+        target = StorageClass(str(colder_class))
+        rules.append(
+            {
+                "action": {"type": "SetStorageClass", "storageClass": str(target)},
+                "condition": {
+                    "age": max(1, int(colder_after_days)),
+                    "matchesStorageClass": [str(c) for c in order[: order.index(target)]],
+                    **condition,
+                },
+            }
+        )
     if delete_after_days is not None:
         rules.append(
             {
@@ -1158,13 +1198,26 @@ class CloudTier:
 
     # -- the bucket's settings ----------------------------------------------------------
 
-    async def apply_lifecycle(self, *, delete_after_days: float | None = None) -> list[str]:
+    async def apply_lifecycle(
+        self,
+        *,
+        delete_after_days: float | None = None,
+        colder_after_days: float | None = None,
+        colder_class: StorageClass | str | None = None,
+    ) -> list[str]:
         """Set lifecycle rules on the bucket; return the warnings that apply to the settings."""
         bucket = self._require_bucket()
-        await self._run(
-            bucket.set_lifecycle, lifecycle_rules(self.config, delete_after_days=delete_after_days)
+        rules = lifecycle_rules(
+            self.config,
+            delete_after_days=delete_after_days,
+            colder_after_days=colder_after_days,
+            colder_class=colder_class,
         )
-        return lifecycle_warnings(self.config)
+        await self._run(bucket.set_lifecycle, rules)
+        warnings = lifecycle_warnings(self.config)
+        if colder_after_days is not None and colder_class:
+            warnings += colder_warnings(self.config, colder_class, colder_after_days)
+        return warnings
 
     # -- found again by listing the bucket ----------------------------------------------
 
