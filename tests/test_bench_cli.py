@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 import pkgutil
+import re
 import subprocess
 import sys
 
@@ -43,6 +44,15 @@ def test_every_section_module_is_registered_once() -> None:
     for section in registry.SECTIONS:
         assert section.title.startswith(f"{section.number} ")
         assert not section.alias.isdigit()
+
+
+def test_each_section_works_in_its_own_folder() -> None:
+    """A section's files go to work/s<its number>: two sharing one refused to start."""
+    modules = {info.name for info in pkgutil.iter_modules(benchmarks.__path__)} - NOT_SECTIONS
+    for name in modules:
+        module = importlib.import_module(f"scripts.benchmarks.{name}")
+        folders = set(re.findall(r'bench\.work / "s(\d+)"', Path(module.__file__).read_text()))
+        assert folders <= {module.SECTION.number}, name  # none: it keeps no files (cached)
 
 
 def test_run_order_keeps_the_simulator_sections_together() -> None:

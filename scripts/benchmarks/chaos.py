@@ -508,7 +508,7 @@ async def chaos(work: Path, quick: bool) -> list[Row]:
 
 
 async def run(bench: Bench) -> list[Row]:
-    return await chaos(bench.work / "s8", bench.quick)
+    return await chaos(bench.work / "s9", bench.quick)
 
 
 SECTION = Section("9", "chaos", TITLE, run, simulator=False, default=False)

@@ -231,7 +231,7 @@ async def _drain(bench: Bench, gcs: FakeGcs, work: Path, ours_mbs: float) -> lis
 
 
 async def run(bench: Bench) -> list[Row]:
-    work = bench.work / "s9"
+    work = bench.work / "s11"
     await asyncio.to_thread(work.mkdir, parents=True)
     gcs = FakeGcs(work / "gcs")
     await asyncio.to_thread(gcs.start)

@@ -207,7 +207,7 @@ async def kill_loop(work: Path, url: str, kills: int, seed: int = 9) -> Outcome:
 async def run(bench: Bench) -> list[Row]:
     kills = 5 if bench.quick else 50
     sim = await bench.simulator()
-    work = bench.work / "s9"
+    work = bench.work / "s10"
     await asyncio.to_thread(work.mkdir, parents=True)
     started = time.monotonic()
     outcome = await kill_loop(work, sim.url("sub"), kills)

@@ -240,7 +240,7 @@ async def run(bench: Bench) -> list[Row]:
     seconds = 10 if bench.quick else 60
     n = 2 if bench.quick else 4
     ks = [4] if bench.quick else [16, 32]
-    work = bench.work / "s9"
+    work = bench.work / "s13"
     rows: list[Row] = []
     sim = await bench.simulator()
     log(f"section 13: {n} pulled + {n} pushed cameras for {seconds} s")

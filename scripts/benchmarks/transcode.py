@@ -238,7 +238,7 @@ def partial_ours(ours, quality: Quality):
 
 async def run(bench: Bench) -> list[Row]:
     rounds, preset_rounds = (2, 1) if bench.quick else (5, 3)
-    work = bench.work / "s9"
+    work = bench.work / "s12"
     try:
         work.mkdir(parents=True)
         return await section_transcode(bench, work, rounds, preset_rounds)
