@@ -19,6 +19,19 @@ playlist to the end of that day, as the panel did before (a day's playlist is ab
 3. playing across segment boundaries (1x): stalls (``waiting`` events after playback began)
    in 20 boundaries (4 with --quick).
 4. the media browser's hour list of a camera-day (``media_source/browse_media``, WebSocket).
+5. click → first frame for H.265 footage, as Chromium without HEVC gets it: 2 more cameras
+   (the simulator's H.265 mount under both host names) with a day of one real 10 s 1080p15
+   H.265 segment (libx265 like section 12's source: GOP 15, hvc1, 1 s fragments) hard-linked
+   the same way, rows with ``video_codec`` "hevc". The page does what the panel's
+   ``fetchPlayback`` does: the playback answer's codecs are H.265 and
+   ``MediaSource.isTypeSupported`` is asked (its answer is reported), then a second
+   ``cctv_nvr/playback`` with ``hevc: false`` returns a playlist of H.264 rendition parts,
+   each made by ffmpeg when first asked for (its init request waits for the transcode).
+   Cold cache: each click (8, 2 with --quick, after the H.264 click of the same round) is on
+   a 10 s segment no earlier click asked for or had made ahead (same camera: 10 segments
+   apart at least), once no transcode of this Home Assistant runs (the 2 parts made ahead of
+   the previous click). Warm: the same moment again once those are done. Compared with the
+   H.264 clicks of the same run; target ≤ 1.5 s.
 
 Baselines from the same run (the ratio column): for 1-3, the same page and hls.js loading
 the same playlist text with its URLs pointed at a plain aiohttp static server holding the
@@ -27,9 +40,10 @@ call, index query, signing, auth and per-request work. For 4, a WebSocket ``ping
 on the same connection, alternated with the browse calls.
 
 Each latency is taken several times (10, 4 with --quick) at random moments of the day:
-median and p90. A breakdown (WebSocket answer, playlist loaded, first fragment loaded, frame)
-is logged and reported as medians. Not in the default run (Home Assistant start-up and the
-footage take minutes); ask for it with --sections browser.
+median and p90. A breakdown (WebSocket answer, for H.265 the second one, playlist loaded,
+first fragment loaded, frame; for H.265 the init part's first byte) is logged and reported
+as medians. Not in the default run (Home Assistant start-up and the footage take minutes);
+ask for it with --sections browser.
 """
 
 from __future__ import annotations
@@ -56,10 +70,12 @@ from custom_components.cctv_nvr.engine.index import Segment, SegmentIndex
 from custom_components.cctv_nvr.engine.layout import STRFTIME_NAME, hour_dir, relative
 from custom_components.cctv_nvr.engine.media import probe_file
 
-from .common import FPS, REPO, Bench, Row, Section, log
+from .common import FPS, REPO, SEGMENT_SECONDS, Bench, Row, Section, log
+from .transcode import make_hevc_segment
 
 TITLE = "14 Browser latency"
 CAMERAS = 8
+HEVC_CAMERAS = 2  # cameras 9 and 10: the simulator's H.265 mount, H.265 footage
 ZONE = ZoneInfo("Europe/Amsterdam")  # config/configuration.yaml's time zone
 HLSJS = REPO / ".cache" / "browser-test" / "node_modules" / "hls.js" / "dist" / "hls.min.js"
 USER = ("bench", "bench-password")
@@ -67,6 +83,7 @@ USER = ("bench", "bench-password")
 # simulator listens on 127.0.0.1 only: 8 cameras are 4 of its mounts under two host names.
 STREAMS = [(host, mount) for host in ("127.0.0.1", "localhost")
            for mount in ("main", "bframes", "audio", "longgop")]  # fmt: skip
+HEVC_STREAMS = [("127.0.0.1", "h265"), ("localhost", "h265")][:HEVC_CAMERAS]
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -118,6 +135,10 @@ B.fetched = (t0) => performance.getEntriesByType("resource")
   .filter((e) => e.startTime >= t0 && /media|m4s/.test(e.name))
   .map((e) => ({ttfb: e.responseStart - e.startTime, total: e.responseEnd - e.startTime,
                 bytes: e.encodedBodySize}));
+// The init parts requested since t0 (a rendition's init waits for its transcode).
+B.inits = (t0) => performance.getEntriesByType("resource")
+  .filter((e) => e.startTime >= t0 && /init/.test(e.name))
+  .map((e) => ({ttfb: e.responseStart - e.startTime, total: e.responseEnd - e.startTime}));
 B.stop = () => { if (B.hls) { B.hls.destroy(); B.hls = null; } };
 // One "click": what the panel's _play/_attach do, timed from the click event.
 B.play = async (t0, job) => {
@@ -125,9 +146,21 @@ B.play = async (t0, job) => {
   const r = {t0, fatal: null};
   let url = job.url, offset = job.offset;
   if (job.ws) {
-    const answer = await B.call(job.ws);
+    let answer = await B.call(job.ws);
     r.ws = performance.now() - t0;
     if (!answer.success) { r.fatal = JSON.stringify(answer.error); B.result = r; return; }
+    // The panel's fetchPlayback: H.265 footage this browser cannot decode (or, with
+    // job.rendition, as such a browser) is asked again with hevc: false (H.264 renditions).
+    const hevc = (answer.result.codecs || []).filter((c) => /^(hvc1|hev1)[.]/.test(c));
+    if (hevc.length) {
+      r.hevcPlays = hevc.every((c) => MediaSource.isTypeSupported(`video/mp4; codecs="${c}"`));
+      if (!r.hevcPlays || job.rendition) {
+        answer = await B.call({...job.ws, hevc: false});
+        r.ws2 = performance.now() - t0;
+        if (!answer.success) { r.fatal = JSON.stringify(answer.error); B.result = r; return; }
+      }
+    }
+    r.rendition = answer.result.rendition;
     url = answer.result.url;
     offset = Math.max(0, job.at - answer.result.first);
   }
@@ -147,6 +180,7 @@ B.play = async (t0, job) => {
     if (r.first === undefined) r.first = performance.now() - t0;
     if (Math.abs(meta.mediaTime - offset) < 1) {
       r.frame = performance.now() - t0; r.mediaTime = meta.mediaTime; r.fetch = B.fetched(t0);
+      r.inits = B.inits(t0);
       B.result = r;
     } else if (B.hls === hls) video.requestVideoFrameCallback(step);
   };
@@ -209,10 +243,34 @@ def _clip(work: Path) -> tuple[Path, float]:
     return path, info.duration
 
 
+def _hevc_clip(work: Path, cache: Path) -> tuple[Path, float]:
+    """One real 10 s 1080p15 H.265 segment as the recorder writes them (section 12's source).
+
+    libx265 from testsrc2, GOP 15, hvc1, 1 s fragments; encoded once per bench cache.
+    """
+    source = cache / "transcode-src" / f"hevc-{SEGMENT_SECONDS}s-1080p{FPS}.mp4"
+    make_hevc_segment(source)
+    path = work / "clip-1080p-h265.mp4"
+    shutil.copyfile(source, path)
+    info = probe_file(path, measure=True)
+    assert info.duration
+    return path, info.duration
+
+
 def _footage(
-    base: Path, clip: Path, duration: float, cameras: list[str], start: float, end: float
+    base: Path,
+    clip: Path,
+    duration: float,
+    cameras: list[str],
+    start: float,
+    end: float,
+    codec: str = "h264",
 ) -> int:
-    """Hard-link the clip to every segment file of [start, end) per camera; index them."""
+    """Hard-link the clip to every segment file of [start, end) per camera; index them.
+
+    ``codec`` is the rows' ``video_codec`` (what the recorder writes: "h264", "hevc"); a
+    playback asked with ``hevc: false`` lists "hevc" rows as H.264 renditions.
+    """
     root = base / "recordings"
     index = SegmentIndex(base / "index.db")
     count = 0
@@ -231,7 +289,7 @@ def _footage(
                 os.link(source, path)
                 segments.append(Segment(
                     camera=camera, path=relative(root, path), start=moment,
-                    end=moment + duration, bytes=path.stat().st_size, video_codec="h264",
+                    end=moment + duration, bytes=path.stat().st_size, video_codec=codec,
                     width=1920, height=1080, fps=float(FPS), run_id="bench",
                 ))  # fmt: skip
                 moment += duration
@@ -276,11 +334,11 @@ def _restart(running: Any) -> None:
 
 
 def _add_cameras(running: Any, port: int) -> list[str]:
-    """Onboard a user, add 8 cameras with the config flow, turn their recording on."""
+    """Onboard a user, add 8 H.264 then 2 H.265 cameras with the config flow."""
     api = running.api()
     api.wait_until_up()
     api.onboard(*USER)
-    for number, (host, mount) in enumerate(STREAMS, start=1):
+    for number, (host, mount) in enumerate(STREAMS + HEVC_STREAMS, start=1):
         rtsp = f"rtsp://{host}:{port}"
         result = api.config_flow(
             "cctv_nvr",
@@ -289,7 +347,7 @@ def _add_cameras(running: Any, port: int) -> list[str]:
         )  # fmt: skip
         if result.get("type") != "create_entry":
             raise RuntimeError(f"adding Cam {number} failed: {result}")
-    return [f"cam_{number}" for number in range(1, CAMERAS + 1)]
+    return [f"cam_{number}" for number in range(1, CAMERAS + HEVC_CAMERAS + 1)]
 
 
 def _record(running: Any) -> None:
@@ -298,7 +356,7 @@ def _record(running: Any) -> None:
     api = running.api()
     running.token = _tokens(api, *USER)["access_token"]
     api.token = running.token
-    for number in range(1, CAMERAS + 1):
+    for number in range(1, CAMERAS + HEVC_CAMERAS + 1):
         switch = f"switch.cam_{number}_continuous_recording"
         for _ in range(120):
             if api.state(switch) is not None:
@@ -431,7 +489,8 @@ def _target(values: list[float], limit_ms: float) -> str:
 
 def _breakdown(results: list[dict[str, Any]]) -> str:
     parts = []
-    for key, label in (("ws", "WS answer"), ("manifest", "playlist"), ("frag", "1st fragment"),
+    for key, label in (("ws", "WS answer"), ("ws2", "2nd WS answer (hevc: false)"),
+                       ("manifest", "playlist"), ("frag", "1st fragment"),
                        ("frame", "frame")):  # fmt: skip
         values = [r[key] for r in results if r.get(key) is not None]
         if values:
@@ -441,14 +500,63 @@ def _breakdown(results: list[dict[str, Any]]) -> str:
     return "medians at (ms from click): " + ", ".join(parts) + size
 
 
+def _transcodes(config_dir: Path) -> int:
+    """Count this Home Assistant's rendition ffmpeg processes (their output is in .renditions)."""
+    markers = {str(config_dir).encode(), str(config_dir.resolve()).encode()}
+    count = 0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmd = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"ffmpeg" in cmd and b".renditions" in cmd and any(m in cmd for m in markers):
+            count += 1
+    return count
+
+
+def _renditions_idle(config_dir: Path, timeout: float = 120.0) -> float:
+    """Wait until no rendition is being made (the parts made ahead); return the seconds waited."""
+    t0 = time.monotonic()
+    while _transcodes(config_dir) and time.monotonic() - t0 < timeout:
+        time.sleep(0.2)
+    return time.monotonic() - t0
+
+
+def _hevc_moments(
+    rng: random.Random, cameras: list[str], day: tuple[float, float], count: int
+) -> list[tuple[str, float]]:
+    """Moments on the H.265 cameras whose parts no other click asks for or makes ahead.
+
+    A click asks for its 10 s segment (and hls.js for the next ones while it buffers); serving
+    it makes the 2 parts after it ahead. Moments on the same camera are 10 segments apart at
+    least, so every click finds its parts cold.
+    """
+    slots = int((day[1] - day[0]) // 10) - 4
+    chosen: list[tuple[str, int]] = []
+    while len(chosen) < count:
+        camera = cameras[len(chosen) % len(cameras)]
+        slot = rng.randrange(slots)
+        if all(c != camera or abs(s - slot) >= 10 for c, s in chosen):
+            chosen.append((camera, slot))
+    return [(camera, day[0] + 10 * slot + rng.uniform(2, 8)) for camera, slot in chosen]
+
+
 async def _measure(
-    bench: Bench, running: Any, clip: Path, day: tuple[float, float], cameras: list[str]
+    bench: Bench,
+    running: Any,
+    clip: Path,
+    day: tuple[float, float],
+    cameras: list[str],
+    hevc_cameras: list[str],
 ) -> list[Row]:
     from playwright.async_api import async_playwright
 
     from tests.e2e.test_browser_playback import _chromium
 
     reps = 4 if bench.quick else 10
+    hevc_moments = _hevc_moments(random.Random(265), hevc_cameras, day, 2 if bench.quick else 8)
     boundaries = 4 if bench.quick else 20
     rng = random.Random(14)
     token = running.token
@@ -473,6 +581,8 @@ async def _measure(
     clicks: dict[str, list[dict[str, Any]]] = {"ours": [], "floor": [], "day": []}
     seeks: dict[str, list[float]] = {"ours": [], "floor": [], "day": []}
     fetches: dict[str, list[dict[str, float]]] = {"ours": [], "floor": [], "day": []}
+    hevc: dict[str, list[dict[str, Any]]] = {"cold": [], "warm": []}
+    settled: list[float] = []  # seconds from the cold click's frame to no transcode running
     log("section 14: starting Chromium")
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
@@ -511,6 +621,28 @@ async def _measure(
                     if seek.get("fetch"):
                         fetches[name].append(seek["fetch"][0])
                     await page.evaluate("window.B.stop()")
+                # H.265 footage (as a browser without HEVC gets it): a cold click, then the
+                # same moment again once the parts made ahead are done (warm).
+                if number < len(hevc_moments):
+                    camera, moment = hevc_moments[number]
+                    request = {"type": "cctv_nvr/playback", "camera": camera,
+                               "start": int(moment),
+                               "end": min(int(day[1]), int(moment) + PLAYBACK_SECONDS)}  # fmt: skip
+                    job = {"ws": request, "at": moment, "rendition": True, "config": PANEL_HLS,
+                           "rate": 1}  # fmt: skip
+                    await asyncio.to_thread(_renditions_idle, running.config_dir)
+                    for kind in ("cold", "warm"):
+                        result = await _click(page_ours, job)
+                        log(f"section 14: click {number} H.265 {kind}: {json.dumps(result)}")
+                        if result.get("fatal"):
+                            raise RuntimeError(f"H.265 playback failed: {result['fatal']}")
+                        if not result.get("rendition"):
+                            raise RuntimeError(f"no H.264 rendition listed: {result}")
+                        hevc[kind].append(result)
+                        await page_ours.evaluate("window.B.stop()")
+                        waited = await asyncio.to_thread(_renditions_idle, running.config_dir)
+                        if kind == "cold":
+                            settled.append(waited)
             # 3: play on across boundaries at 1x from the first click's moment.
             stalls: dict[str, dict[str, Any]] = {}
             at, ws_msg, _day, url, offset = jobs[0]
@@ -549,6 +681,7 @@ async def _measure(
     notes += f"{_ratio(first_day, first_floor)}; ours {_breakdown(clicks['ours'])}; "
     notes += f"before {_breakdown(clicks['day'])}; floor {_breakdown(clicks['floor'])}"
     rows.append((TITLE, "click on the timeline → first frame (H.264 1080p)", text, notes))
+    rows += _hevc_rows(hevc, first_ours, settled, hevc_cameras)
     text = f"{_stats(seeks['ours'])}; floor {_stats(seeks['floor'])}: "
     text += f"**{_ratio(seeks['ours'], seeks['floor'])}**"
     notes = f"{_target(seeks['ours'], 500)}; {len(seeks['ours'])} seeks "
@@ -572,6 +705,45 @@ async def _measure(
     return rows
 
 
+def _hevc_rows(
+    hevc: dict[str, list[dict[str, Any]]],
+    h264: list[float],
+    settled: list[float],
+    cameras: list[str],
+) -> list[Row]:
+    """The H.265 clicks' rows: cold and warm rendition cache, against the H.264 clicks."""
+    rows: list[Row] = []
+    plays = {r.get("hevcPlays") for r in hevc["cold"]}
+    for kind, label in (
+        ("cold", "click → first frame, H.265 footage (H.264 rendition made on demand, cold cache)"),
+        ("warm", "the same, warm cache (the same moments again, their parts cached)"),
+    ):
+        results = hevc[kind]
+        frames = [r["frame"] for r in results]
+        text = f"{_stats(frames)}; H.264 footage (same run) {_stats(h264)}: "
+        text += f"**{_ratio(frames, h264)}** the H.264 click"
+        notes = f"{_target(frames, 1500)}; p90 "
+        notes += f"{'met' if frames and _pct(frames, 0.9) <= 1500 else 'MISSED'}; "
+        notes += f"{len(frames)} clicks on {len(cameras)} H.265 cameras"
+        notes += " " if kind == "cold" else "; "
+        if kind == "cold":
+            notes += "(1080p15 libx265, GOP 15, hvc1, 1 s fragments), each on a 10 s segment no "
+            notes += "earlier click asked for or had made ahead, after the transcodes of the one "
+            notes += "before ended; Chromium's MediaSource.isTypeSupported(hvc1) said "
+            notes += f"{'/'.join(str(p).lower() for p in plays)} (the rendition asked as the panel "
+            notes += "does without HEVC: a 2nd playback call with hevc: false); "
+        inits = [r["inits"][0]["ttfb"] for r in results if r.get("inits")]
+        notes += _breakdown(results)
+        if inits:
+            notes += f"; the init part's first byte {statistics.median(inits):.0f} ms after "
+            notes += "its request" + (" (the transcode)" if kind == "cold" else "")
+        if kind == "cold" and settled:
+            notes += f"; the 2 parts made ahead were done {statistics.median(settled):.1f} s "
+            notes += "(median) after the frame"
+        rows.append((TITLE, label, text, notes))
+    return rows
+
+
 async def run(bench: Bench) -> list[Row]:
     if not HLSJS.is_file():
         raise RuntimeError(f"{HLSJS} is missing: run scripts/setup (it installs hls.js)")
@@ -580,24 +752,29 @@ async def run(bench: Bench) -> list[Row]:
     sim = await bench.simulator()
     log("section 14: encoding the 1080p clip; starting Home Assistant")
     clip, duration = await asyncio.to_thread(_clip, work)
+    hevc_clip, hevc_duration = await asyncio.to_thread(_hevc_clip, work, bench.cache)
     running = await asyncio.to_thread(_start_home_assistant, work)
     rows: list[Row] = []
     try:
-        cameras = await asyncio.to_thread(_add_cameras, running, sim.rtsp_port)
+        every = await asyncio.to_thread(_add_cameras, running, sim.rtsp_port)
+        cameras, hevc_cameras = every[:CAMERAS], every[CAMERAS:]
         await asyncio.to_thread(running.stop)
         today = datetime.now(ZONE).replace(hour=0, minute=0, second=0, microsecond=0)
         start = (today - timedelta(days=1)).timestamp()
         end = today.timestamp() if not bench.quick else start + 2 * 3600
-        log(f"section 14: a day of footage for {CAMERAS} cameras")
-        count = await asyncio.to_thread(
-            _footage, running.config_dir / "cctv_nvr", clip, duration, cameras, start, end
+        log(f"section 14: a day of footage for {CAMERAS} + {HEVC_CAMERAS} (H.265) cameras")
+        base = running.config_dir / "cctv_nvr"
+        count = await asyncio.to_thread(_footage, base, clip, duration, cameras, start, end)
+        count += await asyncio.to_thread(
+            _footage, base, hevc_clip, hevc_duration, hevc_cameras, start, end, "hevc"
         )
         log(f"section 14: {count} segments indexed; restarting Home Assistant")
         await asyncio.to_thread(_restart, running)
         await asyncio.to_thread(_record, running)
         log("section 14: Home Assistant is up, the cameras record; measuring")
-        rows += await _measure(bench, running, clip, (start, end), cameras)
-        setup = f"{CAMERAS} cameras recording, {count:,} segments indexed "
+        rows += await _measure(bench, running, clip, (start, end), cameras, hevc_cameras)
+        setup = f"{CAMERAS} H.264 + {HEVC_CAMERAS} H.265 cameras recording, "
+        setup += f"{count:,} segments indexed "
         setup += f"({(end - start) / 3600:g} h per camera)"
         how = "Chromium (Debian) + hls.js via Playwright; floor = the same playlist text and "
         how += "parts from a static aiohttp server"

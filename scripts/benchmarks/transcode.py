@@ -20,7 +20,7 @@ Wall times are only as good as the machine is idle (the load average is in the n
 ours runs ffmpeg at nice 5 as in Home Assistant, the plain commands at nice 0, so on a
 busy machine our wall times stretch more; CPU seconds do not depend on it. Time from click to first frame in Chromium for H.265
 footage next to the same for H.264 footage is not measured here: it needs Home
-Assistant's views and the panel (the lead's end-to-end run adds that row). No simulator.
+Assistant's views and the panel's player; section 14 (browser) measures it. No simulator.
 """
 
 from __future__ import annotations
