@@ -100,7 +100,7 @@ async def footage(
             path = _place(nvr.root, rec.root / seg.path, seg.start + shift, seg.run_id or "r")
             rows.append(
                 replace(seg, camera=KEY, path=relative(nvr.root, path), start=seg.start + shift,
-                        end=seg.end + shift)
+                        end=seg.end + shift, root=None)  # now in the default folder
             )  # fmt: skip
         start = rows[-1].end + 5
         path = _place(nvr.root, clip, start, "long")

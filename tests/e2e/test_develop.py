@@ -19,6 +19,7 @@ import shutil
 import signal
 import sqlite3
 import subprocess
+import sys
 import time
 from typing import Any
 
@@ -28,6 +29,17 @@ from tests.e2e.conftest import ROOT, _free_port
 from tests.e2e.ha_api import HomeAssistantApi
 
 CAMERAS = {"driveway": "camera.driveway", "garden": "camera.garden"}
+# A command started in the background of a non-interactive shell (a CI runner, `nohup … &`)
+# inherits SIGINT ignored, and a shell cannot trap a signal ignored on entry: the script's
+# Ctrl+C handling would not run. Start it as a terminal does, with SIGINT at its default.
+_AS_FROM_A_TERMINAL = [
+    sys.executable,
+    "-c",
+    (
+        "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+        "os.execv(sys.argv[1], sys.argv[1:])"
+    ),
+]
 BANNER_END = "Ctrl+C stops Home Assistant and the simulator."
 
 
@@ -139,6 +151,7 @@ def test_develop_twice_on_one_config_folder(tmp_path: Path) -> None:
         with output.open("wb") as out:
             process = subprocess.Popen(
                 [
+                    *_AS_FROM_A_TERMINAL,
                     str(ROOT / "scripts" / "develop"),
                     *("--config", str(config), "--port", str(port)),
                     *("--rtsp-port", "0", "--control-port", "0"),

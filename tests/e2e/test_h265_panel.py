@@ -66,7 +66,8 @@ def _keep_to_panel(api: Any) -> None:
     entry = next(e for e in api.config_entries("cctv_nvr") if e["title"] == "Garden")
     path = "/api/config/config_entries/options/flow"
     form = api._request("POST", path, {"handler": entry["entry_id"]})
-    values = {field["name"]: field.get("default") for field in form["data_schema"]}
+    # Every field at its default; optional fields without one (the recordings folder) left out.
+    values = {f["name"]: f["default"] for f in form["data_schema"] if f.get("default") is not None}
     values["live_panel_only"] = True
     done = api._request("POST", f"{path}/{form['flow_id']}", values)
     assert done["type"] == "create_entry", done
