@@ -136,7 +136,10 @@ def _record_upload_and_offload(
     _wait(uploaded, 180, "no footage verified in the bucket")
     home_assistant.stop()
     log = (home_assistant.config_dir / "stdout.log").read_text(errors="replace")
-    assert "Traceback" not in log, log[-3000:]
+    # Ours only: Home Assistant's default integrations log tracebacks of their own here (radio
+    # browser cannot resolve its host without internet access); a traceback of ours has a
+    # frame in our files.
+    assert "custom_components/cctv_nvr/" not in log, log[-3000:]
     root = home_assistant.config_dir / "cctv_nvr" / "recordings"
     index = SegmentIndex(db)
     try:
