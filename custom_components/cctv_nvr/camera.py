@@ -38,6 +38,8 @@ from .entity import CctvNvrEntity
 
 _LOGGER = logging.getLogger(__name__)
 
+SMALL_SNAPSHOT = (704, 576)  # at most this size: from the sub stream (D1, a common sub size)
+
 PARALLEL_UPDATES = 0
 
 
@@ -66,6 +68,19 @@ class NvrCamera(CctvNvrEntity, Camera):
         options = self.coordinator.config_entry.options
         if live and data.get(CONF_SUB_URL) and options.get(CONF_LIVE_STREAM) == STREAM_SUB:
             url = data[CONF_SUB_URL]
+        return credential_url(url, data.get(CONF_USERNAME), data.get(CONF_PASSWORD))
+
+    def _snapshot_url(self, width: int | None, height: int | None) -> str:
+        """Return the stream a snapshot without a recording opens.
+
+        A small one (a dashboard card, a thumbnail) comes from the sub stream when the camera
+        has one: a fraction of the main stream's pixels to decode, so it arrives sooner and
+        costs less; a full-size one from the main stream.
+        """
+        data = self.coordinator.config_entry.data
+        small = bool(width or height) and (width or 0) <= SMALL_SNAPSHOT[0]
+        small = small and (height or 0) <= SMALL_SNAPSHOT[1]
+        url: str = data[CONF_SUB_URL] if small and data.get(CONF_SUB_URL) else data[CONF_MAIN_URL]
         return credential_url(url, data.get(CONF_USERNAME), data.get(CONF_PASSWORD))
 
     @property
@@ -132,7 +147,7 @@ class NvrCamera(CctvNvrEntity, Camera):
         transport = self.coordinator.config_entry.data.get(CONF_TRANSPORT, "tcp")
         return await async_get_image(
             self.hass,
-            self._url(live=False),
+            self._snapshot_url(width, height),
             extra_cmd=f"-rtsp_transport {transport}",
             width=width,
             height=height,
