@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+import shlex
 
 from homeassistant.components.camera import Camera
 from homeassistant.components.camera.const import CameraEntityFeature
@@ -145,10 +146,12 @@ class NvrCamera(CctvNvrEntity, Camera):
         if self.coordinator.push:
             return None  # nothing to pull a frame from: pictures come from the recording
         transport = self.coordinator.config_entry.data.get(CONF_TRANSPORT, "tcp")
+        # Input options go before -i: ha-ffmpeg puts extra_cmd after the input, where ffmpeg
+        # ignored the transport and tried UDP first (seconds lost before falling back to TCP).
+        source = shlex.join(["-rtsp_transport", transport, "-i", self._snapshot_url(width, height)])
         return await async_get_image(
             self.hass,
-            self._snapshot_url(width, height),
-            extra_cmd=f"-rtsp_transport {transport}",
+            source,
             width=width,
             height=height,
         )
