@@ -93,13 +93,13 @@ from .const import (
     SUBENTRY_ACCESS,
     TRANSPORTS,
 )
-from .data import DATA_NVR, is_cloud_entry
+from .data import DATA_NVR, is_cloud_entry, is_push
 from .engine import location, rtsp
 from .engine.ingest import new_stream_key
 from .engine.media import ProbeError, StreamInfo, probe_url
 from .engine.policy import DAYS, Caller, Grant, Right
 from .engine.stats import disk_usage
-from .push import DATA_INGEST, async_get_ingest, async_url_placeholders, is_push, port_selector
+from .push import DATA_INGEST, async_get_ingest, async_url_placeholders, port_selector
 
 _LOGGER = logging.getLogger(__name__)
 

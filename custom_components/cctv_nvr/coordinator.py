@@ -6,7 +6,7 @@ recording mode and running manual/event recordings, see ``recordings``). Recordi
 problems the user must fix become repair issues (``issues``); the camera going away and
 coming back fire bus events.
 
-A push camera (``push.is_push``) records a `PushRecorder` fed by the installation's
+A push camera (``data.is_push``) records a `PushRecorder` fed by the installation's
 ingest server (push.py) through the same pipeline; it is online while a publisher is
 connected, and is never DESCRIBEd.
 """
@@ -49,7 +49,7 @@ from .const import (
     GB,
     SEGMENT_BUFFER,
 )
-from .data import NvrData, is_camera_entry
+from .data import NvrData, is_camera_entry, is_push
 from .engine import rtsp
 from .engine.index import Segment
 from .engine.ingest import PushRecorder, PushStatus
@@ -59,7 +59,6 @@ from .engine.stats import StorageStats, storage_stats
 from .events import camera_event_data
 from .issues import async_update_camera_issues
 from .locations import CameraLocation
-from .push import is_push
 from .recordings import RecordingControl
 
 _LOGGER = logging.getLogger(__name__)

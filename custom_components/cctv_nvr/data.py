@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.util.hass_dict import HassKey
 
-from .const import CONF_KIND, DOMAIN, ENTRY_KIND_CLOUD
+from .const import CONF_KIND, DOMAIN, ENTRY_KIND_CLOUD, KIND_PUSH
 from .engine.index import SegmentIndex
 
 if TYPE_CHECKING:
@@ -31,6 +31,11 @@ class NvrData:
 def is_camera_entry(entry: ConfigEntry) -> bool:
     """Return True for a camera's config entry, pulled or push (not the cloud tier's)."""
     return entry.data.get(CONF_KIND) != ENTRY_KIND_CLOUD
+
+
+def is_push(entry: ConfigEntry) -> bool:
+    """Return True for a push camera's entry."""
+    return entry.data.get(CONF_KIND) == KIND_PUSH
 
 
 def is_cloud_entry(entry: ConfigEntry) -> bool:

@@ -16,8 +16,8 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
 
 from .const import CONF_OFFLINE_REPAIR_MINUTES, DEFAULT_OFFLINE_MINUTES, DOMAIN
+from .data import is_push
 from .engine.recorder import Recorder, RecorderState
-from .push import is_push
 
 ISSUE_DISK_FULL = "disk_full"
 # A fault episode (exceptions the recorder survived, no segment indexed since) this long

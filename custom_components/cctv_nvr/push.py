@@ -18,7 +18,6 @@ import asyncio
 import logging
 from typing import Any
 
-from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP
 from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
@@ -29,7 +28,7 @@ from homeassistant.helpers.storage import Store
 from homeassistant.util.hass_dict import HassKey
 from yarl import URL
 
-from .const import CONF_KIND, DEFAULT_INGEST_PORT, DOMAIN, KIND_PUSH
+from .const import DEFAULT_INGEST_PORT, DOMAIN
 from .engine.ingest import IngestError, IngestServer, PortInUseError, PushRecorder, publish_url
 
 _LOGGER = logging.getLogger(__name__)
@@ -42,11 +41,6 @@ RETRY_SECONDS = 60.0
 FALLBACK_HOST = "homeassistant.local"
 MIN_PORT = 1
 MAX_PORT = 65535
-
-
-def is_push(entry: ConfigEntry) -> bool:
-    """Return True for a push camera's entry."""
-    return entry.data.get(CONF_KIND) == KIND_PUSH
 
 
 @callback
