@@ -153,7 +153,10 @@ async def test_b_frames(simulator: CameraSimulator, index: SegmentIndex, tmp_pat
     """Reordered frames (pts != dts) are copied as they are; every frame decodes."""
     recorder, seen = recorder_of(simulator.url("bframes"), index, tmp_path / "rec")
     stopped = await record_for(recorder, seen, 3)
-    segments = kept(index, tmp_path / "rec", stopped)
+    # The stop can cut the last GOP between a P-frame and the two B-frames shown before
+    # it: that row (its presentation end) lasts up to two frames longer than the decode
+    # span of its frames (failed 1 pass in 4 under load with the plain tolerance).
+    segments = kept(index, tmp_path / "rec", stopped, pause=2 * FRAME)
     later = packet_times(tmp_path / "rec" / segments[-1].path)
     assert any(pts != dts for pts, dts, _key in later)  # the quirk is in the file
     assert recorder.status.restarts == 0
