@@ -175,8 +175,16 @@ def _grid(page: Any, panel: Any) -> None:
     driveway = panel.locator("section.tile[data-camera=driveway]")
     driveway.locator(".badge.ok").wait_for(timeout=30_000)
     driveway.locator(".badge.rec").wait_for(timeout=30_000)
-    # Home Assistant's own picture-entity card in live mode (or the proxy image fallback).
-    driveway.locator("hui-picture-entity-card, img.still").first.wait_for(timeout=30_000)
+    # Home Assistant's own picture-entity card in live mode, its video moving. The page was
+    # opened on the panel itself: Home Assistant's dashboards' code (their card helpers) was
+    # never loaded, and the panel loads it (without it the tile kept the still picture).
+    video = driveway.locator("hui-picture-entity-card video")
+    video.wait_for(timeout=60_000)
+    page.wait_for_function(
+        "video => video.readyState >= 2 && video.currentTime > 1",
+        arg=video.element_handle(),
+        timeout=60_000,
+    )
     page.screenshot(path=str(ARTIFACTS / "panel-grid-desktop.png"))
     driveway.locator("button.view").click()
     panel.locator(".overlay .big").wait_for()
