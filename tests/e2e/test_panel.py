@@ -24,23 +24,14 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 
+from tests.e2e import chromium
 from tests.e2e.conftest import ROOT, RunningHomeAssistant
 from tests.e2e.ha_api import HomeAssistantApi
 from tests.e2e.provision import provision
-from tests.e2e.test_browser_playback import _chromium
 from tests.simulator import CameraSimulator
 
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-]
+CHROMIUM_ARGS = chromium.ARGS
 VIEWER = ("viewer", "viewer-password")
 
 
@@ -354,7 +345,9 @@ def test_panel_in_chromium(
     ARTIFACTS.mkdir(exist_ok=True)
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(
+            executable_path=chromium.executable(), args=CHROMIUM_ARGS
+        )
         try:
             page = _open_panel(
                 browser, home_assistant.url, admin_tokens, {"width": 1280, "height": 860}
