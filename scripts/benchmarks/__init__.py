@@ -8,8 +8,9 @@ Layout: common.py (constants, measuring helpers, the simulator, the Bench contex
 gets, the Section record, the table), one module per section, registry.py (the sections in
 run order), cli.py (options, machine rows, running the sections, printing the table) and
 pyav_recorder.py (the PyAV recorder section 1 runs as a separate process). The bench
-imports only the engine (custom_components/cctv_nvr/engine), tests.simulator and
-tests.gcs_emulator (section 11).
+imports only the engine (custom_components/cctv_nvr/engine), tests.simulator,
+tests.gcs_emulator (section 11) and, for section 14, tests/e2e (Home Assistant as a process,
+Chromium with hls.js: tests/e2e/chromium.py).
 
 Sections: 1 cpu.py, 2 concurrent_cameras.py, 3 snapshot.py, 4 index_queries.py,
 5 export.py, 6 loop_lag.py, 7 memory_soak.py, 8 access.py, 9 chaos.py, 10 durability.py,

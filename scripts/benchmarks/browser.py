@@ -13,6 +13,20 @@ with ``startPosition`` at the clicked moment. "Before" clicks, rotated with the 
 playlist to the end of that day, as the panel did before (a day's playlist is about 800 KiB). All times are taken in the page
 (``performance.now()``, the click event's timeStamp, ``requestVideoFrameCallback``):
 
+0. open the panel → every live tile moving: a new page of a browser context logged in as the
+   frontend keeps it (localStorage ``hassTokens``) goes to ``/cctv`` (1920x1080: the 8 tiles in
+   view); from the navigation start until each of the 8 H.264 cameras' tiles (Home Assistant's
+   picture-entity card in live mode: its stream component's HLS, hls.js) shows a video whose
+   ``currentTime`` and decoded frames both advanced past its first frame (read every 50 ms, in
+   the page, through the shadow roots). Cold: the first open after Home Assistant started
+   (no stream running, nothing in the browser's cache); reopened after Home Assistant stopped
+   the streams (45 s without a viewer; the browser's cache warm); warm: reopened 2 s after
+   closing (the streams still run). Then the same with the cameras' live video kept to the
+   panel (``cctv_nvr/access/set_defaults``, the Access tab's switch): the tiles play the panel's
+   own live video (``cctv_nvr/live``, HLS made from the recording), and back. Breakdown per
+   tile: ``camera/stream`` (or ``cctv_nvr/live``) asked/answered (the page's WebSocket,
+   wrapped), the (master) playlist asked/answered (Resource Timing; Home Assistant answers its
+   master playlist once 2 segments are ready), first part, first frame, moving.
 1. click → first frame: from the click to the first frame presented.
 2. seek within playing footage → new frame: ``currentTime`` set (what the video's own
    controls do) → the first frame presented at the new position.
@@ -69,6 +83,7 @@ from custom_components.cctv_nvr.engine import hls
 from custom_components.cctv_nvr.engine.index import Segment, SegmentIndex
 from custom_components.cctv_nvr.engine.layout import STRFTIME_NAME, hour_dir, relative
 from custom_components.cctv_nvr.engine.media import probe_file
+from tests.e2e import chromium
 
 from .common import FPS, REPO, SEGMENT_SECONDS, Bench, Row, Section, log
 from .transcode import make_hevc_segment
@@ -77,28 +92,22 @@ TITLE = "14 Browser latency"
 CAMERAS = 8
 HEVC_CAMERAS = 2  # cameras 9 and 10: the simulator's H.265 mount, H.265 footage
 ZONE = ZoneInfo("Europe/Amsterdam")  # config/configuration.yaml's time zone
-HLSJS = REPO / ".cache" / "browser-test" / "node_modules" / "hls.js" / "dist" / "hls.min.js"
 USER = ("bench", "bench-password")
 # A camera is its stream's host, port and path (config_flow.camera_unique_id), and the
 # simulator listens on 127.0.0.1 only: 8 cameras are 4 of its mounts under two host names.
 STREAMS = [(host, mount) for host in ("127.0.0.1", "localhost")
            for mount in ("main", "bframes", "audio", "longgop")]  # fmt: skip
 HEVC_STREAMS = [("127.0.0.1", "h265"), ("localhost", "h265")][:HEVC_CAMERAS]
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-]
 # What the panel gives hls.js (cctv-camera-view.ts _attach); startPosition is added per click.
 PANEL_HLS = {"maxBufferLength": 30}
 # The most the panel asks for at once (camera-state.ts MAX_PLAYBACK_SECONDS); before, a day:
 # the "day" kind of click measures that in the same run.
 PLAYBACK_SECONDS = 3600
+# Open the panel → every live tile moving (issue 15: "where a person waits").
+TILES_TARGET_MS = 3000
+# Home Assistant's stream component drops an HLS output after 30 s without a request
+# (stream/const.py OUTPUT_IDLE_TIMEOUT) and stops the stream when it has none left.
+IDLE_WAIT = 45.0
 
 PAGE = """<!doctype html><html><body style="margin:0;background:#000">
 <button id="go">go</button>
@@ -221,6 +230,113 @@ B.watch = (until) => new Promise((resolve) => {
 });
 </script></body></html>"""
 
+
+# The live grid, watched from the page's first script (add_init_script) on: every 50 ms each
+# watched tile's <video> (in Home Assistant's picture-entity card, in shadow roots) is read:
+# its first frame (readyState >= 2, frames decoded) and the moment it moves (currentTime and
+# frames decoded both advanced past that first frame). Home Assistant's WebSocket calls for the
+# camera streams (camera/stream: the HLS URL) are timed by wrapping the page's WebSocket, and
+# each stream's HLS requests are found in Resource Timing by the URL's token. Times are ms from
+# the navigation start (performance.now()).
+TILES_WATCH = """
+(() => {
+  const cfg = %s;
+  localStorage.setItem("hassTokens", JSON.stringify(cfg.tokens));
+  const T = window.__tiles = {tiles: {}, calls: [], panel: null, done: false, timedOut: false};
+  const pending = {};
+  const Native = window.WebSocket;
+  window.WebSocket = class extends Native {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener("message", (ev) => {
+        let msgs; try { msgs = JSON.parse(ev.data); } catch (e) { return; }
+        for (const m of Array.isArray(msgs) ? msgs : [msgs]) {
+          const sent = pending[m.id];
+          if (!sent) continue;
+          delete pending[m.id];
+          T.calls.push({...sent, answered: performance.now(), ok: m.success !== false,
+                        url: m.result && m.result.url || null});
+        }
+      });
+    }
+    send(data) {
+      try {
+        const msgs = JSON.parse(data);
+        for (const m of Array.isArray(msgs) ? msgs : [msgs]) {
+          if (m.type && (m.type.startsWith("camera/") || m.type === "cctv_nvr/live")) {
+            pending[m.id] = {type: m.type, entity: m.entity_id || `camera.${m.camera}`,
+                             sent: performance.now()};
+          }
+        }
+      } catch (e) { /* not JSON */ }
+      return super.send(data);
+    }
+  };
+  performance.setResourceTimingBufferSize(100000);
+  const deep = (root, selector, out = []) => {
+    root.querySelectorAll(selector).forEach((e) => out.push(e));
+    root.querySelectorAll("*").forEach((e) => { if (e.shadowRoot) deep(e.shadowRoot, selector, out); });
+    return out;
+  };
+  const tick = () => {
+    const now = performance.now();
+    if (!T.panel) {
+      const panel = deep(document, "cctv-panel")[0];
+      if (panel) { T.panel = now; T.el = panel; }
+    }
+    if (T.el) {
+      for (const tile of deep(T.el.shadowRoot || T.el, "section.tile")) {
+        const cam = tile.dataset.camera;
+        if (!cfg.cameras.includes(cam)) continue;
+        const st = T.tiles[cam] = T.tiles[cam] || {tile: now};
+        const video = deep(tile, "video")[0];
+        st.kind = video ? "video" : (deep(tile, "img").length ? "img" : "none");
+        if (!video) continue;
+        if (st.video === undefined) st.video = now;
+        if (st.el !== video) { st.el = video; st.base = undefined; }
+        const frames = video.getVideoPlaybackQuality().totalVideoFrames;
+        if (video.readyState < 2 || frames === 0) continue;
+        if (st.frame === undefined) st.frame = now;
+        if (st.base === undefined) st.base = {time: video.currentTime, frames};
+        else if (st.moving === undefined && video.currentTime > st.base.time + 0.1
+                 && frames > st.base.frames) st.moving = now;
+      }
+    }
+    const moving = cfg.cameras.filter((c) => T.tiles[c] && T.tiles[c].moving !== undefined);
+    if (moving.length === cfg.cameras.length) T.done = true;
+    else if (now > cfg.timeout) { T.done = true; T.timedOut = true; }
+    if (!T.done) setTimeout(tick, 50);
+  };
+  setTimeout(tick, 0);
+  T.result = () => {
+    const loaded = performance.getEntriesByType("resource");
+    const tiles = {};
+    for (const cam of cfg.cameras) {
+      const st = T.tiles[cam] || {};
+      // Home Assistant's stream (camera/stream: /api/hls/<token>/...), or the panel's own live
+      // video (cctv_nvr/live: /api/cctv_nvr/live/<camera>/...).
+      const call = T.calls.find((c) => (c.type === "camera/stream" || c.type === "cctv_nvr/live")
+                                       && c.entity === `camera.${cam}`);
+      let key = null;
+      if (call && call.url) {
+        key = call.type === "camera/stream" ? `/api/hls/${call.url.split("/")[3]}/`
+                                            : `/api/cctv_nvr/live/${cam}/`;
+      }
+      const mine = key ? loaded.filter((e) => e.name.includes(key)) : [];
+      const master = mine.find((e) => /master_playlist|live[.]m3u8/.test(e.name));
+      const media = mine.find((e) => /segment|init|[.]m4s/.test(e.name));
+      tiles[cam] = {kind: st.kind || "none", tile: st.tile, video: st.video, frame: st.frame,
+                    moving: st.moving, streamAsked: call ? call.sent : undefined,
+                    streamAnswered: call ? call.answered : undefined,
+                    masterAsked: master ? master.startTime : undefined,
+                    masterAnswered: master ? master.responseStart : undefined,
+                    firstPart: media ? media.responseEnd : undefined};
+    }
+    return {panel: T.panel, timedOut: T.timedOut, tiles,
+            calls: T.calls.map((c) => c.type).filter((t, i, a) => a.indexOf(t) === i)};
+  };
+})();
+"""
 
 # -- footage ---------------------------------------------------------------------------
 
@@ -354,7 +470,8 @@ def _record(running: Any) -> None:
     from tests.e2e.test_panel import _tokens
 
     api = running.api()
-    running.token = _tokens(api, *USER)["access_token"]
+    running.tokens = _tokens(api, *USER)  # as the frontend stores them (the panel's page)
+    running.token = running.tokens["access_token"]
     api.token = running.token
     for number in range(1, CAMERAS + HEVC_CAMERAS + 1):
         switch = f"switch.cam_{number}_continuous_recording"
@@ -413,7 +530,7 @@ class StaticFloor:
 
     async def start(self) -> None:
         app = web.Application()
-        app.router.add_get("/cctv-bench/blank", self._blank)
+        app.router.add_get(chromium.BLANK, self._blank)
         app.router.add_get("/static/{name:.+}", self._serve)
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
@@ -460,9 +577,9 @@ async def _signed_playlist(base: str, token: str, ws_msg: dict[str, Any]) -> tup
 
 async def _page(browser: Any, origin: str) -> Any:
     page = await browser.new_page()
-    await page.goto(f"{origin}/cctv-bench/blank")  # any answer sets the origin (HA: 404)
+    await page.goto(origin + chromium.BLANK)  # any answer sets the origin (HA: 404)
     await page.set_content(PAGE)
-    await page.add_script_tag(path=str(HLSJS))
+    await page.add_script_tag(path=str(chromium.HLSJS))
     return page
 
 
@@ -471,6 +588,91 @@ async def _click(page: Any, job: dict[str, Any]) -> dict[str, Any]:
     await page.click("#go")
     await page.wait_for_function("window.B.result !== null", timeout=60_000)
     return dict(await page.evaluate("window.B.result"))
+
+
+async def _panel_only(base: str, token: str, cameras: list[str], on: bool) -> None:
+    """Keep the cameras' live video to the panel (on) or not: the Access tab's switch."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(f"{base}/api/websocket") as ws,
+    ):
+        await ws.receive_json()
+        await ws.send_json({"type": "auth", "access_token": token})
+        assert (await ws.receive_json())["type"] == "auth_ok"
+        for number, camera in enumerate(cameras, start=1):
+            await ws.send_json({"id": number, "type": "cctv_nvr/access/set_defaults",
+                                "camera": camera, "live_panel_only": on})  # fmt: skip
+            answer = await ws.receive_json()
+            if not answer.get("success"):
+                raise RuntimeError(f"set_defaults failed: {answer}")
+
+
+async def _open_tiles(context: Any, base: str) -> dict[str, Any]:
+    """Open the panel in a new page; watch its 8 live tiles until each one's video moves.
+
+    The context's init script (TILES_WATCH) keeps the tokens where the frontend looks and
+    times the tiles from the navigation start; the page is closed after (its streams idle).
+    """
+    page = await context.new_page()
+    try:
+        await page.goto(f"{base}/cctv", wait_until="commit")
+        await page.wait_for_function("window.__tiles && window.__tiles.done", timeout=120_000)
+        return dict(await page.evaluate("window.__tiles.result()"))
+    finally:
+        await page.close()
+
+
+def _tiles_summary(result: dict[str, Any]) -> dict[str, Any]:
+    """All tiles moving (the slowest tile), the first and median tile, or what did not move."""
+    tiles = result["tiles"]
+    moving = {cam: t["moving"] for cam, t in tiles.items() if t.get("moving") is not None}
+    still = sorted(set(tiles) - set(moving))
+    summary: dict[str, Any] = {"still": still, "kinds": sorted({t["kind"] for t in tiles.values()})}
+    if moving and not still:
+        slowest = max(moving, key=lambda cam: moving[cam])
+        summary |= {"all": moving[slowest], "slowest": slowest}
+    if moving:
+        summary |= {"first": min(moving.values()), "median": statistics.median(moving.values())}
+    return summary
+
+
+def _tiles_row(label: str, results: list[dict[str, Any]], limit_ms: float) -> Row:
+    """A row of panel opens: time to all tiles moving, target, breakdown (medians over tiles)."""
+    summaries = [_tiles_summary(r) for r in results]
+    alls = [s["all"] for s in summaries if "all" in s]
+    failed = [s["still"] for s in summaries if s["still"]]
+    text = (
+        f"all {CAMERAS} tiles moving {_stats(alls)}"
+        if len(alls) > 1
+        else (
+            f"all {CAMERAS} tiles moving in **{alls[0]:.0f} ms**" if alls else "not all tiles moved"
+        )
+    )
+    slowest = [f"{s['slowest']} {s['all']:.0f}" for s in summaries if "all" in s]
+    firsts = [s["first"] for s in summaries if "first" in s]
+    medians = [s["median"] for s in summaries if "median" in s]
+    if firsts:
+        text += f"; per tile: first {statistics.median(firsts):.0f} ms, "
+        text += f"median {statistics.median(medians):.0f} ms"
+    notes = f"{_target(alls, limit_ms)}" if alls and not failed else "target MISSED"
+    notes += f"; {len(results)} open(s); slowest tile (ms): {', '.join(slowest) or '-'}"
+    if failed:
+        notes += f"; not moving within 60 s: {failed}"
+    parts = []
+    for key, name in (("tile", "tile drawn"), ("streamAsked", "stream URL asked (camera/stream or cctv_nvr/live)"),
+                      ("streamAnswered", "answered"), ("masterAsked", "(master) playlist asked"),
+                      ("masterAnswered", "answered"), ("firstPart", "1st part loaded"),
+                      ("frame", "1st frame"), ("moving", "moving")):  # fmt: skip
+        values = [t[key] for r in results for t in r["tiles"].values() if t.get(key) is not None]
+        if values:
+            parts.append(f"{name} {statistics.median(values):.0f}")
+    panels = [r["panel"] for r in results if r.get("panel") is not None]
+    if panels:
+        parts.insert(0, f"panel element {statistics.median(panels):.0f}")
+    notes += "; medians over tiles (ms from navigation): " + ", ".join(parts)
+    kinds = sorted({k for s in summaries for k in s["kinds"]})
+    notes += f"; tiles showed: {'/'.join(kinds)}"
+    return (TITLE, label, text, notes)
 
 
 def _ratio(ours: list[float], floor: list[float]) -> str:
@@ -553,8 +755,6 @@ async def _measure(
 ) -> list[Row]:
     from playwright.async_api import async_playwright
 
-    from tests.e2e.test_browser_playback import _chromium
-
     reps = 4 if bench.quick else 10
     hevc_moments = _hevc_moments(random.Random(265), hevc_cameras, day, 2 if bench.quick else 8)
     boundaries = 4 if bench.quick else 20
@@ -583,10 +783,39 @@ async def _measure(
     fetches: dict[str, list[dict[str, float]]] = {"ours": [], "floor": [], "day": []}
     hevc: dict[str, list[dict[str, Any]]] = {"cold": [], "warm": []}
     settled: list[float] = []  # seconds from the cold click's frame to no transcode running
+    tiles: dict[str, list[dict[str, Any]]] = {"cold": [], "warm": [], "idle": [], "panel": []}
+    warm_opens, idle_opens = (2, 2) if bench.quick else (5, 3)
     log("section 14: starting Chromium")
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
+        browser = await playwright.chromium.launch(
+            executable_path=chromium.executable(), args=chromium.ARGS
+        )
         try:
+            # 0: the panel's live grid, opened in a new page of a fresh context (cold: the first
+            # open after Home Assistant started, no stream running, nothing cached), then again
+            # a few seconds after closing it (warm: the streams still run).
+            tiles_context = await browser.new_context(viewport={"width": 1920, "height": 1080})
+            watch = {"tokens": running.tokens, "cameras": cameras, "timeout": 60_000}
+            await tiles_context.add_init_script(script=TILES_WATCH % json.dumps(watch))
+            for number in range(1 + warm_opens):
+                kind = "cold" if number == 0 else "warm"
+                if number:
+                    await asyncio.sleep(2)
+                result = await _open_tiles(tiles_context, base)
+                tiles_closed = time.monotonic()
+                log(f"section 14: panel open {number} ({kind}): {json.dumps(result)}")
+                tiles[kind].append(result)
+            # 0 with the panel's own live video (the cameras' live video kept to the panel:
+            # HLS made from the recording being written, no stream to start), then back.
+            await _panel_only(base, token, cameras, True)
+            for number in range(1 + warm_opens):
+                if number:
+                    await asyncio.sleep(2)
+                result = await _open_tiles(tiles_context, base)
+                log(f"section 14: panel open {number} (panel's live video): {json.dumps(result)}")
+                tiles["panel"].append(result)
+            await _panel_only(base, token, cameras, False)
+            tiles_closed = time.monotonic()
             # Each page is set on its origin (Home Assistant's, the static server's), then gets
             # the test page and hls.js (a page fulfilled by Playwright's routing could not open
             # Home Assistant's WebSocket: closed 1006).
@@ -668,9 +897,32 @@ async def _measure(
                     if not answer["ok"]:
                         raise RuntimeError(f"{msg['type']} failed: {answer['error']}")
                     (browse_ms if kind == "browse" else ping_ms).append(answer["ms"])
+            # 0 again: opens once Home Assistant stopped the streams (idle 30 s without a viewer).
+            for number in range(idle_opens):
+                await asyncio.sleep(max(0.0, tiles_closed + IDLE_WAIT - time.monotonic()))
+                result = await _open_tiles(tiles_context, base)
+                tiles_closed = time.monotonic()
+                log(f"section 14: panel open {number} (streams idle): {json.dumps(result)}")
+                tiles["idle"].append(result)
         finally:
             await browser.close()
             await floor.stop()
+    rows.append(_tiles_row(
+        f"open the panel → all {CAMERAS} live tiles moving (cold: 1st open after start)",
+        tiles["cold"], TILES_TARGET_MS,
+    ))  # fmt: skip
+    rows.append(_tiles_row(
+        f"the same, reopened after its streams stopped ({IDLE_WAIT:.0f} s without a viewer)",
+        tiles["idle"], TILES_TARGET_MS,
+    ))  # fmt: skip
+    rows.append(_tiles_row(
+        "the same, reopened 2 s after closing (the streams still run)",
+        tiles["warm"], TILES_TARGET_MS,
+    ))  # fmt: skip
+    rows.append(_tiles_row(
+        "the same, the tiles playing the panel's own live video (live kept to the panel)",
+        tiles["panel"], TILES_TARGET_MS,
+    ))  # fmt: skip
     first_ours = [r["frame"] for r in clicks["ours"]]
     first_floor = [r["frame"] for r in clicks["floor"]]
     first_day = [r["frame"] for r in clicks["day"]]
@@ -745,8 +997,7 @@ def _hevc_rows(
 
 
 async def run(bench: Bench) -> list[Row]:
-    if not HLSJS.is_file():
-        raise RuntimeError(f"{HLSJS} is missing: run scripts/setup (it installs hls.js)")
+    chromium.executable()  # before the work: Chromium and hls.js are there
     work = bench.work / "s14"
     work.mkdir(parents=True, exist_ok=True)
     sim = await bench.simulator()

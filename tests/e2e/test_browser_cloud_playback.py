@@ -29,10 +29,11 @@ from custom_components.cctv_nvr.engine.retention import (
     RetentionPolicy,
     enforce,
 )
+from tests.e2e import chromium
 from tests.e2e.conftest import ROOT, RunningHomeAssistant, _free_port, _start, _wait_until_up
 from tests.e2e.http_config import write_http_config
 from tests.e2e.provision import provision
-from tests.e2e.test_browser_playback import ARTIFACTS, HLSJS, PAGE, _chromium, _resolve
+from tests.e2e.test_browser_playback import ARTIFACTS, _resolve
 from tests.gcs_emulator import FakeGcs, TokenServer, make_key
 from tests.simulator import CameraSimulator
 
@@ -90,8 +91,10 @@ def test_cloud_only_footage_plays_across_segments_in_chromium(
 ) -> None:
     """Recorded, uploaded, verified, removed locally: it still plays in the browser."""
     home_assistant, _gcs, tokens = cloud_home_assistant
-    if not HLSJS.is_file():
-        pytest.fail(f"{HLSJS} is missing: run scripts/setup (it installs hls.js with npm)")
+    try:
+        executable = chromium.executable()
+    except chromium.BrowserMissingError as err:
+        pytest.fail(str(err))
     run = _record_upload_and_offload(home_assistant, simulator, tokens)
     home_assistant.restart()
     api = home_assistant.api()
@@ -109,7 +112,7 @@ def test_cloud_only_footage_plays_across_segments_in_chromium(
             time.sleep(2)
     assert "authSig=" in url
     assert "storage" not in url and BUCKET not in url  # nothing of the bucket reaches the page
-    _play(home_assistant, url, run[0][1] - run[0][0] + 1)  # past the first segment's end
+    _play(home_assistant, executable, url, run[0][1] - run[0][0] + 1)  # past the 1st segment
 
 
 def _record_upload_and_offload(
@@ -158,44 +161,18 @@ def _record_upload_and_offload(
     return run
 
 
-def _play(home_assistant: RunningHomeAssistant, url: str, boundary: float) -> None:
+def _play(home_assistant: RunningHomeAssistant, executable: str, url: str, boundary: float) -> None:
     """Play the playlist with hls.js in Chromium until past ``boundary`` seconds."""
     from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=_chromium(),
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--autoplay-policy=no-user-gesture-required",
-            ],
-        )
+        browser = playwright.chromium.launch(executable_path=executable, args=chromium.ARGS)
         try:
             page = browser.new_page()
-            html = PAGE.replace("PLAYLIST", repr(url))
-            page.route(
-                f"{home_assistant.url}/cctv-test/page.html",
-                lambda route: route.fulfill(body=html, content_type="text/html"),
-            )
-            page.route(
-                f"{home_assistant.url}/cctv-test/hls.min.js",
-                lambda route: route.fulfill(path=str(HLSJS), content_type="text/javascript"),
-            )
-            page.goto(f"{home_assistant.url}/cctv-test/page.html")
-            page.wait_for_function(
-                f"window.fatal !== null || document.getElementById('v').currentTime > {boundary}",
-                timeout=90_000,
-            )
-            assert page.evaluate("window.fatal") is None
-            assert page.evaluate("document.getElementById('v').videoWidth") > 0
-            assert page.evaluate("document.getElementById('v').error") is None
+            played = chromium.play_until(page, home_assistant.url, url, boundary, 90)
+            assert played["fatal"] is None and played["error"] is None, played
+            assert played["width"] > 0
             page.screenshot(path=str(ARTIFACTS / "browser-cloud-playback.png"))
         finally:
             browser.close()

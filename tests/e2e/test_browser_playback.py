@@ -1,7 +1,7 @@
 """Recorded footage plays in a real browser: Chromium (Debian's) with hls.js, via Playwright.
 
-Playwright drives the system Chromium (`executable_path`); its own browser download cannot
-run here. hls.js is installed from npm by scripts/setup (.cache/browser-test).
+Chromium and hls.js as tests/e2e/chromium.py sets them up (shared with the other browser tests
+and the bench).
 """
 
 from __future__ import annotations
@@ -9,38 +9,18 @@ from __future__ import annotations
 import asyncio
 from contextlib import closing
 from pathlib import Path
-import shutil
 import sqlite3
 import time
 
 import aiohttp
 import pytest
 
+from tests.e2e import chromium
 from tests.e2e.conftest import ROOT, RunningHomeAssistant
 from tests.e2e.provision import provision
 from tests.simulator import CameraSimulator
 
-HLSJS = ROOT / ".cache" / "browser-test" / "node_modules" / "hls.js" / "dist" / "hls.min.js"
 ARTIFACTS = ROOT / "test-artifacts"
-PAGE = """<!doctype html><html><body style="margin:0;background:#000">
-<video id="v" muted playsinline style="width:100%"></video>
-<script src="/cctv-test/hls.min.js"></script>
-<script>
-  const video = document.getElementById("v");
-  window.fatal = null;
-  const hls = new Hls();
-  hls.on(Hls.Events.ERROR, (_e, data) => { if (data.fatal) window.fatal = data.details; });
-  hls.on(Hls.Events.MANIFEST_PARSED, () => video.play());
-  hls.loadSource(PLAYLIST);
-  hls.attachMedia(video);
-</script></body></html>"""
-
-
-def _chromium() -> str:
-    for name in ("chromium", "chromium-browser"):
-        if path := shutil.which(name):
-            return path
-    pytest.fail("Chromium is required for the browser tests (apt-get install chromium)")
 
 
 def _segments(db: Path, camera: str) -> list[tuple[float, float]]:
@@ -72,8 +52,10 @@ def test_recording_plays_across_segments_in_chromium(
     """The media browser's item plays in Chromium and keeps playing past a segment boundary."""
     from playwright.sync_api import sync_playwright
 
-    if not HLSJS.is_file():
-        pytest.fail(f"{HLSJS} is missing: run scripts/setup (it installs hls.js with npm)")
+    try:
+        executable = chromium.executable()
+    except chromium.BrowserMissingError as err:
+        pytest.fail(str(err))
     api = home_assistant.api()
     provision(api, f"rtsp://127.0.0.1:{simulator.rtsp_port}", "dev", "dev-password")
     db = home_assistant.config_dir / "cctv_nvr" / "index.db"
@@ -92,41 +74,13 @@ def test_recording_plays_across_segments_in_chromium(
     assert "authSig=" in url
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=_chromium(),
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--autoplay-policy=no-user-gesture-required",
-            ],
-        )
+        browser = playwright.chromium.launch(executable_path=executable, args=chromium.ARGS)
         try:
             page = browser.new_page()
-            html = PAGE.replace("PLAYLIST", repr(url))
-            # Served on Home Assistant's own origin, so the signed URLs are same-origin requests.
-            page.route(
-                f"{home_assistant.url}/cctv-test/page.html",
-                lambda route: route.fulfill(body=html, content_type="text/html"),
-            )
-            page.route(
-                f"{home_assistant.url}/cctv-test/hls.min.js",
-                lambda route: route.fulfill(path=str(HLSJS), content_type="text/javascript"),
-            )
-            page.goto(f"{home_assistant.url}/cctv-test/page.html")
-            # Past the first segment's end: playback crossed a segment boundary.
-            boundary = first_end + 1
-            page.wait_for_function(
-                f"window.fatal !== null || document.getElementById('v').currentTime > {boundary}",
-                timeout=60_000,
-            )
-            assert page.evaluate("window.fatal") is None
-            assert page.evaluate("document.getElementById('v').videoWidth") == 1920
-            assert page.evaluate("document.getElementById('v').error") is None
+            # On Home Assistant's own origin: the signed URLs are same-origin requests. Past the
+            # first segment's end: playback crossed a segment boundary.
+            played = chromium.play_until(page, home_assistant.url, url, first_end + 1, 60)
+            assert played == {"fatal": None, "width": 1920, "error": None}
             page.screenshot(path=str(ARTIFACTS / "browser-playback.png"))
         finally:
             browser.close()

@@ -18,9 +18,9 @@ import sqlite3
 import time
 from typing import Any
 
+from tests.e2e import chromium
 from tests.e2e.conftest import ROOT, RunningHomeAssistant
 from tests.e2e.provision import provision
-from tests.e2e.test_browser_playback import _chromium
 from tests.e2e.test_panel import CHROMIUM_ARGS, _open_panel, _tokens, _zoom_to_footage
 from tests.simulator import CameraSimulator
 
@@ -143,7 +143,9 @@ def test_h265_camera_plays_in_chromium(
     ARTIFACTS.mkdir(exist_ok=True)
     requests: list[str] = []
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(
+            executable_path=chromium.executable(), args=CHROMIUM_ARGS
+        )
         try:
             page = _open_panel(browser, home_assistant.url, tokens, {"width": 1280, "height": 860})
             page.on("request", lambda request: requests.append(request.url))

@@ -24,23 +24,14 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 
+from tests.e2e import chromium
 from tests.e2e.conftest import ROOT, RunningHomeAssistant
 from tests.e2e.ha_api import HomeAssistantApi
 from tests.e2e.provision import provision
-from tests.e2e.test_browser_playback import _chromium
 from tests.simulator import CameraSimulator
 
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-]
+CHROMIUM_ARGS = chromium.ARGS
 VIEWER = ("viewer", "viewer-password")
 
 
@@ -175,8 +166,16 @@ def _grid(page: Any, panel: Any) -> None:
     driveway = panel.locator("section.tile[data-camera=driveway]")
     driveway.locator(".badge.ok").wait_for(timeout=30_000)
     driveway.locator(".badge.rec").wait_for(timeout=30_000)
-    # Home Assistant's own picture-entity card in live mode (or the proxy image fallback).
-    driveway.locator("hui-picture-entity-card, img.still").first.wait_for(timeout=30_000)
+    # Home Assistant's own picture-entity card in live mode, its video moving. The page was
+    # opened on the panel itself: Home Assistant's dashboards' code (their card helpers) was
+    # never loaded, and the panel loads it (without it the tile kept the still picture).
+    video = driveway.locator("hui-picture-entity-card video")
+    video.wait_for(timeout=60_000)
+    page.wait_for_function(
+        "video => video.readyState >= 2 && video.currentTime > 1",
+        arg=video.element_handle(),
+        timeout=60_000,
+    )
     page.screenshot(path=str(ARTIFACTS / "panel-grid-desktop.png"))
     driveway.locator("button.view").click()
     panel.locator(".overlay .big").wait_for()
@@ -346,7 +345,9 @@ def test_panel_in_chromium(
     ARTIFACTS.mkdir(exist_ok=True)
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(
+            executable_path=chromium.executable(), args=CHROMIUM_ARGS
+        )
         try:
             page = _open_panel(
                 browser, home_assistant.url, admin_tokens, {"width": 1280, "height": 860}

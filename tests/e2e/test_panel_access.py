@@ -27,9 +27,9 @@ import time
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from tests.e2e import chromium
 from tests.e2e.conftest import RunningHomeAssistant
 from tests.e2e.provision import provision
-from tests.e2e.test_browser_playback import _chromium
 from tests.e2e.test_panel import (
     ARTIFACTS,
     CHROMIUM_ARGS,
@@ -317,7 +317,9 @@ def test_access_in_the_panel(
     ARTIFACTS.mkdir(exist_ok=True)
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(
+            executable_path=chromium.executable(), args=CHROMIUM_ARGS
+        )
         try:
             admin = _open(browser, home_assistant.url, admin_tokens)
             admin_panel = admin.locator("cctv-panel")

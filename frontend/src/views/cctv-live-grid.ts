@@ -34,6 +34,33 @@ declare global {
   }
 }
 
+/** Home Assistant's panel resolver: its routes load each panel's code (the dashboards' too). */
+interface PanelResolver extends HTMLElement {
+  _getRoutes?: (panels: Record<string, { url_path: string; component_name: string }>) => {
+    routes?: Record<string, { load?: () => Promise<unknown> }>;
+  };
+}
+
+/**
+ * Home Assistant's card helpers. The dashboards' code defines them, and a page opened on the
+ * panel itself (a bookmark, a reload) has not loaded that code: without it every tile kept its
+ * still picture. It is loaded here the way Home Assistant's panel resolver loads a dashboard
+ * (its routes are not a public API: when they change, the tiles show the still picture again).
+ */
+export const loadCardHelpers = async (): Promise<CardHelpers | undefined> => {
+  if (!window.loadCardHelpers) {
+    try {
+      await customElements.whenDefined("partial-panel-resolver");
+      const resolver = document.createElement("partial-panel-resolver") as PanelResolver;
+      const routes = resolver._getRoutes?.({ lovelace: { url_path: "lovelace", component_name: "lovelace" } }).routes;
+      await routes?.lovelace?.load?.();
+    } catch {
+      // no card helpers: the tiles keep the still picture
+    }
+  }
+  return window.loadCardHelpers?.();
+};
+
 const showsLive = (camera: Camera): boolean => ["card", "panel"].includes(liveTile(camera));
 
 export class CctvLiveGrid extends CctvElement {
@@ -46,7 +73,7 @@ export class CctvLiveGrid extends CctvElement {
   private _enlarged: Camera | null = null;
   /** The live cards, kept while the grid is away (a camera's recordings) so streams resume. */
   private _cards = new Map<string, LovelaceCard>();
-  private _cardHelpers?: Promise<CardHelpers>;
+  private _cardHelpers?: Promise<CardHelpers | undefined>;
 
   override connectedCallback(): void {
     super.connectedCallback();
@@ -96,10 +123,12 @@ export class CctvLiveGrid extends CctvElement {
     const cacheKey = `${key}:${entityId}`;
     const card = this._cards.get(cacheKey);
     if (card) return html`${card}`;
-    const helpers = window.loadCardHelpers;
-    if (helpers) {
-      this._cardHelpers ??= helpers();
+    if (!this._cardHelpers) {
+      this._cardHelpers = loadCardHelpers();
+      void this._cardHelpers.then(() => this.requestUpdate());
+    } else {
       void this._cardHelpers.then((h) => {
+        if (!h || this._cards.has(cacheKey)) return;
         const created = h.createCardElement({
           type: "picture-entity",
           entity: entityId,
