@@ -165,14 +165,17 @@ async def test_rendition_playlist_plays_h264_on_the_stored_timeline(
     text = await response.text()
     uris = _uris(text)
     assert uris and all("/rendition/" in uri and "?t=" in uri for uri in uris)
-    # Every segment is listed as pieces cut by time: 2 s first, then 4 s each.
+    # Every segment is listed as pieces cut by time: 2 s each.
     long_id = footage.long.row_id
     pieces = [uri for uri in uris if f"/rendition/{long_id}/" in uri]
     assert [re.search(r"/(t\d+-\d+)/", uri)[1] for uri in pieces] == [  # type: ignore[index]
         "t0-2000",
-        "t2000-6000",
-        "t6000-10000",
-        "t10000-14000",
+        "t2000-4000",
+        "t4000-6000",
+        "t6000-8000",
+        "t8000-10000",
+        "t10000-12000",
+        "t12000-14000",
     ]
     # A segment too short to cut (under 3 s: a run's last) is one part.
     short = {seg.row_id for seg in footage.segments if seg.duration < PIECE_FIRST + PIECE_MIN_LAST}
@@ -483,7 +486,7 @@ async def test_rendition_edges(
     # Listing reads no file: a long garbage file lists its time pieces, each answers 404.
     long_row = await hass.async_add_executor_job(nvr.index.segment_by_id, long_junk)
     assert plan(long_row) == plan_cuts(30.0, PIECE_FIRST, PIECE_SECONDS, PIECE_MIN_LAST)
-    assert await status(long_junk, "t2000-6000") == 404
+    assert await status(long_junk, "t2000-4000") == 404
 
 
 async def test_without_a_working_encoder_and_after_close(

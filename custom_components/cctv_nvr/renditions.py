@@ -17,8 +17,9 @@ Assistant signs no media URL that carries a query), nothing (the stored stream).
 In a rendition playlist each H.265 segment is listed as pieces cut by time: the first
 ``PIECE_FIRST`` seconds, then ``PIECE_SECONDS`` each (a remainder under
 ``PIECE_MIN_LAST`` joins the last piece; a segment too short to cut is one part, ``all``).
-A part is made whole before a player shows its first frame: a 2 s piece of 1080p is made
-in a fraction of the time of the recorder's 10 s segment, so the first frame comes soon.
+A part is made whole before a player shows its first frame, and a click lands anywhere in a
+segment: a 2 s piece of 1080p is made in a fraction of the time of the recorder's 10 s
+segment, so the first frame comes soon wherever the click is.
 Listing pieces reads no file (a day-long playlist lists thousands of segments): a piece is
 cut from the stored file when made, decoded from the keyframe before its start, and its
 rendition starts with a keyframe of its own; its frames keep their times, so pieces and
@@ -60,8 +61,9 @@ _LOGGER = logging.getLogger(__name__)
 RENDITION_MAX_RUNNING: Final = 2  # ffmpeg processes for every viewer together
 RENDITION_CACHE_BYTES: Final = 2 * 2**30
 RENDITION_FOLDER: Final = ".renditions"  # in the thumbnails cache; no camera key starts with "."
-PIECE_FIRST: Final = 2.0  # a segment's first part (seconds): the first frame waits for it
-PIECE_SECONDS: Final = 4.0  # its other parts, cut by time (no file read to list them)
+# A click lands anywhere in a segment: the first frame waits for the part holding it.
+PIECE_FIRST: Final = 2.0  # a segment's first part (seconds)
+PIECE_SECONDS: Final = 2.0  # its other parts, cut by time (no file read to list them)
 PIECE_MIN_LAST: Final = 1.0  # a shorter remainder joins the part before it
 WHOLE: Final = "all"  # the part of a segment that is all of it
 LIVE_SOURCES_KEPT: Final = 64  # live fragments (about a minute) kept as sources per camera
