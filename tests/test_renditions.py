@@ -205,6 +205,45 @@ async def test_rendition_playlist_plays_h264_on_the_stored_timeline(
     assert status["running"] == 0
 
 
+def _stored_times(path: Path) -> list[float]:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        return sorted(
+            float(p.pts * p.time_base) for p in container.demux(stream) if p.pts is not None
+        )
+
+
+async def test_a_click_inside_a_segment_plays_from_the_piece_holding_it(
+    hass: HomeAssistant, footage: Footage
+) -> None:
+    """The playlist starts at the piece holding the clicked moment; the answer says where."""
+    admin, long = footage.admin, footage.long
+    begin = int(long.start) + 5  # 4 to 5 s into the long segment: its piece t4000-6000
+    answer = await admin.ws.ok("playback", camera=KEY, hevc=False, start=begin, end=begin + 3)
+    assert answer["rendition"]
+    assert answer["first"] == pytest.approx(long.start + 4)  # not the segment's start
+    assert answer["last"] == pytest.approx(long.start + 8)
+    stored = await admin.ws.ok("playback", camera=KEY, start=begin, end=begin + 3)
+    assert (stored["first"], stored["last"]) == (pytest.approx(long.start), pytest.approx(long.end))
+    text = await (await admin.http.get(answer["url"])).text()
+    assert [re.search(r"/(t\d+-\d+)/", uri)[1] for uri in _uris(text)] == [  # type: ignore[index]
+        "t4000-6000",
+        "t6000-8000",
+    ]
+    assert f"#EXT-X-PROGRAM-DATE-TIME:{hls.program_date_time(answer['first'])}" in text
+    # A player starting there (a seek into the segment's middle) gets the stored frames
+    # of those 4 s, on a timeline whose 0 is ``first``.
+    codec, times, count = await hass.async_add_executor_job(
+        _decode, str(admin.http.make_url(answer["url"]))
+    )
+    nvr = hass.data[DATA_NVR]
+    source = await hass.async_add_executor_job(_stored_times, nvr.root / long.path)
+    expected = [t - 4 for t in source if 4 - 1e-9 <= t < 8 - 1e-9]
+    assert codec == "h264"
+    assert count == len(expected) > 0
+    assert all(abs(a - b) < FRAME / 2 for a, b in zip(times, expected, strict=True))
+
+
 async def test_hevc_client_gets_the_stored_bytes_untouched(
     hass: HomeAssistant, footage: Footage
 ) -> None:

@@ -126,6 +126,18 @@ def as_listed(segment: Segment, piece: AnyPiece | None) -> Segment:
     return dataclasses.replace(segment, start=segment.start + piece.start, end=end)
 
 
+def listed_span(segment: Segment, begin: float, finish: float) -> tuple[float, float]:
+    """Return where a rendition playlist of ``[begin, finish)`` lists a segment's parts.
+
+    The playlist lists the parts that overlap the range (``hls.build_playlist``): its
+    timeline starts where its first part starts (a player's position 0), which is later
+    than the segment's start when ``begin`` is past its first piece.
+    """
+    parts = [as_listed(segment, piece) for piece in plan(segment)]
+    inside = [part for part in parts if part.start < finish and part.end > begin] or parts
+    return inside[0].start, inside[-1].end
+
+
 class RenditionService:
     """The installation's renditions, its encoder detection and the pieces of segments."""
 
