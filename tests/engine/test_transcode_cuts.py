@@ -193,3 +193,31 @@ def _strip_video(source: Path) -> bytes:
     return data.replace(
         b"hdlr\x00\x00\x00\x00\x00\x00\x00\x00vide", b"hdlr\x00\x00\x00\x00\x00\x00\x00\x00xxxx"
     )
+
+
+async def test_cached_renditions_of_every_kind_live_side_by_side(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Whole segments and keyframe pieces cached before stay usable next to time pieces."""
+    source = hevc_clip(tmp_path_factory.mktemp("kinds"), seconds=4)
+    cache = tmp_path_factory.mktemp("cache")
+    first = Renditions(cache)
+    try:
+        whole = await first.segment(source, "seg")
+        keyframe_piece = (await first.pieces(source, 2))[0]
+        by_keyframes = await first.segment(source, "seg", keyframe_piece)
+        by_time = await first.segment(source, "seg", TimePiece(0, 2000))
+    finally:
+        await first.close()
+    assert {whole.name.split(".")[2], by_keyframes.name.split(".")[2]} == {"all", "0-2"}
+    assert by_time.name.split(".")[2] == "t0-2000"
+    again = Renditions(cache)  # a restart: the cache is adopted whole
+    try:
+        await again.start()
+        assert again.status.cache_files == 3
+        assert await again.segment(source, "seg") == whole
+        assert await again.segment(source, "seg", keyframe_piece) == by_keyframes
+        assert await again.segment(source, "seg", TimePiece(0, 2000)) == by_time
+        assert (again.status.hits, again.status.transcodes) == (3, 0)
+    finally:
+        await again.close()
