@@ -184,6 +184,8 @@ async def ws_playback(
     codec strings (``hvc1.1.6.L93.90``) for ``MediaSource.isTypeSupported``; with
     ``hevc: false`` (the client cannot decode H.265) its H.265 footage is listed as
     H.264 renditions (``rendition`` says so); otherwise everything is served as stored.
+    ``first`` and ``last`` are where the playlist's timeline starts and ends (its first and
+    last segments, or pieces of them in a rendition playlist): position 0 is ``first``.
     """
     start, end = checked_range(msg[START], msg[END], MAX_PLAYLIST_SECONDS)
     begin, finish = int(start), int(end) + (0 if end == int(end) else 1)
