@@ -494,7 +494,9 @@ class TimePiece:
     file for the ``last`` piece, whose ``stop_ms`` is the segment's duration). Consecutive
     pieces of a plan (see :func:`plan_cuts`) hold every frame once. Listing them needs no
     file read: the file is read when a piece is made (from the keyframe before its start,
-    decoded but not kept; the rendition starts with a keyframe of its own).
+    decoded but not kept; the rendition starts with a keyframe of its own). Frames are
+    told apart by decode time, which is their presentation order in footage without
+    B-frames (what cameras send); with B-frames a cut may move a frame to its neighbour.
     """
 
     first_ms: int
