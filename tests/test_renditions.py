@@ -2,7 +2,7 @@
 
 Real parts throughout: H.265 footage recorded from the simulator's h265 mount by the real
 recorder (three 4 s segments, a gap, one more; ``tests.engine.test_hls.recorded``) plus one
-long H.265 segment made by ffmpeg (cut into pieces), indexed for the front door of a real
+long H.265 segment made by ffmpeg (14 s), indexed for the front door of a real
 Home Assistant; playlists and parts fetched over HTTP; renditions made by real ffmpeg and
 decoded with PyAV.
 """
@@ -33,10 +33,15 @@ from custom_components.cctv_nvr.data import DATA_NVR
 from custom_components.cctv_nvr.engine import hls
 from custom_components.cctv_nvr.engine.index import Segment
 from custom_components.cctv_nvr.engine.layout import STRFTIME_NAME, hour_dir, relative
+from custom_components.cctv_nvr.engine.transcode import plan_cuts
 from custom_components.cctv_nvr.renditions import (
     DATA_RENDITIONS,
+    PIECE_FIRST,
+    PIECE_MIN_LAST,
+    PIECE_SECONDS,
     RENDITION_MAX_RUNNING,
     client_decodes_hevc,
+    plan,
 )
 from tests.engine.helpers import ffprobe
 from tests.engine.segments_factory import SegmentFactory
@@ -65,7 +70,7 @@ class Footage:
     admin: Person
     anonymous: Any
     segments: list[Segment]  # as indexed for the front door, oldest first
-    long: Segment  # the 14 s segment (listed as pieces)
+    long: Segment  # the 14 s segment
 
 
 def _place(root: Path, source: Path, start: float, run: str) -> Path:
@@ -160,11 +165,24 @@ async def test_rendition_playlist_plays_h264_on_the_stored_timeline(
     text = await response.text()
     uris = _uris(text)
     assert uris and all("/rendition/" in uri and "?t=" in uri for uri in uris)
-    # The long segment is listed as pieces (at keyframes, at least 4 s), the others whole.
+    # Every segment is listed as pieces cut by time: 2 s each.
     long_id = footage.long.row_id
     pieces = [uri for uri in uris if f"/rendition/{long_id}/" in uri]
-    assert len(pieces) >= 2
-    assert all("/all/" not in uri for uri in pieces)
+    assert [re.search(r"/(t\d+-\d+)/", uri)[1] for uri in pieces] == [  # type: ignore[index]
+        "t0-2000",
+        "t2000-4000",
+        "t4000-6000",
+        "t6000-8000",
+        "t8000-10000",
+        "t10000-12000",
+        "t12000-14000",
+    ]
+    # A segment too short to cut (under 3 s: a run's last) is one part.
+    short = {seg.row_id for seg in footage.segments if seg.duration < PIECE_FIRST + PIECE_MIN_LAST}
+    for uri in uris:
+        found = re.search(r"/rendition/(\d+)/(all|t\d+-\d+)/", uri)
+        assert found is not None
+        assert (found[2] == "all") == (int(found[1]) in short)
     assert "#EXT-X-DISCONTINUITY" in text  # the gap
 
     # Frame by frame, the rendition's frames are the stored ones' (times on the playlist):
@@ -185,6 +203,45 @@ async def test_rendition_playlist_plays_h264_on_the_stored_timeline(
     status = await _status(hass)
     assert status["transcodes"] >= len(uris) - 1
     assert status["running"] == 0
+
+
+def _stored_times(path: Path) -> list[float]:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        return sorted(
+            float(p.pts * p.time_base) for p in container.demux(stream) if p.pts is not None
+        )
+
+
+async def test_a_click_inside_a_segment_plays_from_the_piece_holding_it(
+    hass: HomeAssistant, footage: Footage
+) -> None:
+    """The playlist starts at the piece holding the clicked moment; the answer says where."""
+    admin, long = footage.admin, footage.long
+    begin = int(long.start) + 5  # 4 to 5 s into the long segment: its piece t4000-6000
+    answer = await admin.ws.ok("playback", camera=KEY, hevc=False, start=begin, end=begin + 3)
+    assert answer["rendition"]
+    assert answer["first"] == pytest.approx(long.start + 4)  # not the segment's start
+    assert answer["last"] == pytest.approx(long.start + 8)
+    stored = await admin.ws.ok("playback", camera=KEY, start=begin, end=begin + 3)
+    assert (stored["first"], stored["last"]) == (pytest.approx(long.start), pytest.approx(long.end))
+    text = await (await admin.http.get(answer["url"])).text()
+    assert [re.search(r"/(t\d+-\d+)/", uri)[1] for uri in _uris(text)] == [  # type: ignore[index]
+        "t4000-6000",
+        "t6000-8000",
+    ]
+    assert f"#EXT-X-PROGRAM-DATE-TIME:{hls.program_date_time(answer['first'])}" in text
+    # A player starting there (a seek into the segment's middle) gets the stored frames
+    # of those 4 s, on a timeline whose 0 is ``first``.
+    codec, times, count = await hass.async_add_executor_job(
+        _decode, str(admin.http.make_url(answer["url"]))
+    )
+    nvr = hass.data[DATA_NVR]
+    source = await hass.async_add_executor_job(_stored_times, nvr.root / long.path)
+    expected = [t - 4 for t in source if 4 - 1e-9 <= t < 8 - 1e-9]
+    assert codec == "h264"
+    assert count == len(expected) > 0
+    assert all(abs(a - b) < FRAME / 2 for a, b in zip(times, expected, strict=True))
 
 
 async def test_hevc_client_gets_the_stored_bytes_untouched(
@@ -418,7 +475,6 @@ async def test_rendition_edges(
     footage: Footage,
     segment_factory: SegmentFactory,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """H.264 footage has no renditions; missing or broken H.265 answers 404 or 503."""
     admin = footage.admin
@@ -452,23 +508,24 @@ async def test_rendition_edges(
         assert segment is not None
         return int(segment.id)
 
+    junk_bytes = b"\0\0\0\x10junkjunk" * 64
     gone = await hass.async_add_executor_job(broken, "gone", 4.0, None)
-    junk = await hass.async_add_executor_job(broken, "junky", 4.0, b"\0\0\0\x10junkjunk" * 64)
+    junk = await hass.async_add_executor_job(broken, "junky", 4.0, junk_bytes)
+    short_junk = await hass.async_add_executor_job(broken, "shortjunk", 2.5, junk_bytes)
     long_junk = await hass.async_add_executor_job(broken, "longjunk", 30.0, b"garbage" * 100)
-    assert (await admin.http.get(f"/api/{DOMAIN}/rendition/{gone}/all/init.mp4")).status == 404
-    assert (await admin.http.get(f"/api/{DOMAIN}/rendition/{junk}/all/init.mp4")).status in (
-        404,
-        503,
-    )
-    service = hass.data[DATA_RENDITIONS]
+
+    async def status(row: int, part: str) -> int:
+        return (await admin.http.get(f"/api/{DOMAIN}/rendition/{row}/{part}/init.mp4")).status
+
+    assert await status(gone, "t0-2000") == 404
+    assert await status(gone, "all") == 404  # not a part of its plan
+    assert await status(gone, "t0-1000") == 404
+    assert await status(junk, "t2000-4000") == 404  # no fragment in it
+    assert await status(short_junk, "all") == 503  # too short to cut: ffmpeg fails on it
+    # Listing reads no file: a long garbage file lists its time pieces, each answers 404.
     long_row = await hass.async_add_executor_job(nvr.index.segment_by_id, long_junk)
-    assert await hass.async_add_executor_job(service.plan, long_row, nvr.root / long_row.path) == [
-        None
-    ]
-    # Pieces are remembered for a bounded number of segments.
-    monkeypatch.setattr("custom_components.cctv_nvr.renditions.MAX_PLANS", 1)
-    await hass.async_add_executor_job(service.plan, footage.long, nvr.root / footage.long.path)
-    assert len(service._plans) == 1
+    assert plan(long_row) == plan_cuts(30.0, PIECE_FIRST, PIECE_SECONDS, PIECE_MIN_LAST)
+    assert await status(long_junk, "t2000-4000") == 404
 
 
 async def test_without_a_working_encoder_and_after_close(

@@ -12,18 +12,25 @@ it. A playlist URL carries ``codec``, signed with it: ``h264`` (the panel asked,
 browser's ``MediaSource.isTypeSupported`` said no to the footage's codec string),
 ``auto`` (the media browser and the companion apps: the playlist request's User-Agent
 decides, see :func:`client_decodes_hevc`; their URL is ``urls.playlist_auto_path``, as Home
-Assistant signs no media URL that carries a query), nothing (the stored stream). In a rendition
-playlist each H.265 segment is listed as one part (segments up to ``SPLIT_ABOVE``
-seconds, the recorder's default of 10 s among them) or as pieces of at least
-``PIECE_SECONDS`` cut at keyframes, so the first part of a long segment is ready soon;
-each part is made when first asked for and the next ones are made ahead of the playhead.
-H.264 footage in the same playlist is listed as stored.
+Assistant signs no media URL that carries a query), nothing (the stored stream).
+
+In a rendition playlist each H.265 segment is listed as pieces cut by time: the first
+``PIECE_FIRST`` seconds, then ``PIECE_SECONDS`` each (a remainder under
+``PIECE_MIN_LAST`` joins the last piece; a segment too short to cut is one part, ``all``).
+A part is made whole before a player shows its first frame, and a click lands anywhere in a
+segment: a 2 s piece of 1080p is made in a fraction of the time of the recorder's 10 s
+segment, so the first frame comes soon wherever the click is.
+Listing pieces reads no file (a day-long playlist lists thousands of segments): a piece is
+cut from the stored file when made, decoded from the keyframe before its start, and its
+rendition starts with a keyframe of its own; its frames keep their times, so pieces and
+segments join without a jump (see ``engine.transcode.TimePiece``). Each part is made when
+first asked for and the next ones are made ahead of the playhead. H.264 footage in the
+same playlist is listed as stored.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict
 import contextlib
 import dataclasses
 from functools import partial
@@ -40,12 +47,12 @@ from .const import DOMAIN
 from .data import NvrData
 from .engine.index import Segment
 from .engine.transcode import (
+    AnyPiece,
     Capabilities,
-    Piece,
     Renditions,
     TranscodeError,
     detect,
-    plan_pieces,
+    plan_cuts,
     wants_rendition,
 )
 
@@ -54,9 +61,10 @@ _LOGGER = logging.getLogger(__name__)
 RENDITION_MAX_RUNNING: Final = 2  # ffmpeg processes for every viewer together
 RENDITION_CACHE_BYTES: Final = 2 * 2**30
 RENDITION_FOLDER: Final = ".renditions"  # in the thumbnails cache; no camera key starts with "."
-PIECE_SECONDS: Final = 4.0  # a long segment's parts: at least this long, cut at keyframes
-SPLIT_ABOVE: Final = 12.0  # segments up to this long are one part (no file read to list them)
-MAX_PLANS: Final = 4096  # segments whose pieces are remembered
+# A click lands anywhere in a segment: the first frame waits for the part holding it.
+PIECE_FIRST: Final = 2.0  # a segment's first part (seconds)
+PIECE_SECONDS: Final = 2.0  # its other parts, cut by time (no file read to list them)
+PIECE_MIN_LAST: Final = 1.0  # a shorter remainder joins the part before it
 WHOLE: Final = "all"  # the part of a segment that is all of it
 LIVE_SOURCES_KEPT: Final = 64  # live fragments (about a minute) kept as sources per camera
 LIVE_FOLDER: Final = "live"  # in the cache folder: live fragments to transcode (emptied at start)
@@ -95,17 +103,39 @@ def rendition_wanted(codec: str | None, user_agent: str, video_codec: str | None
     return False
 
 
-def part_name(piece: Piece | None) -> str:
-    """Return how a URL names a part of a segment: ``all`` or ``<first>-<stop>``."""
-    return WHOLE if piece is None else f"{piece.first}-{piece.stop}"
+def part_name(piece: AnyPiece | None) -> str:
+    """Return how a URL names a part of a segment: ``all``, ``t<ms>-<ms>`` or ``<first>-<stop>``."""
+    return WHOLE if piece is None else piece.name
 
 
-def as_listed(segment: Segment, piece: Piece | None) -> Segment:
+def plan(segment: Segment) -> list[AnyPiece | None]:
+    """Return the parts a rendition playlist lists for a segment (no file is read).
+
+    Pieces cut by time (see the module's docstring); ``[None]`` (the whole segment) when
+    it is too short to cut.
+    """
+    cuts = plan_cuts(segment.duration, PIECE_FIRST, PIECE_SECONDS, PIECE_MIN_LAST)
+    return [None] if cuts is None else list(cuts)
+
+
+def as_listed(segment: Segment, piece: AnyPiece | None) -> Segment:
     """Return a piece as a playlist lists it: a segment of its own (its stretch of time)."""
     if piece is None:
         return segment
     end = segment.end if piece.end is None else min(segment.end, segment.start + piece.end)
     return dataclasses.replace(segment, start=segment.start + piece.start, end=end)
+
+
+def listed_span(segment: Segment, begin: float, finish: float) -> tuple[float, float]:
+    """Return where a rendition playlist of ``[begin, finish)`` lists a segment's parts.
+
+    The playlist lists the parts that overlap the range (``hls.build_playlist``): its
+    timeline starts where its first part starts (a player's position 0), which is later
+    than the segment's start when ``begin`` is past its first piece.
+    """
+    parts = [as_listed(segment, piece) for piece in plan(segment)]
+    inside = [part for part in parts if part.start < finish and part.end > begin] or parts
+    return inside[0].start, inside[-1].end
 
 
 class RenditionService:
@@ -120,7 +150,6 @@ class RenditionService:
         self.capabilities: Capabilities | None = None
         self._renditions: Renditions | None = None
         self._ready: asyncio.Task[Renditions] | None = None
-        self._plans: OrderedDict[tuple[str, int], list[Piece | None]] = OrderedDict()
         self._closed = False
 
     @callback
@@ -181,27 +210,6 @@ class RenditionService:
         if self._renditions is None or self._closed:
             return 0
         return await self._renditions.prune(self.nvr.index.known_paths)
-
-    def plan(self, segment: Segment, path: Path) -> list[Piece | None]:
-        """Return the parts a playlist lists for a segment. Blocks (reads long segments).
-
-        Segments up to ``SPLIT_ABOVE`` seconds are one part; longer ones are cut into
-        pieces at keyframes (remembered: a stored segment never changes).
-        """
-        if segment.duration <= SPLIT_ABOVE:
-            return [None]
-        key = (segment.path, segment.bytes)
-        plan = self._plans.get(key)
-        if plan is None:
-            try:
-                plan = list(plan_pieces(path, PIECE_SECONDS))
-            except (OSError, ValueError) as err:  # unreadable: listed whole (its request fails)
-                _LOGGER.debug("Cannot cut %s into pieces: %s", segment.path, err)
-                plan = [None]
-            self._plans[key] = plan
-            while len(self._plans) > MAX_PLANS:
-                self._plans.popitem(last=False)
-        return plan
 
     def live_source(
         self, camera: str, sequence: int, wall: float, init: bytes, fragment: bytes

@@ -32,10 +32,10 @@ EVENT_CLIP_ROUTE: Final = URL_BASE + "/event/{recording_id:\\d+}/clip.mp4"
 EVENT_SNAPSHOT_ROUTE: Final = URL_BASE + "/event/{recording_id:\\d+}/snapshot.jpg"
 AUDIT_CSV_ROUTE: Final = URL_BASE + "/audit.csv"
 RENDITION_INIT_ROUTE: Final = (
-    URL_BASE + "/rendition/{segment_id:\\d+}/{part:all|\\d+-\\d+}/init.mp4"
+    URL_BASE + "/rendition/{segment_id:\\d+}/{part:all|t?\\d+-\\d+}/init.mp4"
 )
 RENDITION_MEDIA_ROUTE: Final = (
-    URL_BASE + "/rendition/{segment_id:\\d+}/{part:all|\\d+-\\d+}/{offset_ms:-?\\d+}.m4s"
+    URL_BASE + "/rendition/{segment_id:\\d+}/{part:all|t?\\d+-\\d+}/{offset_ms:-?\\d+}.m4s"
 )
 LIVE_PLAYLIST_ROUTE: Final = URL_BASE + "/live/{camera}/live.m3u8"
 LIVE_INIT_ROUTE: Final = URL_BASE + "/live/{camera}/init/{version:\\d+}.mp4"
@@ -65,7 +65,10 @@ def media_path(segment_id: int, offset_seconds: float) -> str:
 
 
 def rendition_init_path(segment_id: int, part: str) -> str:
-    """Return the path of the init section of a part's H.264 rendition (``all`` or a piece)."""
+    """Return the path of the init section of a part's H.264 rendition (``all`` or a piece).
+
+    A piece: ``t<first ms>-<stop ms>`` (cut by time) or ``<first>-<stop>`` (fragments).
+    """
     return f"{URL_BASE}/rendition/{segment_id}/{part}/init.mp4"
 
 

@@ -47,7 +47,7 @@ from .engine.index.audit import to_csv
 from .engine.live import LiveFeed, LiveNotReadyError
 from .engine.media import ProbeError, last_keyframe_jpeg
 from .engine.policy import Caller
-from .engine.transcode import Part, Piece, TranscodeError
+from .engine.transcode import AnyPiece, Part, TranscodeError
 from .footage import DATA_REMUXES
 from .links import link_valid
 from .renditions import (
@@ -58,6 +58,7 @@ from .renditions import (
     RenditionService,
     as_listed,
     part_name,
+    plan,
     rendition_wanted,
 )
 from .urls import (
@@ -241,7 +242,7 @@ def _playlist(
     finish: int,
     visible: Callable[[Segment], bool],
     query: str,
-    rendition: Callable[[Segment], list[Piece | None] | None] = lambda _seg: None,
+    rendition: Callable[[Segment], list[AnyPiece | None] | None] = lambda _seg: None,
 ) -> str | None:
     """Build a playlist of the visible footage of [begin, finish) (executor).
 
@@ -252,7 +253,7 @@ def _playlist(
     if not segments:
         return None
     listed: list[Segment] = []
-    parts: dict[int, tuple[Segment, Piece | None]] = {}  # id of a listed part -> its piece
+    parts: dict[int, tuple[Segment, AnyPiece | None]] = {}  # id of a listed part -> its piece
     for segment in segments:
         pieces = rendition(segment)
         if pieces is None:
@@ -300,14 +301,11 @@ class PlaylistView(_NvrView):
             access.caller, camera, float(begin), float(finish), time.time()
         )
         nvr = self.hass.data[DATA_NVR]
-        service = self.hass.data[DATA_RENDITIONS]
         codec = self.codec or request.query.get(CODEC_QUERY)
         agent = request.headers.get("User-Agent", "")
 
-        def rendition(seg: Segment) -> list[Piece | None] | None:
-            if not rendition_wanted(codec, agent, seg.video_codec):
-                return None
-            return service.plan(seg, nvr.root / seg.path)
+        def rendition(seg: Segment) -> list[AnyPiece | None] | None:
+            return plan(seg) if rendition_wanted(codec, agent, seg.video_codec) else None
 
         text = await self.hass.async_add_executor_job(
             _playlist,
@@ -382,7 +380,7 @@ class _RenditionView(_FragmentView):
 
     async def _rendition(
         self, request: web.Request, segment_id: str, part: str
-    ) -> tuple[Path, Segment, list[Piece | None], int]:
+    ) -> tuple[Path, Segment, list[AnyPiece | None], int]:
         """Check the caller; make (or find) the part's rendition.
 
         Return its path, the segment, the segment's parts and this part's place among them.
@@ -393,20 +391,20 @@ class _RenditionView(_FragmentView):
         if not rendition_wanted(CODEC_H264, "", segment.video_codec):
             raise web.HTTPNotFound  # only H.265 footage has renditions
         service = self.hass.data[DATA_RENDITIONS]
-        plan = await self.hass.async_add_executor_job(service.plan, segment, path)
-        names = [part_name(piece) for piece in plan]
+        parts = plan(segment)
+        names = [part_name(piece) for piece in parts]
         if part not in names:
             raise web.HTTPNotFound
         number = names.index(part)
         try:
             renditions = await service.async_renditions()
-            made = await renditions.segment(path, segment.path, plan[number])
+            made = await renditions.segment(path, segment.path, parts[number])
         except TranscodeError as err:
             _LOGGER.debug("No rendition of %s (%s): %s", segment.path, part, err)
             if err.reason in ("source_missing", "not_fragmented"):
                 raise web.HTTPNotFound from err
             raise web.HTTPServiceUnavailable(headers={"Retry-After": "2"}) from err
-        return made, segment, plan, number
+        return made, segment, parts, number
 
 
 class RenditionInitView(_RenditionView):
@@ -437,10 +435,10 @@ class RenditionMediaView(_RenditionView):
     ) -> web.Response:
         """Return the moof/mdat bytes of the part's rendition with shifted decode times."""
         offset = _number(offset_ms, MAX_MOMENT * 1000) / 1000
-        made, segment, plan, number = await self._rendition(request, segment_id, part)
+        made, segment, parts, number = await self._rendition(request, segment_id, part)
         data = await _read_or_404(self.hass, hls.media_bytes, made, offset)
         service = self.hass.data[DATA_RENDITIONS]
-        ahead = await self.hass.async_add_executor_job(_ahead, service, segment, plan, number)
+        ahead = await self.hass.async_add_executor_job(_ahead, service, segment, parts, number)
         caller = self._access(request) if request.get(KEY_AUTHENTICATED) else None
         who = caller.caller.user_id if caller else request.query.get(MEDIA_TOKEN, "")[:24]
         (await service.async_renditions()).prefetch(ahead, f"{who}:{segment.camera}")
@@ -448,11 +446,13 @@ class RenditionMediaView(_RenditionView):
 
 
 def _ahead(
-    service: RenditionService, segment: Segment, plan: list[Piece | None], number: int
+    service: RenditionService, segment: Segment, pieces: list[AnyPiece | None], number: int
 ) -> list[Part]:
     """Return the parts after a segment's part ``number``: its own, then the next segment's."""
     root = service.nvr.root
-    parts: list[Part] = [(root / segment.path, segment.path, piece) for piece in plan[number + 1 :]]
+    parts: list[Part] = [
+        (root / segment.path, segment.path, piece) for piece in pieces[number + 1 :]
+    ]
     following = [
         seg
         for seg in service.nvr.index.segments(segment.camera, segment.end, segment.end + 3600)
@@ -462,7 +462,7 @@ def _ahead(
     if after is not None and rendition_wanted(CODEC_H264, "", after.video_codec):
         with contextlib.suppress(web.HTTPNotFound):
             path = _inside(root, after.path)
-            parts += [(path, after.path, piece) for piece in service.plan(after, path)]
+            parts += [(path, after.path, piece) for piece in plan(after)]
     return parts
 
 

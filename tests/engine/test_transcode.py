@@ -31,7 +31,12 @@ import pytest
 
 from custom_components.cctv_nvr.engine import hls, mp4box, transcode
 from custom_components.cctv_nvr.engine.index import Segment, SegmentIndex
-from custom_components.cctv_nvr.engine.transcode import Piece, Renditions, TranscodeError
+from custom_components.cctv_nvr.engine.transcode import (
+    AnyPiece,
+    Renditions,
+    TranscodeError,
+    plan_cuts,
+)
 from tests.engine.helpers import ffprobe, inspect_file, wait_for
 from tests.engine.test_hls import Recorded, recorded
 from tests.simulator import CameraSimulator
@@ -401,7 +406,7 @@ class _Server:
         self,
         renditions: Renditions,
         root: Path,
-        parts: list[tuple[Segment, Piece | None]],
+        parts: list[tuple[Segment, AnyPiece | None]],
         loop: asyncio.AbstractEventLoop,
     ) -> None:
         self.renditions = renditions
@@ -452,7 +457,7 @@ class _Server:
         self.thread.join()
 
 
-def _as_segment(segment: Segment, piece: Piece | None) -> Segment:
+def _as_segment(segment: Segment, piece: AnyPiece | None) -> Segment:
     """A piece listed in a playlist as a segment of its own (its stretch of the segment)."""
     if piece is None:
         return segment
@@ -493,19 +498,27 @@ HTTP_HLS = {"allowed_extensions": "ALL"}
 
 
 @pytest.mark.timeout(900)  # every part transcoded, on a loaded 2-core machine
-@pytest.mark.parametrize("piece_seconds", [None, 2.0], ids=["segments", "pieces"])
+@pytest.mark.parametrize(
+    ("piece_seconds", "cut"),
+    [(None, False), (2.0, False), (1.5, True)],
+    ids=["segments", "pieces", "cuts"],
+)
 async def test_playlist_of_renditions_plays_over_http_across_boundary_and_gap(
-    h265: Recorded, tmp_path: Path, piece_seconds: float | None
+    h265: Recorded, tmp_path: Path, piece_seconds: float | None, cut: bool
 ) -> None:
-    """Whole segments as parts, or 2 s pieces of them (the first part ready sooner)."""
+    """Whole segments as parts, 2 s pieces cut at keyframes, or pieces cut by time (1 s
+    first, then 1.5 s each: the cuts fall between keyframes); the first part ready sooner."""
     segments = h265.segments
     renditions = Renditions(tmp_path / "cache", max_running=2)
     loop = asyncio.get_running_loop()
     source_times = [_video_times(h265.root / s.path) for s in segments]
-    parts: list[tuple[Segment, Piece | None]] = []
+    parts: list[tuple[Segment, AnyPiece | None]] = []
     for segment in segments:
         if piece_seconds is None:
             parts.append((segment, None))
+        elif cut:
+            cuts = plan_cuts(segment.duration, 1.0, piece_seconds, 0.5)
+            parts += [(segment, piece) for piece in cuts or [None]]
         else:
             pieces = await renditions.pieces(h265.root / segment.path, piece_seconds)
             parts += [(segment, piece) for piece in pieces]

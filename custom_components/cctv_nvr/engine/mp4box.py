@@ -769,6 +769,28 @@ def _fragments(path: Path) -> tuple[dict[int, _TrackDefaults], list[tuple[Box, B
     return tracks, pairs
 
 
+def track_sample_times(moov: bytes, moofs: list[bytes], track_id: int) -> list[list[int]]:
+    """Return the decode times (ticks) of a track's samples in each of the moof boxes.
+
+    ``moov`` is the init part's moov box, each of ``moofs`` one moof box alone (its
+    offsets from 0). A moof without the track (or without a tfdt) gives an empty list.
+    """
+    tracks = _track_defaults(moov)
+    found: list[list[int]] = []
+    for moof in moofs:
+        times: list[int] = []
+        for traf in _parse_moof(moof, tracks):
+            if traf.track_id != track_id or traf.decode_time is None:
+                continue
+            now = traf.decode_time
+            for trun in traf.truns:
+                for duration in trun.durations:
+                    times.append(now)
+                    now += duration
+        found.append(times)
+    return found
+
+
 def _read_box(path: Path, box: Box) -> bytes:
     if box.size > _MAX_INIT_BYTES:
         raise Mp4Error(f"{path.name}: {box.kind!r} box too large")

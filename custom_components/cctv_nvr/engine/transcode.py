@@ -20,10 +20,15 @@ recording run share their init part (same encoder settings, same size), so one
 ``EXT-X-MAP`` per run holds.
 
 Pieces: a part must be made whole before a player shows its first frame, and a stored
-segment may be 10 s or 300 s long. :meth:`Renditions.pieces` cuts a segment into pieces
-of a few seconds at keyframe fragments and :meth:`Renditions.segment` makes one piece
-(its fragments only, on the segment's timeline); list a segment's pieces as playlist
-parts of their own (see :func:`plan_pieces`) so the first part is ready soon.
+segment may be 10 s or 300 s long. :func:`plan_cuts` cuts a segment into
+:class:`TimePiece` s of a few seconds by time alone (no file read: a playlist of a day
+lists thousands of segments) and :meth:`Renditions.segment` makes one piece: ffmpeg
+reads the piece's fragments from the keyframe before its start, decodes the frames
+before it without keeping them, and the piece's frames keep their times on the
+segment's timeline (its first is a keyframe of the rendition's own). The pieces of a
+plan hold every frame once, so they join without a jump. List a segment's pieces as
+playlist parts of their own so the first part is ready soon. (:meth:`Renditions.pieces`
+/ :func:`plan_pieces` cut at keyframe fragments instead; they read the file.)
 
 Bounded: at most ``max_running`` ffmpeg processes at once for the whole installation
 (more requests queue; a viewer waiting for a part goes before parts made ahead of the
@@ -60,6 +65,7 @@ import base64
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 import contextlib
+import dataclasses
 from dataclasses import asdict, dataclass, field
 import hashlib
 import itertools
@@ -85,14 +91,16 @@ TRANSCODE_NICE: Final = 5  # CPU priority of renditions: recorders and Home Assi
 EXPORT_NICE: Final = 10  # exports for sharing: after playback too
 _STDERR_TAIL: Final = 2000
 _TEST_TIMEOUT: Final = 15.0
-# <key, base64url>.<settings>.<part: all, or fragments first-stop>.<source file version>.mp4
+# <key, base64url>.<settings>.<part>.<source file version>.mp4; the part: all, fragments
+# first-stop (a keyframe piece) or t<first ms>-<stop ms> (a piece cut by time)
 _NAME_RE: Final = re.compile(
-    r"^(?P<key>[A-Za-z0-9_-]+)\.(?P<profile>[0-9a-f]{8})\.(?P<part>all|\d+-\d+)"
+    r"^(?P<key>[A-Za-z0-9_-]+)\.(?P<profile>[0-9a-f]{8})\.(?P<part>all|\d+-\d+|t\d+-\d+)"
     r"\.(?P<version>[0-9a-f]{12})\.mp4$"
 )
 MAX_KEY_BYTES: Final = 150  # the key is in the cache file's name (255 bytes at most)
 _SAMPLE_IS_NON_SYNC: Final = 0x00010000  # ISO BMFF sample flags
 _EPSILON: Final = 1e-6  # seconds
+_CUT_BEFORE: Final = 1e-4  # a time piece is cut this long before its first frame (seconds)
 _TEMP_SUFFIX: Final = ".tmp"
 
 # H.264 encoders, best first, and the device each needs.
@@ -205,10 +213,25 @@ def encoder_args(encoder: Encoder, quality: Quality) -> tuple[list[str], list[st
 
 
 def rendition_args(
-    ffmpeg: str, encoder: Encoder, quality: Quality, source: Path, out: Path
+    ffmpeg: str,
+    encoder: Encoder,
+    quality: Quality,
+    source: Path,
+    out: Path,
+    keep: tuple[float | None, float | None] = (None, None),
 ) -> list[str]:
-    """Return the ffmpeg command that makes the rendition of ``source`` at ``out``."""
+    """Return the ffmpeg command that makes the rendition of ``source`` at ``out``.
+
+    ``keep``: the frames to keep, from and to (seconds on the source's timeline; None:
+    from its start, to its end). The frames before are decoded, not kept.
+    """
     before, video = encoder_args(encoder, quality)
+    if keep != (None, None):
+        before = [*before, "-copyts"]  # the times to keep are the source's
+    cut = [
+        *(["-ss", f"{keep[0]:.6f}"] if keep[0] is not None else []),
+        *(["-to", f"{keep[1]:.6f}"] if keep[1] is not None else []),
+    ]
     return [
         ffmpeg,
         "-hide_banner",
@@ -223,6 +246,7 @@ def rendition_args(
         "0:v:0",
         "-map",
         "0:a:0?",
+        *cut,
         *video,
         "-force_key_frames",
         "source",
@@ -454,9 +478,73 @@ class Piece:
     first: int
     stop: int
 
+    @property
+    def name(self) -> str:
+        """Return how the cache and URLs name it: ``<first>-<stop>``."""
+        return f"{self.first}-{self.stop}"
+
+
+@dataclass(frozen=True, slots=True)
+class TimePiece:
+    """A stretch of a stored segment cut by time: its frames from ``first_ms`` to ``stop_ms``.
+
+    Times are milliseconds on the segment's own timeline (its decode times). The piece
+    holds every video frame whose decode time is at least ``first_ms`` (every frame from
+    the start for the first piece) and below ``stop_ms`` (every frame to the end of the
+    file for the ``last`` piece, whose ``stop_ms`` is the segment's duration). Consecutive
+    pieces of a plan (see :func:`plan_cuts`) hold every frame once. Listing them needs no
+    file read: the file is read when a piece is made (from the keyframe before its start,
+    decoded but not kept; the rendition starts with a keyframe of its own). Frames are
+    told apart by decode time, which is their presentation order in footage without
+    B-frames (what cameras send); with B-frames a cut may move a frame to its neighbour.
+    """
+
+    first_ms: int
+    stop_ms: int
+    last: bool = False
+
+    @property
+    def start(self) -> float:
+        """Return where it starts on the segment's timeline (seconds)."""
+        return self.first_ms / 1000
+
+    @property
+    def end(self) -> float | None:
+        """Return where the next piece starts (seconds); None for the last piece."""
+        return None if self.last else self.stop_ms / 1000
+
+    @property
+    def name(self) -> str:
+        """Return how the cache and URLs name it: ``t<first ms>-<stop ms>``."""
+        return f"t{self.first_ms}-{self.stop_ms}"
+
+
+type AnyPiece = Piece | TimePiece
 
 # A part of a playlist: (stored segment, key) or (stored segment, key, piece).
-type Part = tuple[Path, str] | tuple[Path, str, Piece | None]
+type Part = tuple[Path, str] | tuple[Path, str, AnyPiece | None]
+
+
+def plan_cuts(
+    duration: float, first: float, seconds: float, min_last: float
+) -> list[TimePiece] | None:
+    """Cut a segment of ``duration`` seconds by time: a ``first`` piece, then ``seconds`` each.
+
+    No file is read. A remainder shorter than ``min_last`` joins the piece before it;
+    None when the segment is too short to cut (``duration < first + min_last``: list it
+    whole). The pieces' durations add up to ``duration``.
+    """
+    total = round(duration * 1000)
+    head, step, tail = round(first * 1000), round(seconds * 1000), round(min_last * 1000)
+    if step <= 0 or head <= 0 or total < head + tail:
+        return None
+    bounds = [0, head]
+    while bounds[-1] + step + tail <= total:
+        bounds.append(bounds[-1] + step)
+    bounds.append(total)
+    return [
+        TimePiece(begin, stop, last=stop == total) for begin, stop in itertools.pairwise(bounds)
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -465,6 +553,7 @@ class _Fragment:
     end: int  # past its mdat
     times: dict[int, int]  # track id -> decode time (tfdt) in the track's ticks
     keyframe: bool  # its first video sample is a sync sample
+    samples: tuple[int, ...] = ()  # decode times of its video samples (ticks)
 
 
 def _u32(data: bytes, offset: int) -> int:
@@ -516,10 +605,12 @@ def _fragments(path: Path) -> tuple[mp4box.Mp4Layout, int | None, list[_Fragment
     file_layout = mp4box.layout(path)
     boxes = mp4box.top_level_boxes(path)
     fragments = []
+    moofs: list[bytes] = []
     with path.open("rb") as handle:
         moov = next(box for box in boxes if box.kind == b"moov")
         handle.seek(moov.offset)
-        video, defaults = _tracks(handle.read(moov.size))
+        moov_data = handle.read(moov.size)
+        video, defaults = _tracks(moov_data)
         for moof, mdat in itertools.pairwise(boxes):
             if moof.kind != b"moof" or mdat.kind != b"mdat" or mdat.end > file_layout.media_end:
                 continue
@@ -542,6 +633,13 @@ def _fragments(path: Path) -> tuple[mp4box.Mp4Layout, int | None, list[_Fragment
                     flags = _first_sample_flags(data, traf, defaults.get(track))
                     keyframe = flags is not None and not flags & _SAMPLE_IS_NON_SYNC
             fragments.append(_Fragment(moof.offset, mdat.end, times, keyframe))
+            moofs.append(data)
+    if video is not None:
+        samples = mp4box.track_sample_times(moov_data, moofs, video)
+        fragments = [
+            dataclasses.replace(fragment, samples=tuple(times))
+            for fragment, times in zip(fragments, samples, strict=True)
+        ]
     return file_layout, video, fragments
 
 
@@ -612,6 +710,89 @@ def _write_piece(source: Path, piece: Piece, out: Path) -> None:
     out.write_bytes(init + media)
 
 
+@dataclass(frozen=True, slots=True)
+class _Cut:
+    """How ffmpeg makes a time piece of the file written for it."""
+
+    start: float  # decode time of the piece's first frame (seconds, the segment's timeline)
+    keep_from: float | None  # drop the packets before (just before its first frame)
+    keep_to: float | None  # drop the packets from (just before the next piece's first frame)
+
+
+def _write_cut(source: Path, piece: TimePiece, out: Path) -> _Cut:
+    """Write what ffmpeg needs to make a time piece: the init part and its fragments.
+
+    The fragments run from the keyframe before the piece's first frame to one fragment
+    past its last (the audio of its last moments). Returns the times to keep, on the
+    file's (the segment's) timeline: ffmpeg decodes from the keyframe and keeps the
+    packets in between. Each cut lies ``_CUT_BEFORE`` before a frame (no rounding moves
+    a frame across it), so the piece's video comes first and ffmpeg's muxer, which
+    starts every track at 0, moves no video frame (audio of a piece starts with it, as
+    the recorder's segments do); consecutive pieces share their cut: every audio packet
+    is in one.
+    """
+    file_layout, video, fragments = _fragments(source)
+    scale = file_layout.timescales.get(video) if video is not None else None
+    frames = [(number, t) for number, f in enumerate(fragments) for t in f.samples]
+    if not scale or not frames:
+        raise TranscodeError("not_fragmented", f"{source.name} holds no video fragment")
+    # Integer comparisons: frame t is in when t / scale >= first_ms / 1000.
+    first = 0 if piece.first_ms == 0 else _first_at(frames, piece.first_ms, scale)
+    stop = len(frames) if piece.last else _first_at(frames, piece.stop_ms, scale)
+    if first >= stop:
+        raise TranscodeError("source_missing", f"{source.name} has no frame in {piece.name}")
+    begin = frames[first][0]
+    while begin > 0 and not fragments[begin].keyframe:
+        begin -= 1
+    after = min(len(fragments), frames[stop - 1][0] + 2)  # one more: the audio of the end
+    chosen = fragments[begin:after]
+    with source.open("rb") as handle:
+        init = handle.read(file_layout.init_end)
+        handle.seek(chosen[0].offset)
+        media = handle.read(chosen[-1].end - chosen[0].offset)
+    media = mp4box.shift_fragments(media, file_layout.timescales, 0.0, chosen[0].offset)
+    out.write_bytes(init + media)
+
+    def before(number: int) -> float:
+        return frames[number][1] / scale - _CUT_BEFORE
+
+    return _Cut(
+        start=frames[first][1] / scale,
+        keep_from=before(first) if first > 0 else None,
+        keep_to=before(stop) if stop < len(frames) else None,
+    )
+
+
+def _write_cut_checked(source: Path, piece: TimePiece, out: Path) -> _Cut:
+    try:
+        return _write_cut(source, piece, out)
+    except FileNotFoundError as err:
+        raise TranscodeError("source_missing", f"{source.name} is not stored") from err
+    except (mp4box.Mp4Error, StopIteration, struct.error) as err:
+        raise TranscodeError("not_fragmented", f"{source.name}: {err!r}") from err
+
+
+def _first_at(frames: list[tuple[int, int]], ms: int, scale: int) -> int:
+    """Return the index of the first frame whose decode time is ``ms`` or later."""
+    return next((i for i, (_, t) in enumerate(frames) if t * 1000 >= ms * scale), len(frames))
+
+
+def _place_cut(rendition: Path, start: float) -> None:
+    """Move a time piece's rendition so its first video frame is at ``start``."""
+    file_layout, video, fragments = _fragments(rendition)
+    times = next((f.times[video] for f in fragments if video in f.times), None)
+    scale = file_layout.timescales.get(video) if video is not None else None
+    if times is None or not scale:
+        raise mp4box.Mp4Error(f"{rendition.name} holds no video fragment")
+    shift = start - times / scale
+    if abs(shift) < _EPSILON:
+        return
+    with rendition.open("rb") as handle:
+        init = handle.read(file_layout.init_end)
+        media = handle.read(file_layout.media_end - file_layout.init_end)
+    rendition.write_bytes(init + mp4box.shift_fragments(media, file_layout.timescales, shift))
+
+
 def _start_seconds(path: Path) -> tuple[mp4box.Mp4Layout, float]:
     """Return a fragmented MP4's layout and its first decode time (earliest track)."""
     file_layout, _, fragments = _fragments(path)
@@ -675,7 +856,7 @@ class _Entry:
 class _Job:
     """One rendition being made (or waiting for a slot)."""
 
-    def __init__(self, name: str, source: Path, piece: Piece | None, seq: int) -> None:
+    def __init__(self, name: str, source: Path, piece: AnyPiece | None, seq: int) -> None:
         self.name = name
         self.source = source
         self.piece = piece
@@ -762,15 +943,15 @@ class Renditions:
             self._started = True
             await self._evict()
 
-    async def segment(self, source: Path, key: str, piece: Piece | None = None) -> Path:
+    async def segment(self, source: Path, key: str, piece: AnyPiece | None = None) -> Path:
         """Return the path of the H.264 rendition of the stored segment ``source``.
 
         ``key`` names the segment for the cache and :meth:`prune` (its path relative to
         the recordings root; at most ``MAX_KEY_BYTES``). With ``piece`` (from
-        :meth:`pieces`) only that stretch of the segment is made, on the segment's own
-        timeline. Made now unless cached; a request for a part being made waits for that
-        same ffmpeg. Cancelling the call stops the transcode when no one else waits for
-        it. Raises :class:`TranscodeError`.
+        :meth:`pieces` or :func:`plan_cuts`) only that stretch of the segment is made, on
+        the segment's own timeline. Made now unless cached; a request for a part being made
+        waits for that same ffmpeg. Cancelling the call stops the transcode when no one else
+        waits for it. Raises :class:`TranscodeError`.
         """
         self._check_open()
         await self.start()
@@ -901,7 +1082,7 @@ class Renditions:
 
     # -- scheduling ---------------------------------------------------------
 
-    def _new_job(self, name: str, source: Path, piece: Piece | None) -> _Job:
+    def _new_job(self, name: str, source: Path, piece: AnyPiece | None) -> _Job:
         self._seq += 1
         job = _Job(name, source, piece, self._seq)
         self._jobs[name] = job
@@ -1031,13 +1212,18 @@ class Renditions:
         source = job.source
         if job.piece is not None:  # ffmpeg reads the piece's fragments only
             source = self.cache_dir / f".{job.name}.{token}.src{_TEMP_SUFFIX}"
-        args = rendition_args(self.ffmpeg, self.encoder, self.quality, source, tmp)
         try:
-            if job.piece is not None:
+            cut: _Cut | None = None
+            if isinstance(job.piece, TimePiece):
+                cut = await self._blocking(_write_cut_checked, job.source, job.piece, source)
+            elif job.piece is not None:
                 await self._blocking(_write_piece, job.source, job.piece, source)
+            keep = (None, None) if cut is None else (cut.keep_from, cut.keep_to)
+            args = rendition_args(self.ffmpeg, self.encoder, self.quality, source, tmp, keep)
             proc = await _spawn(args, nice=TRANSCODE_NICE)
             await _run_to_end(proc, self.stall_timeout)
-            size, replaced = await self._blocking(self._publish, tmp, dest, source)
+            start = None if cut is None else cut.start
+            size, replaced = await self._blocking(self._publish, tmp, dest, source, start)
         except BaseException:
             await self._blocking(_remove, tmp)
             raise
@@ -1048,7 +1234,7 @@ class Renditions:
 
     async def _prefetch(self, wanted: list[Part], group: str) -> None:
         await self.start()
-        looked: list[tuple[Path, Piece | None, str]] = []
+        looked: list[tuple[Path, AnyPiece | None, str]] = []
         for part in wanted:
             source, key = part[0], part[1]
             piece = part[2] if len(part) > 2 else None  # noqa: PLR2004
@@ -1098,14 +1284,14 @@ class Renditions:
     def _cache_size(self) -> int:
         return sum(entry.size for entry in self._entries.values())
 
-    def _lookup(self, source: Path, key: str, piece: Piece | None) -> tuple[str, bool]:
+    def _lookup(self, source: Path, key: str, piece: AnyPiece | None) -> tuple[str, bool]:
         """Return (cache file name, whether it exists). Blocks: stats the source."""
         try:
             stat = source.stat()
         except FileNotFoundError as err:
             raise TranscodeError("source_missing", f"{source.name} is not stored") from err
         version = hashlib.sha256(f"{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()
-        part = "all" if piece is None else f"{piece.first}-{piece.stop}"
+        part = "all" if piece is None else piece.name
         name = f"{_encode_key(key)}.{self._profile}.{part}.{version[:12]}.mp4"
         return name, (self.cache_dir / name).is_file()
 
@@ -1125,14 +1311,20 @@ class Renditions:
         found.sort(key=lambda item: item[2])
         return found
 
-    def _publish(self, tmp: Path, dest: Path, source: Path) -> tuple[int, list[str]]:
+    def _publish(
+        self, tmp: Path, dest: Path, source: Path, start: float | None = None
+    ) -> tuple[int, list[str]]:
         """Check ffmpeg's output, put it on the source's timeline and move it into place.
 
-        Returns its size and the names of renditions of older versions of the segment
-        file (deleted).
+        ``start``: where its first video frame goes (a time piece's); None: where the
+        source starts. Returns its size and the names of renditions of older versions of
+        the segment file (deleted).
         """
         try:
-            _restore_timeline(tmp, source)
+            if start is None:
+                _restore_timeline(tmp, source)
+            else:
+                _place_cut(tmp, start)
         except (OSError, mp4box.Mp4Error) as err:
             raise TranscodeError("ffmpeg_failed", f"no playable rendition: {err}") from err
         size = tmp.stat().st_size

@@ -33,7 +33,7 @@ from ..engine.policy import clip
 from ..engine.recorder import RecorderState
 from ..engine.timeline import day_bounds, timeline
 from ..engine.transcode import wants_rendition
-from ..renditions import CODEC_H264, CODEC_QUERY
+from ..renditions import CODEC_H264, CODEC_QUERY, listed_span
 from ..urls import live_playlist_path, playlist_path
 from ..util import camera_entity_id, checked_range
 from .helpers import (
@@ -184,6 +184,8 @@ async def ws_playback(
     codec strings (``hvc1.1.6.L93.90``) for ``MediaSource.isTypeSupported``; with
     ``hevc: false`` (the client cannot decode H.265) its H.265 footage is listed as
     H.264 renditions (``rendition`` says so); otherwise everything is served as stored.
+    ``first`` and ``last`` are where the playlist's timeline starts and ends (its first and
+    last segments, or pieces of them in a rendition playlist): position 0 is ``first``.
     """
     start, end = checked_range(msg[START], msg[END], MAX_PLAYLIST_SECONDS)
     begin, finish = int(start), int(end) + (0 if end == int(end) else 1)
@@ -201,13 +203,19 @@ async def ws_playback(
         raise ServiceValidationError(translation_domain=DOMAIN, translation_key="no_footage")
     root = call.coordinator.nvr.root
     codecs = await hass.async_add_executor_job(_codec_strings, root, segments)
+    hevc = msg.get(HEVC, True)
     rendition = any(
-        wants_rendition(segment.video_codec, client_decodes_hevc=msg.get(HEVC, True))
-        for segment in segments
+        wants_rendition(segment.video_codec, client_decodes_hevc=hevc) for segment in segments
     )
+    first, last = segments[0].start, segments[-1].end
     path = playlist_path(call.key, begin, finish)
     if rendition:
         path += f"?{CODEC_QUERY}={CODEC_H264}"  # signed with the path
+        # The playlist lists pieces of H.265 segments: it starts where its first piece does.
+        if wants_rendition(segments[0].video_codec, client_decodes_hevc=hevc):
+            first = listed_span(segments[0], begin, finish)[0]
+        if wants_rendition(segments[-1].video_codec, client_decodes_hevc=hevc):
+            last = listed_span(segments[-1], begin, finish)[1]
     connection.send_result(
         msg["id"],
         {
@@ -216,8 +224,8 @@ async def ws_playback(
             "rendition": rendition,
             "start": begin,
             "end": finish,
-            "first": segments[0].start,
-            "last": segments[-1].end,
+            "first": first,
+            "last": last,
             "expires": time.time() + SIGNED_URL_LIFETIME.total_seconds(),
         },
     )
