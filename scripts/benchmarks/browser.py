@@ -22,7 +22,9 @@ playlist to the end of that day, as the panel did before (a day's playlist is ab
    written, hls.js; the playlist's EXT-X-START puts the player on a keyframe fragment); a tile
    that plays Home Assistant's picture-entity card (its stream component's HLS, which answers
    its master playlist once 2 segments are ready) is reported as "HA card video". Cold: the
-   first open after Home Assistant started (nothing in the browser's cache); reopened after
+   first open after Home Assistant started (nothing in the browser's cache), once every camera
+   records and its live playlist answers (a camera still connecting would show Home Assistant's
+   card: not what a user of recording cameras gets); reopened after
    45 s without a viewer (Home Assistant stops its streams then; the browser's cache warm);
    warm: reopened 2 s after closing. Then the same with the cameras' live video kept to the
    panel (``cctv_nvr/access/set_defaults``, the Access tab's switch: their tiles play the own
@@ -611,6 +613,44 @@ async def _panel_only(base: str, token: str, cameras: list[str], on: bool) -> No
                 raise RuntimeError(f"set_defaults failed: {answer}")
 
 
+async def _wait_live(base: str, token: str, cameras: list[str], timeout: float = 180.0) -> float:
+    """Wait until every camera records and its live playlist answers; return the seconds waited.
+
+    What a user gets by default is a panel opened on recording cameras: without this wait the
+    cold open (right after Home Assistant's restart) would catch cameras still connecting, whose
+    tiles show Home Assistant's card (the panel's own live video needs the recording).
+    """
+    started = time.monotonic()
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(f"{base}/api/websocket") as ws,
+    ):
+        await ws.receive_json()
+        await ws.send_json({"type": "auth", "access_token": token})
+        assert (await ws.receive_json())["type"] == "auth_ok"
+        number = 0
+        waiting = set(cameras)
+        while waiting:
+            if time.monotonic() - started > timeout:
+                raise RuntimeError(f"cameras not recording live after {timeout:.0f} s: {waiting}")
+            number += 1
+            await ws.send_json({"id": number, "type": "cctv_nvr/cameras"})
+            listed = (await ws.receive_json())["result"]["cameras"]
+            recording = {c["id"] for c in listed if c["recording"]}
+            for camera in sorted(waiting & recording):
+                number += 1
+                await ws.send_json({"id": number, "type": "cctv_nvr/live", "camera": camera})
+                answer = await ws.receive_json()
+                if not answer.get("success"):
+                    continue
+                async with session.get(base + answer["result"]["url"]) as response:
+                    if response.status == 200:
+                        waiting.discard(camera)
+            if waiting:
+                await asyncio.sleep(1)
+    return time.monotonic() - started
+
+
 async def _open_tiles(context: Any, base: str) -> dict[str, Any]:
     """Open the panel in a new page; watch its 8 live tiles until each one's video moves.
 
@@ -789,6 +829,8 @@ async def _measure(
     settled: list[float] = []  # seconds from the cold click's frame to no transcode running
     tiles: dict[str, list[dict[str, Any]]] = {"cold": [], "warm": [], "idle": [], "panel": []}
     warm_opens, idle_opens = (2, 2) if bench.quick else (5, 3)
+    waited = await _wait_live(base, token, cameras)
+    log(f"section 14: every camera records, live playlists answer (waited {waited:.1f} s)")
     log("section 14: starting Chromium")
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
