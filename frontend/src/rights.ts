@@ -36,6 +36,21 @@ export function liveTile(camera: Camera): LiveTile {
   return camera.live_panel_only ? "panel" : "card";
 }
 
+/**
+ * What a live tile plays, for a camera the user may watch live now (null otherwise): the panel's
+ * own live video ("panel": HLS from the recording being written, moving ~2 s after it is asked
+ * for) while the camera is recording; Home Assistant's card ("card": its stream component answers
+ * after 2 segments of 6 s or more, i.e. 10-15 s cold) when it is not recording, when the own video
+ * failed, and in the enlarged view (WebRTC and audio as on the dashboards). A camera whose live
+ * video is kept to the panel always plays the own video (Home Assistant's card has no stream).
+ */
+export function liveSource(camera: Camera, options: { enlarged: boolean; ownFailed: boolean }): "card" | "panel" | null {
+  const tile = liveTile(camera);
+  if (tile === "panel") return "panel";
+  if (tile !== "card") return null;
+  return camera.recording && !options.enlarged && !options.ownFailed ? "panel" : "card";
+}
+
 export function cameraActions(camera: Camera, admin: boolean): CameraActions {
   const recordings = camera.rights.includes("recordings");
   const exporting = recordings && camera.rights.includes("export");

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Camera } from "../src/data/cameras";
-import { cameraActions, liveState, liveTile, reopenCamera, tabsFor } from "../src/rights";
+import { cameraActions, liveSource, liveState, liveTile, reopenCamera, tabsFor } from "../src/rights";
 
 const camera = (extra: Partial<Camera> = {}): Camera => ({
   id: "driveway",
@@ -59,6 +59,25 @@ describe("rights decide what the panel offers", () => {
     expect(liveTile(camera({ live_now: false }))).toBe("not_now");
     expect(liveTile(camera({ live_panel_only: true }))).toBe("panel");
     expect(liveTile(camera({ live_panel_only: true, live_now: false }))).toBe("not_now");
+  });
+});
+
+describe("what a live tile plays", () => {
+  const grid = { enlarged: false, ownFailed: false };
+  it("the panel's own live video while the camera records, Home Assistant's card otherwise", () => {
+    expect(liveSource(camera(), grid)).toBe("panel");
+    expect(liveSource(camera({ recording: false }), grid)).toBe("card");
+    expect(liveSource(camera(), { enlarged: false, ownFailed: true })).toBe("card");
+    expect(liveSource(camera(), { enlarged: true, ownFailed: false })).toBe("card");
+  });
+
+  it("a camera kept to the panel always plays the own video; no live right or not now: nothing", () => {
+    const kept = camera({ live_panel_only: true, recording: false });
+    expect(liveSource(kept, grid)).toBe("panel");
+    expect(liveSource(kept, { enlarged: true, ownFailed: true })).toBe("panel");
+    expect(liveSource(camera({ live_now: false }), grid)).toBeNull();
+    expect(liveSource(camera({ rights: ["recordings"] }), grid)).toBeNull();
+    expect(liveSource(camera({ live_panel_only: true, live_now: false }), grid)).toBeNull();
   });
 });
 

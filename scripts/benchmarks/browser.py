@@ -15,18 +15,22 @@ playlist to the end of that day, as the panel did before (a day's playlist is ab
 
 0. open the panel → every live tile moving: a new page of a browser context logged in as the
    frontend keeps it (localStorage ``hassTokens``) goes to ``/cctv`` (1920x1080: the 8 tiles in
-   view); from the navigation start until each of the 8 H.264 cameras' tiles (Home Assistant's
-   picture-entity card in live mode: its stream component's HLS, hls.js) shows a video whose
-   ``currentTime`` and decoded frames both advanced past its first frame (read every 50 ms, in
-   the page, through the shadow roots). Cold: the first open after Home Assistant started
-   (no stream running, nothing in the browser's cache); reopened after Home Assistant stopped
-   the streams (45 s without a viewer; the browser's cache warm); warm: reopened 2 s after
-   closing (the streams still run). Then the same with the cameras' live video kept to the
-   panel (``cctv_nvr/access/set_defaults``, the Access tab's switch): the tiles play the panel's
-   own live video (``cctv_nvr/live``, HLS made from the recording), and back. Breakdown per
-   tile: ``camera/stream`` (or ``cctv_nvr/live``) asked/answered (the page's WebSocket,
-   wrapped), the (master) playlist asked/answered (Resource Timing; Home Assistant answers its
-   master playlist once 2 segments are ready), first part, first frame, moving.
+   view); from the navigation start until each of the 8 H.264 cameras' tiles shows a video
+   whose ``currentTime`` and decoded frames both advanced past its first frame (read every
+   50 ms, in the page, through the shadow roots). The cameras record, so by default their
+   tiles play the panel's own live video (``cctv_nvr/live``: HLS made from the recording being
+   written, hls.js; the playlist's EXT-X-START puts the player on a keyframe fragment); a tile
+   that plays Home Assistant's picture-entity card (its stream component's HLS, which answers
+   its master playlist once 2 segments are ready) is reported as "HA card video". Cold: the
+   first open after Home Assistant started (nothing in the browser's cache), once every camera
+   records and its live playlist answers (a camera still connecting would show Home Assistant's
+   card: not what a user of recording cameras gets); reopened after
+   45 s without a viewer (Home Assistant stops its streams then; the browser's cache warm);
+   warm: reopened 2 s after closing. Then the same with the cameras' live video kept to the
+   panel (``cctv_nvr/access/set_defaults``, the Access tab's switch: their tiles play the own
+   live video whether recording or not), and back. Breakdown per tile: ``camera/stream`` (or
+   ``cctv_nvr/live``) asked/answered (the page's WebSocket, wrapped), the (master) playlist
+   asked/answered (Resource Timing), first part, first frame, moving.
 1. click → first frame: from the click to the first frame presented.
 2. seek within playing footage → new frame: ``currentTime`` set (what the video's own
    controls do) → the first frame presented at the new position.
@@ -290,7 +294,9 @@ TILES_WATCH = """
         if (!cfg.cameras.includes(cam)) continue;
         const st = T.tiles[cam] = T.tiles[cam] || {tile: now};
         const video = deep(tile, "video")[0];
-        st.kind = video ? "video" : (deep(tile, "img").length ? "img" : "none");
+        // What the tile plays: the panel's own live video, or Home Assistant's card's video.
+        const own = deep(tile, "cctv-live-video").length > 0;
+        st.kind = video ? (own ? "own video" : "HA card video") : (deep(tile, "img").length ? "img" : "none");
         if (!video) continue;
         if (st.video === undefined) st.video = now;
         if (st.el !== video) { st.el = video; st.base = undefined; }
@@ -607,6 +613,44 @@ async def _panel_only(base: str, token: str, cameras: list[str], on: bool) -> No
                 raise RuntimeError(f"set_defaults failed: {answer}")
 
 
+async def _wait_live(base: str, token: str, cameras: list[str], timeout: float = 180.0) -> float:
+    """Wait until every camera records and its live playlist answers; return the seconds waited.
+
+    What a user gets by default is a panel opened on recording cameras: without this wait the
+    cold open (right after Home Assistant's restart) would catch cameras still connecting, whose
+    tiles show Home Assistant's card (the panel's own live video needs the recording).
+    """
+    started = time.monotonic()
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(f"{base}/api/websocket") as ws,
+    ):
+        await ws.receive_json()
+        await ws.send_json({"type": "auth", "access_token": token})
+        assert (await ws.receive_json())["type"] == "auth_ok"
+        number = 0
+        waiting = set(cameras)
+        while waiting:
+            if time.monotonic() - started > timeout:
+                raise RuntimeError(f"cameras not recording live after {timeout:.0f} s: {waiting}")
+            number += 1
+            await ws.send_json({"id": number, "type": "cctv_nvr/cameras"})
+            listed = (await ws.receive_json())["result"]["cameras"]
+            recording = {c["id"] for c in listed if c["recording"]}
+            for camera in sorted(waiting & recording):
+                number += 1
+                await ws.send_json({"id": number, "type": "cctv_nvr/live", "camera": camera})
+                answer = await ws.receive_json()
+                if not answer.get("success"):
+                    continue
+                async with session.get(base + answer["result"]["url"]) as response:
+                    if response.status == 200:
+                        waiting.discard(camera)
+            if waiting:
+                await asyncio.sleep(1)
+    return time.monotonic() - started
+
+
 async def _open_tiles(context: Any, base: str) -> dict[str, Any]:
     """Open the panel in a new page; watch its 8 live tiles until each one's video moves.
 
@@ -785,6 +829,8 @@ async def _measure(
     settled: list[float] = []  # seconds from the cold click's frame to no transcode running
     tiles: dict[str, list[dict[str, Any]]] = {"cold": [], "warm": [], "idle": [], "panel": []}
     warm_opens, idle_opens = (2, 2) if bench.quick else (5, 3)
+    waited = await _wait_live(base, token, cameras)
+    log(f"section 14: every camera records, live playlists answer (waited {waited:.1f} s)")
     log("section 14: starting Chromium")
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
@@ -792,8 +838,8 @@ async def _measure(
         )
         try:
             # 0: the panel's live grid, opened in a new page of a fresh context (cold: the first
-            # open after Home Assistant started, no stream running, nothing cached), then again
-            # a few seconds after closing it (warm: the streams still run).
+            # open after Home Assistant started, nothing cached), then again a few seconds after
+            # closing it (warm).
             tiles_context = await browser.new_context(viewport={"width": 1920, "height": 1080})
             watch = {"tokens": running.tokens, "cameras": cameras, "timeout": 60_000}
             await tiles_context.add_init_script(script=TILES_WATCH % json.dumps(watch))
@@ -805,8 +851,8 @@ async def _measure(
                 tiles_closed = time.monotonic()
                 log(f"section 14: panel open {number} ({kind}): {json.dumps(result)}")
                 tiles[kind].append(result)
-            # 0 with the panel's own live video (the cameras' live video kept to the panel:
-            # HLS made from the recording being written, no stream to start), then back.
+            # 0 with the cameras' live video kept to the panel (their tiles play the own live
+            # video whether recording or not), then back.
             await _panel_only(base, token, cameras, True)
             for number in range(1 + warm_opens):
                 if number:
@@ -908,15 +954,16 @@ async def _measure(
             await browser.close()
             await floor.stop()
     rows.append(_tiles_row(
-        f"open the panel → all {CAMERAS} live tiles moving (cold: 1st open after start)",
+        f"open the panel → all {CAMERAS} live tiles moving (cold: 1st open after start; "
+        "recording cameras: the panel's own live video)",
         tiles["cold"], TILES_TARGET_MS,
     ))  # fmt: skip
     rows.append(_tiles_row(
-        f"the same, reopened after its streams stopped ({IDLE_WAIT:.0f} s without a viewer)",
+        f"the same, reopened after {IDLE_WAIT:.0f} s without a viewer (HA's streams stopped)",
         tiles["idle"], TILES_TARGET_MS,
     ))  # fmt: skip
     rows.append(_tiles_row(
-        "the same, reopened 2 s after closing (the streams still run)",
+        "the same, reopened 2 s after closing",
         tiles["warm"], TILES_TARGET_MS,
     ))  # fmt: skip
     rows.append(_tiles_row(

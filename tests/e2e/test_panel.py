@@ -166,19 +166,24 @@ def _grid(page: Any, panel: Any) -> None:
     driveway = panel.locator("section.tile[data-camera=driveway]")
     driveway.locator(".badge.ok").wait_for(timeout=30_000)
     driveway.locator(".badge.rec").wait_for(timeout=30_000)
-    # Home Assistant's own picture-entity card in live mode, its video moving. The page was
-    # opened on the panel itself: Home Assistant's dashboards' code (their card helpers) was
-    # never loaded, and the panel loads it (without it the tile kept the still picture).
-    video = driveway.locator("hui-picture-entity-card video")
-    video.wait_for(timeout=60_000)
-    page.wait_for_function(
-        "video => video.readyState >= 2 && video.currentTime > 1",
-        arg=video.element_handle(),
-        timeout=60_000,
-    )
+    # The camera records: its tile plays the panel's own live video (HLS from the recording
+    # being written), moving, and no Home Assistant card (no stream session) in the grid.
+    moving = "video => video.readyState >= 2 && video.currentTime > 1"
+    own = driveway.locator("cctv-live-video video")
+    own.wait_for(timeout=60_000)
+    page.wait_for_function(moving, arg=own.element_handle(), timeout=60_000)
+    assert driveway.locator("hui-picture-entity-card").count() == 0
     page.screenshot(path=str(ARTIFACTS / "panel-grid-desktop.png"))
+    # Enlarged: Home Assistant's own picture-entity card in live mode (WebRTC/HLS, audio), its
+    # video moving. The page was opened on the panel itself: Home Assistant's dashboards' code
+    # (their card helpers) was never loaded, and the panel loads it (without it the card kept
+    # the still picture).
     driveway.locator("button.view").click()
-    panel.locator(".overlay .big").wait_for()
+    big = panel.locator(".overlay .big")
+    big.wait_for()
+    video = big.locator("hui-picture-entity-card video")
+    video.wait_for(timeout=60_000)
+    page.wait_for_function(moving, arg=video.element_handle(), timeout=60_000)
     page.keyboard.press("Escape")
     panel.locator(".overlay").wait_for(state="detached")
 

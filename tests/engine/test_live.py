@@ -34,6 +34,7 @@ from custom_components.cctv_nvr.engine.live import (
     LiveFeed,
     LiveFragment,
     LiveNotReadyError,
+    _start_fragment,
 )
 from custom_components.cctv_nvr.engine.recorder import Recorder, RecorderConfig
 from tests.engine.helpers import box
@@ -75,6 +76,18 @@ class Playlist:
     discontinuity_sequence: int
     independent: bool
     entries: list[Entry]
+    start_offset: float | None  # EXT-X-START TIME-OFFSET (from the first segment)
+
+    def start_entry(self) -> Entry | None:
+        """Return the segment a joining player starts on (EXT-X-START), if any."""
+        if self.start_offset is None:
+            return None
+        at = 0.0
+        for entry in self.entries:
+            if abs(at - self.start_offset) < 1e-5:
+                return entry
+            at += entry.duration
+        pytest.fail(f"EXT-X-START {self.start_offset} is not where a segment starts")
 
     @property
     def seconds(self) -> float:
@@ -125,6 +138,11 @@ def parse_playlist(text: str) -> Playlist:
             header[key] = value
         elif line == "#EXT-X-INDEPENDENT-SEGMENTS":
             header["independent"] = "1"
+        elif line.startswith("#EXT-X-START:"):
+            assert not entries, "EXT-X-START after the first segment"
+            match = re.fullmatch(r"#EXT-X-START:TIME-OFFSET=(\d+\.\d{6}),PRECISE=YES", line)
+            assert match, line
+            header["start"] = match.group(1)
         elif line.startswith("#"):
             _segment_tag(line, pending, bool(entries))
         else:
@@ -154,11 +172,13 @@ def parse_playlist(text: str) -> Playlist:
         int(header["EXT-X-DISCONTINUITY-SEQUENCE"]),
         "independent" in header,
         entries,
+        float(header["start"]) if "start" in header else None,
     )
     assert [e.sequence for e in entries] == list(
         range(playlist.media_sequence, playlist.media_sequence + len(entries))
     )
     assert all(int(e.duration + 0.5) <= playlist.target for e in entries)
+    playlist.start_entry()  # EXT-X-START, when there, is where a segment starts
     return playlist
 
 
@@ -919,14 +939,14 @@ def test_new_run_skipped_file_and_late_file(clip: bytes, tmp_path: Path) -> None
     assert decode(path).video_frames == 12 * FPS
 
 
-def _long_gop_clip(tmp_path: Path) -> bytes:
+def _long_gop_clip(tmp_path: Path, gop: int = 3, seconds: int = 6) -> bytes:
     """A real fMP4 with a keyframe every 3 s and 1 s fragments (2 of 3 start mid-GOP)."""
-    path = tmp_path / "gop.mp4"
+    path = tmp_path / f"gop{gop}.mp4"
     subprocess.run(
         [
             *("ffmpeg", "-v", "error", "-y", "-f", "lavfi"),
-            *("-i", f"testsrc2=size=160x120:rate={FPS}", "-t", "6"),
-            *("-c:v", "libx264", "-preset", "ultrafast", "-g", str(3 * FPS)),
+            *("-i", f"testsrc2=size=160x120:rate={FPS}", "-t", str(seconds)),
+            *("-c:v", "libx264", "-preset", "ultrafast", "-g", str(gop * FPS)),
             *("-pix_fmt", "yuv420p", "-movflags", "+frag_keyframe+empty_moov+default_base_moof"),
             *("-frag_duration", "1000000", str(path)),
         ],
@@ -973,6 +993,83 @@ def test_head_of_the_window_starts_at_a_keyframe(tmp_path: Path) -> None:
     (only,) = short.listed()
     assert only.sequence == 5
     assert not only.keyframe
+
+
+def test_joining_player_starts_on_a_keyframe_fragment(tmp_path: Path) -> None:
+    """Long GOP (a keyframe every 5 s, 1 s fragments, as the simulator's ``longgop`` mount).
+
+    A player joining at any moment is pointed (EXT-X-START) at the newest keyframe fragment
+    at least 2 s and at most 8 s before the live edge, so its first fragment decodes and it
+    holds buffer; the fragment 2 back from the edge (hls.js's default start) is mostly
+    mid-GOP, where a player shows nothing until the next keyframe.
+    """
+    data = _long_gop_clip(tmp_path, gop=5, seconds=10)
+    pairs = _pairs(data)
+    assert len(pairs) == 10
+    t0 = float(int(time.time()) - 100)
+    feed = LiveFeed()
+    files: list[Path] = []
+    leads = []
+    default_mid_gop = 0
+    for i in range(3):
+        files.append(_place(tmp_path, b"", t0 + 10 * i, "r1"))
+        for _, end in pairs:  # the recorder writes the file fragment by fragment
+            files[-1].write_bytes(data[:end])
+            feed.refresh(files[-3:])
+            text = feed.playlist(init_url, fragment_url)
+            playlist = parse_playlist(text)
+            entry = playlist.start_entry()
+            assert entry is not None, text
+            start = feed.fragment(entry.sequence)
+            assert start is not None
+            assert start.keyframe
+            listed = feed.listed()
+            edge = listed[-1].end
+            lead = edge - start.start
+            leads.append(lead)
+            if edge - listed[0].start >= 7:  # a GOP and the lead in the window
+                assert 2 - 1e-6 <= lead <= 7 + 1e-6, text
+                # The newest such keyframe fragment: none later leaves 2 s.
+                later = [f for f in listed if f.keyframe and f.start > start.start]
+                assert all(edge - f.start < 2 for f in later)
+                default_mid_gop += not listed[-3].keyframe
+            # From there, every frame decodes, the first a keyframe.
+            path = tmp_path / "join.mp4"
+            path.write_bytes(
+                (feed.init_bytes(start.init) or b"")
+                + b"".join(
+                    feed.fragment_bytes(f.sequence) or b""
+                    for f in listed
+                    if f.sequence >= start.sequence
+                )
+            )
+            decoded = decode(path)
+            assert decoded.first_is_keyframe
+            assert decoded.video_frames == round(lead * FPS)
+    assert default_mid_gop >= 10  # without EXT-X-START most joins would start mid-GOP
+    assert max(leads) <= 7 + 1e-6
+
+
+def test_start_fragment_choices() -> None:
+    """EXT-X-START: none without keyframes; a keyframe near the edge when the others are too far."""
+
+    def fragments(keyframes: list[bool]) -> list[LiveFragment]:
+        return [
+            LiveFragment(i, (), float(i), 1.0, 0.0, key, 0, False, 0)
+            for i, key in enumerate(keyframes)
+        ]
+
+    assert _start_fragment(fragments([False] * 12)) is None
+    # Keyframes 12 s and 1 s before the edge: the near one (the far one is too far back).
+    chosen = _start_fragment(fragments([True] + [False] * 10 + [True]))
+    assert chosen is not None
+    assert chosen.sequence == 11
+    # Only a keyframe too far back: the player's own choice.
+    assert _start_fragment(fragments([True] + [False] * 11)) is None
+    # Short GOP: 2 s before the edge, as hls.js would anyway.
+    chosen = _start_fragment(fragments([True] * 12))
+    assert chosen is not None
+    assert chosen.sequence == 10
 
 
 def test_decode_times_jumping_inside_a_file(clip: bytes, tmp_path: Path) -> None:

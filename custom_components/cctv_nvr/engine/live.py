@@ -67,6 +67,12 @@ _MAX_JUMP: Final = Fraction(1, 2)
 _NAME_SLACK: Final = 1.5
 # Without a keyframe in this many windows the head of the playlist is cut anyway.
 _MAX_HOLD_WINDOWS: Final = 3
+# Where a joining player starts (EXT-X-START): the newest keyframe fragment that leaves
+# it at least this much media before the live edge (the panel's hls.js holds ~2 fragments
+# back), but not one further back than _START_MAX_LEAD (the player would jump to the live
+# edge, mid-GOP; cctv-live-video.ts allows 10 target durations of latency).
+_START_LEAD: Final = 2.0
+_START_MAX_LEAD: Final = 8.0
 _MAX_HELD_PARTS: Final = 16
 _MAX_FILES: Final = 32
 _MAX_MOOF_BYTES: Final = 4 * 2**20
@@ -239,7 +245,11 @@ class LiveFeed:
         ``url_for_init(version)`` gives the URL of :meth:`init_bytes` of that version,
         ``url_for_fragment(sequence)`` the URL of :meth:`fragment_bytes`. The first
         listed fragment starts with a keyframe when the recording has one in reach.
-        Raises :class:`LiveNotReadyError` before the first fragment is complete.
+        ``EXT-X-START`` points a joining player at a keyframe fragment near the live
+        edge (see :func:`_start_fragment`): a player that starts a couple of fragments
+        back from the edge otherwise lands mid-GOP with a long-GOP camera and shows
+        nothing until the next keyframe (up to a GOP later). Raises
+        :class:`LiveNotReadyError` before the first fragment is complete.
         """
         with self._lock:
             listed = [f for f in self._fragments if f.sequence >= self._head]
@@ -255,6 +265,11 @@ class LiveFeed:
         ]
         if all(f.keyframe for f in listed):
             lines.append("#EXT-X-INDEPENDENT-SEGMENTS")
+        start = _start_fragment(listed)
+        if start is not None:
+            # Playlist time (the EXTINF sum before it), as served: media time is the same.
+            offset = sum(round(f.duration, 6) for f in listed if f.sequence < start.sequence)
+            lines.append(f"#EXT-X-START:TIME-OFFSET={offset:.6f},PRECISE=YES")
         previous: LiveFragment | None = None
         for fragment in listed:
             if previous is not None and fragment.discontinuity:
@@ -590,6 +605,21 @@ class LiveFeed:
             needed.add(self._edge.version)
         for version in [v for v in self._inits if v not in needed]:
             del self._inits[version]
+
+
+def _start_fragment(listed: Sequence[LiveFragment]) -> LiveFragment | None:
+    """Return the fragment a joining player should start on, or None (the player's choice).
+
+    The newest keyframe fragment with at least ``_START_LEAD`` seconds from its start to
+    the live edge, unless that is more than ``_START_MAX_LEAD`` back; then (or when no
+    keyframe is that far back) the newest keyframe fragment closer to the edge.
+    """
+    end = listed[-1].end
+    keyed = [f for f in listed if f.keyframe]
+    ready = [f for f in keyed if end - f.start >= _START_LEAD - 1e-9]
+    if ready and end - ready[-1].start <= _START_MAX_LEAD + 1e-9:
+        return ready[-1]
+    return next((f for f in reversed(keyed) if end - f.start < _START_LEAD - 1e-9), None)
 
 
 def _anchor(state: _File, decode_time: Fraction, cursor: Fraction, wall: float) -> None:

@@ -20,6 +20,8 @@ export interface CctvEvents {
   "cctv-message": PanelMessage | null;
   /** Open a camera's recordings (from the live grid). */
   "cctv-open-camera": { camera: Camera };
+  /** The panel's own live video of a camera failed (the live grid falls back to Home Assistant's card). */
+  "cctv-live-failed": { camera: string };
   /** Back from a camera's recordings to the live grid. */
   "cctv-close-camera": undefined;
   /** Exports or export jobs changed (an export started, an export deleted): load them again. */

@@ -1,12 +1,16 @@
 /**
- * The panel's own live view of a camera, for cameras whose live video is kept to the CCTV panel:
- * hls.js over the integration's live playlist, which is made from the recording being written
- * (no second camera session; a few seconds behind the camera). The integration checks the user's
- * live right and time windows on every request, so the video stops when they end.
+ * The panel's own live view of a camera (the live grid's tiles while the camera records, and
+ * always for cameras whose live video is kept to the CCTV panel): hls.js over the integration's
+ * live playlist, which is made from the recording being written (no second camera session; a few
+ * seconds behind the camera). The playlist's EXT-X-START points a joining player at a keyframe
+ * fragment (hls.js honours it), so a long-GOP camera moves as soon as the first fragments load.
+ * The integration checks the user's live right and time windows on every request, so the video
+ * stops when they end. A failure fires `cctv-live-failed` (the grid then shows Home Assistant's card).
  */
 import { css, html, type PropertyValues, type TemplateResult } from "lit";
 import Hls from "hls.js";
 import { CctvElement, errorText } from "../common/cctv-element";
+import { fireEvent } from "../common/fire-event";
 import type { Camera } from "../data/cameras";
 import { fetchLive } from "../data/live";
 
@@ -56,13 +60,16 @@ export class CctvLiveVideo extends CctvElement {
       if (!video || this._playing !== camera.id) return;
       const url = this.hass.hassUrl ? this.hass.hassUrl(live.url) : live.url;
       if (Hls.isSupported()) {
-        const hls = new Hls({ liveSyncDurationCount: 2, liveMaxLatencyDurationCount: 6, maxBufferLength: 10 });
+        // Latency up to 10 target durations: a long GOP's start (EXT-X-START, at most 8 s back)
+        // must not be taken for "too far behind" (hls.js would then start mid-GOP, at the edge).
+        const hls = new Hls({ liveSyncDurationCount: 2, liveMaxLatencyDurationCount: 10, maxBufferLength: 10 });
         hls.on(Hls.Events.ERROR, (_event, data) => {
           if (!data.fatal) return;
           this._error =
             data.details === Hls.ErrorDetails.BUFFER_ADD_CODEC_ERROR
               ? this.t("live_codec_unsupported")
               : this.t("error", { message: data.details });
+          fireEvent(this, "cctv-live-failed", { camera: camera.id });
         });
         hls.loadSource(url);
         hls.attachMedia(video);
@@ -73,6 +80,7 @@ export class CctvLiveVideo extends CctvElement {
       void video.play().catch(() => undefined);
     } catch (err) {
       this._error = errorText(err);
+      fireEvent(this, "cctv-live-failed", { camera: camera.id });
     }
   }
 

@@ -1,14 +1,17 @@
 /**
- * The live grid: a tile per camera with Home Assistant's own live view (the dashboards'
- * picture-entity card in live mode: WebRTC/HLS as there), its state badges and the way to its
+ * The live grid: a tile per camera with its live video, its state badges and the way to its
  * recordings; a tile enlarges into an overlay that Escape or a click outside closes.
  *
  * Only cameras the user may watch live now (`live_now`) get a live view; the others show why
  * not (no live right, or outside their time windows), and a camera without the recordings
- * right has no way to its recordings. A camera whose live video is kept to the CCTV panel
- * offers no stream to Home Assistant's cards: its tile plays the panel's own live video
- * (`cctv-live-video`, made from the recording).
- */
+ * right has no way to its recordings. What a tile plays (rights.ts `liveSource`): while the
+ * camera records, the panel's own live video (`cctv-live-video`, HLS made from the recording
+ * being written: moving ~2 s after the panel opens, no second camera session); when it does not
+ * record, or the own video failed, Home Assistant's own live view (the dashboards'
+ * picture-entity card in live mode: WebRTC/HLS as there; its HLS starts after 2 segments of
+ * 6 s or more). The enlarged view keeps Home Assistant's card (WebRTC, audio). A camera whose
+ * live video is kept to the CCTV panel offers no stream to Home Assistant's cards: its tiles
+ * always play the panel's own live video. */
 import { css, html, nothing, type PropertyValues, type TemplateResult } from "lit";
 import { CctvElement } from "../common/cctv-element";
 import { fireEvent } from "../common/fire-event";
@@ -16,7 +19,8 @@ import type { Camera } from "../data/cameras";
 import type { HomeAssistant } from "../data/connection";
 import { sharedStyles } from "../styles";
 import { cameraBadges } from "../components/camera-badges";
-import { liveTile } from "../rights";
+import type { CctvEvent } from "../common/fire-event";
+import { liveSource, liveTile } from "../rights";
 import "../components/cctv-live-video";
 
 /** A dashboard card as Home Assistant's card helpers create it. */
@@ -67,6 +71,7 @@ export class CctvLiveGrid extends CctvElement {
   static override properties = {
     cameras: { attribute: false },
     _enlarged: { state: true },
+    _ownFailed: { state: true },
   };
 
   cameras: Camera[] = [];
@@ -74,6 +79,8 @@ export class CctvLiveGrid extends CctvElement {
   /** The live cards, kept while the grid is away (a camera's recordings) so streams resume. */
   private _cards = new Map<string, LovelaceCard>();
   private _cardHelpers?: Promise<CardHelpers | undefined>;
+  /** Cameras whose own live video failed: their grid tile shows Home Assistant's card instead. */
+  private _ownFailed = new Set<string>();
 
   override connectedCallback(): void {
     super.connectedCallback();
@@ -92,6 +99,11 @@ export class CctvLiveGrid extends CctvElement {
     for (const key of [...this._cards.keys()]) {
       if (!live.has(key.slice(key.indexOf(":") + 1))) this._cards.delete(key);
     }
+    // A camera that stopped recording tries its own live video again when it records again.
+    const recording = new Set(this.cameras.filter((c) => c.recording).map((c) => c.id));
+    if ([...this._ownFailed].some((id) => !recording.has(id))) {
+      this._ownFailed = new Set([...this._ownFailed].filter((id) => recording.has(id)));
+    }
     if (this._enlarged) {
       const fresh = this.cameras.find((c) => c.id === this._enlarged?.id);
       this._enlarged = fresh && showsLive(fresh) ? fresh : null;
@@ -108,15 +120,27 @@ export class CctvLiveGrid extends CctvElement {
     if (ev.key === "Escape" && this._enlarged) this._enlarged = null;
   };
 
+  private _onLiveFailed = (ev: CctvEvent<"cctv-live-failed">): void => {
+    const id = ev.detail.camera;
+    const camera = this.cameras.find((c) => c.id === id);
+    // A camera kept to the panel has no other live view: its tile shows the error.
+    if (!camera || liveTile(camera) !== "card" || this._ownFailed.has(id)) return;
+    this._ownFailed = new Set([...this._ownFailed, id]);
+  };
+
   private _open(camera: Camera): void {
     this._enlarged = null;
     fireEvent(this, "cctv-open-camera", { camera });
   }
 
-  /** A dashboard picture-entity card in live mode (HA's own streaming: WebRTC/HLS). */
-  private _liveCard(camera: Camera, key: string): TemplateResult {
-    if (liveTile(camera) === "panel") {
-      return html`<cctv-live-video .hass=${this.hass} .camera=${camera}></cctv-live-video>`;
+  /**
+   * The live view of a tile ("grid") or of the enlarged view ("big"): the panel's own live video,
+   * or a dashboard picture-entity card in live mode (HA's own streaming: WebRTC/HLS).
+   */
+  private _liveCard(camera: Camera, key: "grid" | "big"): TemplateResult {
+    const source = liveSource(camera, { enlarged: key === "big", ownFailed: this._ownFailed.has(camera.id) });
+    if (source === "panel") {
+      return html`<cctv-live-video .hass=${this.hass} .camera=${camera} @cctv-live-failed=${this._onLiveFailed}></cctv-live-video>`;
     }
     const entityId = camera.entity_id;
     if (!entityId) return html``;
