@@ -36,7 +36,7 @@ import {
   unprotectFootage,
   unprotectMessage,
 } from "../src/data/footage";
-import { fetchLive, liveMessage } from "../src/data/live";
+import { fetchLive, liveMessage, RenditionNeeded } from "../src/data/live";
 import { fetchPlayback, isHevc, playbackMessage } from "../src/data/playback";
 import { fetchStorage, storageMessage } from "../src/data/storage";
 import { fetchTimeline, timelineMessage } from "../src/data/timeline";
@@ -232,6 +232,13 @@ describe("wrappers send one message each and answer what Home Assistant answered
     expect((await fetchLive(connection(["hvc1.1.6.L120.90"]), "garden", () => true)).url).toBe("/stored");
     expect((await fetchLive(connection(["avc1.640028"]), "garden", () => false)).url).toBe("/stored");
     expect(liveMessage("garden", false)).toEqual({ type: "cctv_nvr/live", camera: "garden", hevc: false });
+    // A grid tile that declines renditions (it has Home Assistant's card to fall back to).
+    sent.length = 0;
+    await expect(fetchLive(connection(["hvc1.1.6.L120.90"]), "garden", () => false, false)).rejects.toBeInstanceOf(
+      RenditionNeeded,
+    );
+    expect(sent).toEqual([liveMessage("garden")]); // no rendition asked for
+    expect((await fetchLive(connection(["hvc1.1.6.L120.90"]), "garden", () => true, false)).url).toBe("/stored");
   });
 
   it("export: as recorded unless H.264 for sharing is chosen", () => {

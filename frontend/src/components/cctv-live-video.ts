@@ -12,15 +12,23 @@ import Hls from "hls.js";
 import { CctvElement, errorText } from "../common/cctv-element";
 import { fireEvent } from "../common/fire-event";
 import type { Camera } from "../data/cameras";
-import { fetchLive } from "../data/live";
+import { fetchLive, RenditionNeeded } from "../data/live";
+import { browserPlays } from "../data/playback";
 
 export class CctvLiveVideo extends CctvElement {
   static override properties = {
     camera: { attribute: false },
+    renditions: { type: Boolean },
     _error: { state: true },
   };
 
   camera?: Camera;
+  /**
+   * Whether H.265 the browser cannot decode plays as H.264 renditions (a transcode per live
+   * fragment, at most RENDITION_MAX_RUNNING for everybody). The grid's tiles of cameras that
+   * Home Assistant's card can show set it false: the tile then fails over to the card.
+   */
+  renditions = true;
   private _error: string | null = null;
   private _hls: Hls | null = null;
   private _playing?: string; // the camera id the video was started for
@@ -54,7 +62,7 @@ export class CctvLiveVideo extends CctvElement {
     this._playing = camera.id;
     this._error = null;
     try {
-      const live = await fetchLive(this.connection, camera.id);
+      const live = await fetchLive(this.connection, camera.id, browserPlays, this.renditions);
       await this.updateComplete;
       const video = this.renderRoot.querySelector("video");
       if (!video || this._playing !== camera.id) return;
@@ -79,7 +87,8 @@ export class CctvLiveVideo extends CctvElement {
       }
       void video.play().catch(() => undefined);
     } catch (err) {
-      this._error = errorText(err);
+      // A rendition this tile declined is no error to show: the grid puts the card in its place.
+      if (!(err instanceof RenditionNeeded)) this._error = errorText(err);
       fireEvent(this, "cctv-live-failed", { camera: camera.id });
     }
   }

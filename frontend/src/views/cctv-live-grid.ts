@@ -140,7 +140,14 @@ export class CctvLiveGrid extends CctvElement {
   private _liveCard(camera: Camera, key: "grid" | "big"): TemplateResult {
     const source = liveSource(camera, { enlarged: key === "big", ownFailed: this._ownFailed.has(camera.id) });
     if (source === "panel") {
-      return html`<cctv-live-video .hass=${this.hass} .camera=${camera} @cctv-live-failed=${this._onLiveFailed}></cctv-live-video>`;
+      // A camera Home Assistant's card can show gets no live rendition in a tile: the tile falls
+      // back to the card (its H.264 sub stream, when it has one) instead of a transcode per fragment.
+      return html`<cctv-live-video
+        .hass=${this.hass}
+        .camera=${camera}
+        .renditions=${liveTile(camera) === "panel"}
+        @cctv-live-failed=${this._onLiveFailed}
+      ></cctv-live-video>`;
     }
     const entityId = camera.entity_id;
     if (!entityId) return html``;
