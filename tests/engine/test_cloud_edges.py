@@ -257,6 +257,12 @@ def test_bucket_delete_close_and_storage_class(gcs: FakeGcs) -> None:
     info = bucket.upload_small("a.mp4", b"abc", crc32c_of(b"abc"), {"k": "v"}, "NEARLINE")
     assert info.storage_class == "NEARLINE"
     assert client(gcs).bucket(BUCKET).get_blob("a.mp4").storage_class == "NEARLINE"
+    # A resumable session takes the class too (fake-gcs-server stores STANDARD whatever
+    # the session asked for: only the object's arrival is checked here).
+    session = bucket.start_resumable("r.mp4", 3, {}, "COLDLINE")
+    done = bucket.send_chunk(session, b"abc", 0, 3, crc32c_of(b"abc"))
+    assert not isinstance(done, int)
+    assert (done.name, done.size, done.crc32c) == ("r.mp4", 3, crc32c_of(b"abc"))
     # Closing drops this thread's client and session; the next call opens new ones.
     bucket.close()
     bucket.close()  # nothing left to close
@@ -324,6 +330,11 @@ def test_small_upload_is_sent_whole_again_after_a_token_refresh(
     # The CRC32C travels in the resource, for GCS to check the bytes against.
     assert f'"crc32c": "{crc32c_of(data)}"'.encode() in posts[0]
     assert key["private_key"] not in str(err)
+    # An answer that is not an object resource is refused, not trusted.
+    anonymous = Bucket("b", None, emulator_host=stub.url, timeout=10)
+    stub.answer(200, b"this is not json")
+    err = error_of(lambda: anonymous.upload_small("a.mp4", data, crc32c_of(data), {}))
+    assert err.kind == ErrorKind.REJECTED
 
 
 # -- the tier's life cycle and enqueueing -------------------------------------------------
