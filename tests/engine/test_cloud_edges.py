@@ -33,6 +33,7 @@ from custom_components.cctv_nvr.engine.gcs import (
     Bucket,
     BucketError,
     ErrorKind,
+    _MultipartBody,
     crc32c_of,
     split_uri,
 )
@@ -55,8 +56,11 @@ from tests.engine.test_cloud import (
     make_segments,
     objects,
     start,
+    token_server,
 )
-from tests.gcs_emulator import FakeGcs, free_port, make_key
+from tests.gcs_emulator import FakeGcs, TokenServer, free_port, make_key
+
+__all__ = ["token_server"]  # a fixture of test_cloud.py, used here
 
 
 @pytest.fixture
@@ -253,12 +257,84 @@ def test_bucket_delete_close_and_storage_class(gcs: FakeGcs) -> None:
     info = bucket.upload_small("a.mp4", b"abc", crc32c_of(b"abc"), {"k": "v"}, "NEARLINE")
     assert info.storage_class == "NEARLINE"
     assert client(gcs).bucket(BUCKET).get_blob("a.mp4").storage_class == "NEARLINE"
+    # A resumable session takes the class too (fake-gcs-server stores STANDARD whatever
+    # the session asked for: only the object's arrival is checked here).
+    session = bucket.start_resumable("r.mp4", 3, {}, "COLDLINE")
+    done = bucket.send_chunk(session, b"abc", 0, 3, crc32c_of(b"abc"))
+    assert not isinstance(done, int)
+    assert (done.name, done.size, done.crc32c) == ("r.mp4", 3, crc32c_of(b"abc"))
     # Closing drops this thread's client and session; the next call opens new ones.
     bucket.close()
     bucket.close()  # nothing left to close
     assert bucket.info("a.mp4") is not None
     assert bucket.delete("a.mp4", info.generation) is True
     assert bucket.info("a.mp4") is None
+
+
+def test_small_upload_is_one_multipart_request(gcs: FakeGcs) -> None:
+    """Sent by hand (not google-cloud-storage's copying body): GCS gets the same object."""
+    bucket = Bucket(BUCKET, None, emulator_host=gcs.url, timeout=10)
+    data = os.urandom(300 * KIB)
+    info = bucket.upload_small("m/a.mp4", data, crc32c_of(data), {"cctv-camera": "cam"})
+    assert (info.name, info.size, info.crc32c) == ("m/a.mp4", len(data), crc32c_of(data))
+    assert info.metadata == {"cctv-camera": "cam"}
+    blob = client(gcs).bucket(BUCKET).get_blob("m/a.mp4")
+    assert blob.download_as_bytes() == data
+    assert blob.content_type == "video/mp4"
+    # Create-only: the name is taken now.
+    err = error_of(lambda: bucket.upload_small("m/a.mp4", b"x", crc32c_of(b"x"), {}))
+    assert err.kind == ErrorKind.CONFLICT
+    missing = Bucket("no-such-bucket", None, emulator_host=gcs.url, timeout=10)
+    err = error_of(lambda: missing.upload_small("a.mp4", b"abc", crc32c_of(b"abc"), {}))
+    assert err.kind == ErrorKind.BUCKET_MISSING
+    stopped = Bucket(BUCKET, None, emulator_host=f"http://127.0.0.1:{free_port()}", timeout=5)
+    err = error_of(lambda: stopped.upload_small("a.mp4", b"abc", crc32c_of(b"abc"), {}))
+    assert err.kind == ErrorKind.NETWORK
+
+
+def test_multipart_body_does_not_copy_the_data_and_can_be_sent_again() -> None:
+    data = os.urandom(64 * KIB)
+    body = _MultipartBody("B", {"name": "a", "contentType": "video/mp4"}, data)
+    first = [bytes(piece) for piece in body]
+    assert first == [bytes(piece) for piece in body]  # iterating again starts over
+    assert len(body) == sum(len(piece) for piece in first)
+    pieces = list(body)
+    assert isinstance(pieces[1], memoryview)
+    assert pieces[1].obj is data  # the caller's bytes, not a copy
+    text = b"".join(first)
+    assert text.startswith(b"--B\r\ncontent-type: application/json")
+    assert (
+        b'{"name": "a", "contentType": "video/mp4"}\r\n--B\r\ncontent-type: video/mp4\r\n\r\n'
+        in text
+    )
+    assert text.endswith(data + b"\r\n--B--")
+
+
+def test_small_upload_is_sent_whole_again_after_a_token_refresh(
+    stub: StubServer, token_server: TokenServer
+) -> None:
+    """A 401 makes google-auth refresh the token and resend: the body goes again, whole.
+
+    The stub answers 401 every time (the emulator never does); the bodies it saw are compared.
+    """
+    key = make_key("nvr@test.iam.gserviceaccount.com", token_server.url)
+    bucket = Bucket("b", key, emulator_host=stub.url, timeout=10)
+    stub.answer(401, b'{"error": {"code": 401, "message": "token expired"}}')
+    data = os.urandom(32 * KIB)
+    err = error_of(lambda: bucket.upload_small("a.mp4", data, crc32c_of(data), {}))
+    assert err.kind == ErrorKind.AUTH
+    posts = [body for method, body in stub.seen if method == "POST"]
+    assert len(posts) >= 2  # sent, refused, token refreshed, sent again
+    assert all(body == posts[0] for body in posts)
+    assert data in posts[0]
+    # The CRC32C travels in the resource, for GCS to check the bytes against.
+    assert f'"crc32c": "{crc32c_of(data)}"'.encode() in posts[0]
+    assert key["private_key"] not in str(err)
+    # An answer that is not an object resource is refused, not trusted.
+    anonymous = Bucket("b", None, emulator_host=stub.url, timeout=10)
+    stub.answer(200, b"this is not json")
+    err = error_of(lambda: anonymous.upload_small("a.mp4", data, crc32c_of(data), {}))
+    assert err.kind == ErrorKind.REJECTED
 
 
 # -- the tier's life cycle and enqueueing -------------------------------------------------

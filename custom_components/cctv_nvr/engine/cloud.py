@@ -925,27 +925,26 @@ class CloudTier:
             return
         raise _ItemFailedError(f"{MAX_SUFFIX} names of {upload.object_name} are taken")
 
-    def _read_whole(self, path: Path) -> tuple[bytes, str]:
+    def _read_and_send(self, bucket: Bucket, upload: _Upload) -> tuple[ObjectInfo, str, int]:
+        """Read the file, sum it and send it in one request: one pool call, not two.
+
+        Returns (object, CRC32C, bytes sent); ``upload.size`` becomes what was read.
+        """
         from .gcs import crc32c_of  # noqa: PLC0415
 
-        data = path.read_bytes()
-        return data, crc32c_of(data)
+        data = upload.path.read_bytes()
+        crc = crc32c_of(data)
+        upload.size = len(data)
+        info = bucket.upload_small(
+            upload.object_name, data, crc, upload.metadata, self.config.storage_class
+        )
+        return info, crc, len(data)
 
     async def _send_small(self, upload: _Upload) -> tuple[ObjectInfo, str]:
         bucket = self._require_bucket()
-        data, crc = await self._run(self._read_whole, upload.path)
-        if len(data) != upload.size:
-            upload.size = len(data)
-        await self._throttle(len(data))
-        info = await self._run(
-            bucket.upload_small,
-            upload.object_name,
-            data,
-            crc,
-            upload.metadata,
-            self.config.storage_class,
-        )
-        self._count_sent(upload.item.id, len(data))
+        await self._throttle(upload.size)
+        info, crc, sent = await self._run(self._read_and_send, bucket, upload)
+        self._count_sent(upload.item.id, sent)
         return info, crc
 
     def _require_bucket(self) -> Bucket:
