@@ -18,6 +18,7 @@ from typing import Any
 
 from PIL import Image
 
+from tests.e2e import chromium
 from tests.e2e.conftest import RunningHomeAssistant
 from tests.e2e.test_browser_cloud_playback import (
     CAMERA,
@@ -26,8 +27,8 @@ from tests.e2e.test_browser_cloud_playback import (
     _wait,
     cloud_home_assistant,
 )
-from tests.e2e.test_browser_playback import ARTIFACTS, _chromium
-from tests.e2e.test_panel import CHROMIUM_ARGS, _open_panel, _tokens
+from tests.e2e.test_browser_playback import ARTIFACTS
+from tests.e2e.test_panel import _open_panel, _tokens
 from tests.gcs_emulator import FakeGcs, TokenServer
 from tests.simulator import CameraSimulator
 
@@ -73,7 +74,9 @@ def _check_panel(base: str, tokens: dict[str, Any]) -> None:
 
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(
+            executable_path=chromium.executable(), args=chromium.ARGS
+        )
         try:
             page = _open_panel(browser, base, tokens, {"width": 1280, "height": 860})
             panel = page.locator("cctv-panel")
