@@ -9,9 +9,10 @@
    pays). Wall time (= the time to make the first part), ffmpeg CPU (RUSAGE_CHILDREN),
    x real time per core (footage seconds / CPU seconds), CPU per minute of watched
    footage (CPU seconds x 6) and the output's size. Target: ours/plain <= 1.1x time.
-   Also the segment cut into 2 s pieces (``Renditions.pieces``): the time to the first
-   piece (what a playlist of pieces waits for) and the CPU of all its pieces against the
-   whole segment (what cutting costs).
+   Also the segment cut into the pieces a rendition playlist lists (``renditions.plan``'s
+   cuts by time: ``plan_cuts`` with the product's ``PIECE_FIRST``/``PIECE_SECONDS``): the
+   time to the first piece (what a click waits for) and the CPU of all its pieces against
+   the whole segment (what cutting costs).
 2. The preset table that chose ``transcode.VIEWING``: libx264 ultrafast, superfast and
    veryfast, each without and with ``-tune zerolatency``, through our command (same
    source, rotated): time to the first part, CPU, x real time per core, size.
@@ -35,14 +36,14 @@ import subprocess
 import time
 
 from custom_components.cctv_nvr.engine import transcode
-from custom_components.cctv_nvr.engine.transcode import Quality, Renditions
+from custom_components.cctv_nvr.engine.transcode import Quality, Renditions, TimePiece, plan_cuts
+from custom_components.cctv_nvr.renditions import PIECE_FIRST, PIECE_MIN_LAST, PIECE_SECONDS
 
 from .common import FPS, SEGMENT_SECONDS, Bench, Row, Section, ffprobe_packets, log, self_cpu
 
 TITLE = "12 Transcode H.265 -> H.264"
 
 PRESETS = ("ultrafast", "superfast", "veryfast")
-PIECE_SECONDS = 2.0
 
 
 def make_hevc_segment(path: Path) -> None:
@@ -121,18 +122,22 @@ async def section_transcode(bench: Bench, work: Path, rounds: int, preset_rounds
         finally:
             await renditions.close()
 
+    def cuts() -> list[TimePiece]:
+        planned = plan_cuts(seconds, PIECE_FIRST, PIECE_SECONDS, PIECE_MIN_LAST)
+        assert planned, "the segment is long enough to cut"
+        return planned
+
     async def first_piece() -> Path:
         renditions = Renditions(work / f"cache-{time.monotonic_ns()}")
         try:
-            pieces = await renditions.pieces(src, PIECE_SECONDS)
-            return await renditions.segment(src, "bench", pieces[0])
+            return await renditions.segment(src, "bench", cuts()[0])
         finally:
             await renditions.close()
 
     async def all_pieces() -> None:
         renditions = Renditions(work / f"cache-{time.monotonic_ns()}")
         try:
-            for piece in await renditions.pieces(src, PIECE_SECONDS):
+            for piece in cuts():
                 await renditions.segment(src, "bench", piece)
         finally:
             await renditions.close()
@@ -184,10 +189,11 @@ async def section_transcode(bench: Bench, work: Path, rounds: int, preset_rounds
           f"{viewing.max_width}x{viewing.max_height} {viewing.maxrate_kbps} kbit/s; "
           f"{figures('ours')}; + Python {med('ours', 2):.2f} CPU-s; output "
           f"{check_packets}/{packets} frames, {check_seconds:.2f} s")),
-        (sec, f"ours: first {PIECE_SECONDS:g} s piece (wall)", f"median {med('first_piece', 0):.2f} s",
-         (f"Renditions.pieces(seg, {PIECE_SECONDS:g}) then segment(seg, key, pieces[0]), cold "
-          f"cache: the first part of a playlist of pieces; {figures('first_piece')}")),
-        (sec, f"ours: all {PIECE_SECONDS:g} s pieces (wall)", f"median {med('all_pieces', 0):.2f} s",
+        (sec, f"ours: first {PIECE_FIRST:g} s piece (wall)", f"median {med('first_piece', 0):.2f} s",
+         (f"segment(seg, key, piece) of the first of plan_cuts(seg, {PIECE_FIRST:g}, "
+          f"{PIECE_SECONDS:g}, {PIECE_MIN_LAST:g}) (what a rendition playlist lists), cold "
+          f"cache: what a click waits for; {figures('first_piece')}")),
+        (sec, f"ours: all {len(cuts())} pieces (wall)", f"median {med('all_pieces', 0):.2f} s",
          (f"every piece of the segment one after another; CPU {med('all_pieces', 1):.2f} CPU-s = "
           f"{med('all_pieces', 1) / med('ours', 1):.2f}x the whole segment's; "
           f"walls {walls('all_pieces')} s")),
