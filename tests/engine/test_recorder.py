@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import os
 from pathlib import Path
 import signal
+import socket
 import time
 
 import pytest
@@ -172,6 +173,13 @@ async def test_outage_resumes_within_five_seconds(
     await own_simulator.aoffline(mid_frame=True)
     went = time.time()
     await wait_for(lambda: recorder.status.state == RecorderState.OFFLINE, timeout=10)
+    # Offline like a closed port (refused), yet the simulator keeps the port: on a busy machine
+    # another process took it as an ephemeral port once, and going online again failed.
+    port = int(own_simulator.url("main").rsplit(":", 1)[1].split("/", 1)[0])
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+    with socket.socket() as other, pytest.raises(OSError, match="in use"):
+        other.bind(("127.0.0.1", port))
     await asyncio.sleep(max(0.0, OUTAGE_SECONDS - (time.time() - went)))
     await own_simulator.aonline()
     back = time.time()
