@@ -58,6 +58,9 @@ AUDIO = ("audio", "pcmu")
 SEGMENT_SECONDS = 10
 RECOVERY = 15.0  # a fault's window: while it lasts, and this long after
 SAMPLE = 10.0
+# How far a rebuilt row's start (from the file's name, whole seconds, the wall clock when
+# ffmpeg opened it) may lie from ours before the index counts as wrong.
+START_TOLERANCE = 2.0
 
 
 @dataclass
@@ -368,9 +371,19 @@ def check_index(soak: Soak) -> tuple[list[str], float, float]:
             again = {s.path: s for s in rebuilt.segments(cam.name, 0, 1e12)}
             if set(again) != set(ours):
                 problems.append(f"{cam.name}: rebuild has {len(set(again) ^ set(ours))} other paths")
+            misplaced: list[tuple[float, str]] = []
             for path in set(ours) & set(again):
-                start_delta = max(start_delta, abs(ours[path].start - again[path].start))
+                delta = ours[path].start - again[path].start
+                start_delta = max(start_delta, abs(delta))
                 length_delta = max(length_delta, abs(ours[path].duration - again[path].duration))
+                if abs(delta) > START_TOLERANCE:
+                    misplaced.append((delta, path))
+            if misplaced:
+                delta, path = max(misplaced, key=lambda row: abs(row[0]))
+                problems.append(
+                    f"{cam.name}: {len(misplaced)} rows start more than {START_TOLERANCE:g} s "
+                    f"from the rebuild's (worst {Path(path).name} {delta:+.1f} s)"
+                )
     finally:
         rebuilt.close()
     return problems, start_delta, length_delta
