@@ -64,9 +64,19 @@ def test_bare_recording_of_the_same_moment_decides(tmp_path: Path) -> None:
     assert not bare_damaged(files, ten + 100, ten + 104)
 
 
-@pytest.mark.parametrize(("offset", "wrong"), [(0.6, False), (-1.8, False), (-9.3, True)])
+@pytest.mark.parametrize(
+    ("mount", "offset", "wrong"),
+    [
+        ("sub", 0.6, False),
+        ("sub", -1.8, False),
+        ("sub", -9.3, True),  # the run placed a freeze too early (the chaos soak's cam0)
+        ("sub", 4.2, True),
+        ("longgop", 4.2, False),  # the run's first keyframe came 4 s after the file opened
+        ("longgop", -2.5, True),
+    ],
+)
 def test_index_start_far_from_the_file_name_is_a_problem(
-    tmp_path: Path, offset: float, wrong: bool
+    tmp_path: Path, mount: str, offset: float, wrong: bool
 ) -> None:
     """A row placed seconds away from when its file was opened fails the index check."""
     rel = "cam0/2026-12-01/12/20261201T122641Z-2ce9.mp4"
@@ -76,8 +86,8 @@ def test_index_start_far_from_the_file_name_is_a_problem(
     try:
         start = named + offset
         index.add_segment(Segment("cam0", rel, start, start + 4.0, 1, "h264"))
-        # Only the camera's name is used by the check: no simulator runs here.
-        soak = Soak(tmp_path, [Camera("cam0", "sub", "tcp", None)], index)  # type: ignore[arg-type]
+        # Only the camera's name and mount are used by the check: no simulator runs here.
+        soak = Soak(tmp_path, [Camera("cam0", mount, "tcp", None)], index)  # type: ignore[arg-type]
         problems, start_delta, length_delta = check_index(soak)
     finally:
         index.close()
@@ -85,5 +95,5 @@ def test_index_start_far_from_the_file_name_is_a_problem(
     assert length_delta == pytest.approx(0.0, abs=0.01)
     assert bool(problems) == wrong, problems
     if wrong:
-        assert "1 rows start more than 2 s" in problems[0]
-        assert "-9.3 s" in problems[0]
+        worst = f"(worst {Path(rel).name} {offset:+.1f} s)"
+        assert problems == [f"cam0: 1 rows start too far from the rebuild's {worst}"]
