@@ -817,8 +817,8 @@ class Recorder:
         if run.anchor is None or candidate < run.anchor:
             run.anchor = candidate
 
-    def _anchor_first_segment(self, run: _Run, end: float) -> None:
-        """Settle the wall time of a run's stream time 0 as its first segment ends.
+    def _first_segment_start(self, run: _Run, start: float, end: float) -> float:
+        """Return the wall time a run's first segment starts (listed from start to end).
 
         The anchor so far is the earliest (wall time - ffmpeg's progress time): each
         progress report comes after the frames it counts arrived, so the earliest is
@@ -828,7 +828,8 @@ class Recorder:
         first packets ahead of the rest) leaves the progress time that much ahead of
         the segment's, and the run would be placed that much too early. The list's own
         end, read when the segment is cut, bounds the anchor from the other side; when
-        the two disagree by more than _ANCHOR_SLACK the list is believed.
+        the two disagree by more than _ANCHOR_SLACK the list is believed. Nothing this
+        ffmpeg recorded was received before it started.
         """
         listed = time.time() - end
         if run.anchor is not None and listed - run.anchor > _ANCHOR_SLACK:
@@ -841,6 +842,8 @@ class Recorder:
             run.anchor = listed
         else:
             self._anchor(run, end)
+        assert run.anchor is not None  # noqa: S101
+        return max(run.anchor + start, run.started)
 
     def _progress(self, run: _Run, key: str, value: str) -> None:
         if key == "frame":
@@ -873,19 +876,16 @@ class Recorder:
                 )
 
     def _segment_done(self, run: _Run, name: str, start: float, end: float) -> None:
-        if run.last_end is None:
-            self._anchor_first_segment(run, end)
-        assert run.anchor is not None  # noqa: S101
         # Within a run the segments are contiguous by construction; only the first
         # one is placed on the wall clock (later anchor refinements must not open gaps).
-        wall_start = run.anchor + start if run.last_end is None else run.last_end
         if run.last_end is None:
-            # Nothing this ffmpeg recorded was received before it started.
-            wall_start = max(wall_start, run.started)
+            wall_start = self._first_segment_start(run, start, end)
             if self._indexed_end is not None:
                 # Never before what is indexed: a previous run whose camera clock jumped
                 # ahead a little (less than the stall timeout: kept as a pause) ends late.
                 wall_start = max(wall_start, self._indexed_end)
+        else:
+            wall_start = run.last_end
         wall_end = wall_start + (end - start)
         run.last_end = wall_end
         run.segments += 1
