@@ -817,8 +817,8 @@ class Recorder:
         if run.anchor is None or candidate < run.anchor:
             run.anchor = candidate
 
-    def _first_segment_start(self, run: _Run, start: float, end: float) -> float:
-        """Return the wall time a run's first segment starts (listed from start to end).
+    def _first_segment_start(self, run: _Run, name: str, start: float, end: float) -> float:
+        """Return the wall time a run's first segment (file name, listed span) starts.
 
         The anchor so far is the earliest (wall time - ffmpeg's progress time): each
         progress report comes after the frames it counts arrived, so the earliest is
@@ -827,12 +827,21 @@ class Recorder:
         after it: a forward jump the filter closed before the first cut (a session's
         first packets ahead of the rest) leaves the progress time that much ahead of
         the segment's, and the run would be placed that much too early. The list's own
-        end, read when the segment is cut, bounds the anchor from the other side; when
-        the two disagree by more than _ANCHOR_SLACK the list is believed. Nothing this
-        ffmpeg recorded was received before it started.
+        end, read when the segment is cut, bounds the anchor from the other side. The
+        list is believed when the two disagree by more than _ANCHOR_SLACK and the
+        progress time puts the segment that much before its file was opened (the file
+        name's second): a list line read late (a loaded machine, a run being stopped)
+        must not move a well placed run later. Nothing this ffmpeg recorded was
+        received before it started.
         """
         listed = time.time() - end
-        if run.anchor is not None and listed - run.anchor > _ANCHOR_SLACK:
+        parsed = parse_segment_name(Path(name).name)
+        opened = parsed[0] if parsed is not None else float("-inf")
+        if (
+            run.anchor is not None
+            and listed - run.anchor > _ANCHOR_SLACK
+            and run.anchor + start < opened - _ANCHOR_SLACK
+        ):
             _LOGGER.debug(
                 "Camera %s: progress time %.1f s ahead of the segment list; placing the "
                 "run by the list",
@@ -879,7 +888,7 @@ class Recorder:
         # Within a run the segments are contiguous by construction; only the first
         # one is placed on the wall clock (later anchor refinements must not open gaps).
         if run.last_end is None:
-            wall_start = self._first_segment_start(run, start, end)
+            wall_start = self._first_segment_start(run, name, start, end)
             if self._indexed_end is not None:
                 # Never before what is indexed: a previous run whose camera clock jumped
                 # ahead a little (less than the stall timeout: kept as a pause) ends late.
