@@ -10,7 +10,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 import subprocess
 
-from scripts.benchmarks.chaos import SEGMENT_SECONDS, bare_damaged, bare_files, decode_check
+import pytest
+
+from custom_components.cctv_nvr.engine.index import Segment, SegmentIndex
+from scripts.benchmarks.chaos import (
+    SEGMENT_SECONDS,
+    Camera,
+    Soak,
+    bare_damaged,
+    bare_files,
+    check_index,
+    decode_check,
+)
 
 
 def _record(path: Path) -> None:
@@ -51,3 +62,38 @@ def test_bare_recording_of_the_same_moment_decides(tmp_path: Path) -> None:
     assert bare_damaged(files, ten + 13, ten + 17)
     # Nothing recorded by the bare ffmpeg then: nothing to blame upstream.
     assert not bare_damaged(files, ten + 100, ten + 104)
+
+
+@pytest.mark.parametrize(
+    ("mount", "offset", "wrong"),
+    [
+        ("sub", 0.6, False),
+        ("sub", -1.8, False),
+        ("sub", -9.3, True),  # the run placed a freeze too early (the chaos soak's cam0)
+        ("sub", 4.2, True),
+        ("longgop", 4.2, False),  # the run's first keyframe came 4 s after the file opened
+        ("longgop", -2.5, True),
+    ],
+)
+def test_index_start_far_from_the_file_name_is_a_problem(
+    tmp_path: Path, mount: str, offset: float, wrong: bool
+) -> None:
+    """A row placed seconds away from when its file was opened fails the index check."""
+    rel = "cam0/2026-12-01/12/20261201T122641Z-2ce9.mp4"
+    _record(tmp_path / "rec" / rel)
+    named = datetime(2026, 12, 1, 12, 26, 41, tzinfo=UTC).timestamp()
+    index = SegmentIndex(tmp_path / "index.db")
+    try:
+        start = named + offset
+        index.add_segment(Segment("cam0", rel, start, start + 4.0, 1, "h264"))
+        # Only the camera's name and mount are used by the check: no simulator runs here.
+        soak = Soak(tmp_path, [Camera("cam0", mount, "tcp", None)], index)  # type: ignore[arg-type]
+        problems, start_delta, length_delta = check_index(soak)
+    finally:
+        index.close()
+    assert start_delta == pytest.approx(abs(offset), abs=0.01)
+    assert length_delta == pytest.approx(0.0, abs=0.01)
+    assert bool(problems) == wrong, problems
+    if wrong:
+        worst = f"(worst {Path(rel).name} {offset:+.1f} s)"
+        assert problems == [f"cam0: 1 rows start too far from the rebuild's {worst}"]

@@ -58,6 +58,12 @@ AUDIO = ("audio", "pcmu")
 SEGMENT_SECONDS = 10
 RECOVERY = 15.0  # a fault's window: while it lasts, and this long after
 SAMPLE = 10.0
+# How far a rebuilt row's start (from the file's name, whole seconds, the wall clock when
+# ffmpeg opened it) may lie from ours before the index counts as wrong. ffmpeg opens a run's
+# first file when the stream starts and drops what precedes the first keyframe: that
+# file's footage (ours) may begin up to a keyframe interval after its name as well.
+START_TOLERANCE = 2.0
+KEYFRAME_INTERVAL = {"longgop": 5.0}  # seconds; 1 s on every other mount
 
 
 @dataclass
@@ -368,9 +374,21 @@ def check_index(soak: Soak) -> tuple[list[str], float, float]:
             again = {s.path: s for s in rebuilt.segments(cam.name, 0, 1e12)}
             if set(again) != set(ours):
                 problems.append(f"{cam.name}: rebuild has {len(set(again) ^ set(ours))} other paths")
+            misplaced: list[tuple[float, str]] = []
             for path in set(ours) & set(again):
-                start_delta = max(start_delta, abs(ours[path].start - again[path].start))
+                delta = ours[path].start - again[path].start
+                start_delta = max(start_delta, abs(delta))
                 length_delta = max(length_delta, abs(ours[path].duration - again[path].duration))
+                if not -START_TOLERANCE <= delta <= START_TOLERANCE + KEYFRAME_INTERVAL.get(
+                    cam.mount, 1.0
+                ):
+                    misplaced.append((delta, path))
+            if misplaced:
+                delta, path = max(misplaced, key=lambda row: abs(row[0]))
+                problems.append(
+                    f"{cam.name}: {len(misplaced)} rows start too far from the rebuild's "
+                    f"(worst {Path(path).name} {delta:+.1f} s)"
+                )
     finally:
         rebuilt.close()
     return problems, start_delta, length_delta

@@ -25,6 +25,7 @@ import av
 import pytest
 
 from custom_components.cctv_nvr.engine.index import Segment, SegmentIndex
+from custom_components.cctv_nvr.engine.layout import parse_segment_name
 from custom_components.cctv_nvr.engine.mp4box import (
     leading_parameter_sets,
     video_fragment_span,
@@ -460,3 +461,61 @@ async def test_hostile_server_clear_error_other_cameras_unaffected(
     segments = kept(index, root, stopped, camera="good")  # the good camera lost nothing
     assert good.status.restarts == 0
     assert len(segments) >= 8
+
+
+async def test_restart_into_a_frozen_camera_stays_on_the_wall_clock(
+    own_simulator: CameraSimulator, index: SegmentIndex, tmp_path: Path
+) -> None:
+    """A run started while the camera is frozen is placed when its frames arrived.
+
+    The camera stops sending while a viewer keeps its stream open (as the chaos soak's
+    bare ffmpeg does); the recorder's run goes stale and is restarted into the frozen
+    camera. The new session gets the camera's last frame first, then, when the camera
+    moves again, frames whose time is the length of the freeze later: ffmpeg's first
+    packets carried presentation times that far ahead of their decode times, the file
+    stepped back after them and the run was placed that much too early (the progress
+    time ffmpeg reports is taken before the clock-jump filter closes the jump).
+    """
+    url = own_simulator.url("sub")
+    viewer = await asyncio.create_subprocess_exec(
+        *FFMPEG_VIEWER, url, "-c", "copy", "-f", "null", "-", stdin=asyncio.subprocess.DEVNULL
+    )
+    try:
+        recorder, seen = recorder_of(url, index, tmp_path / "rec")
+        await recorder.start()
+        await wait_for(lambda: len(seen) >= 1, timeout=30)
+        await own_simulator.afreeze()
+        frozen = time.time()
+        await wait_for(lambda: recorder.status.restarts >= 1, timeout=30)
+        assert recorder.status.reason in ("timestamps_stuck", "stalled")
+        # The new ffmpeg (after at most the 2 s backoff) joins the frozen camera.
+        await asyncio.sleep(5)
+        await own_simulator.aunfreeze()
+        unfrozen = time.time()
+        count = len(seen)
+        await wait_for(lambda: len(seen) >= count + 3, timeout=40)
+        await recorder.stop()
+    finally:
+        viewer.kill()
+        await viewer.wait()
+    assert unfrozen - frozen >= 8  # the freeze was long enough to be unmistakable
+    root = tmp_path / "rec"
+    segments = kept(index, root, time.time(), gaps=((frozen, unfrozen, unfrozen - frozen + 2),))
+    after = [s for s in segments if s.start > frozen]
+    assert after, [s.path for s in segments]
+    # The run's frames arrived after the camera moved again: its first segment starts
+    # then (within the time ffmpeg needs to see a keyframe), not the freeze earlier.
+    assert unfrozen - 1 <= after[0].start <= unfrozen + 3, after[0].start - unfrozen
+    for segment in segments:
+        # ffmpeg names a file by the wall clock when it opens it, as the frames come.
+        named = parse_segment_name(Path(segment.path).name)
+        assert named is not None
+        assert abs(segment.start - named[0]) <= 2, (segment.path, segment.start - named[0])
+        # Timestamps only go forward (no B-frames on this mount: presentation too).
+        times = packet_times(root / segment.path)
+        assert times, segment.path
+        for (pts, dts, _key), (next_pts, next_dts, _next_key) in zip(
+            times, times[1:], strict=False
+        ):
+            assert next_dts > dts, (segment.path, times[:5])
+            assert next_pts > pts, (segment.path, times[:5])

@@ -618,6 +618,18 @@ class PushRecorder(Recorder):
         else:
             super()._anchor(run, stream_time)
 
+    def _first_segment_start(self, run: _Run, name: str, start: float, end: float) -> float:
+        """Place a run's first segment by the publisher's clock when there is one.
+
+        A replayed group of pictures reached the server before this ffmpeg started:
+        neither the segment list nor the start of ffmpeg bounds it.
+        """
+        sink = self._run_sink
+        if sink is not None and sink.base_wall is not None:
+            run.anchor = sink.base_wall
+            return run.anchor + start
+        return super()._first_segment_start(run, name, start, end)
+
     def _input_args(self) -> list[str]:
         return [
             "-f",

@@ -67,6 +67,13 @@ _EMPTY_SEGMENT_BYTES = 4096
 _BUSY = re.compile(r"failed: (453|503)\b|Not Enough Bandwidth|Service Unavailable")
 # A segment that cannot be indexed is tried again this often (then left to _reconcile).
 _INDEX_ATTEMPTS = 3
+# Longest presentation offset (B-frame reordering) a video packet keeps, in seconds:
+# H.264 reorders 16 frames at most, a second at 16 frames a second.
+_MAX_REORDER = 1.0
+# How much later than ffmpeg's progress reports a run's first segment list line may
+# place the run (the line waits for the cut, interleaving and a loaded machine) before
+# the list is believed instead (see Recorder._anchor_first_segment).
+_ANCHOR_SLACK = 2.0
 
 
 class RecorderState(StrEnum):
@@ -810,6 +817,43 @@ class Recorder:
         if run.anchor is None or candidate < run.anchor:
             run.anchor = candidate
 
+    def _first_segment_start(self, run: _Run, name: str, start: float, end: float) -> float:
+        """Return the wall time a run's first segment (file name, listed span) starts.
+
+        The anchor so far is the earliest (wall time - ffmpeg's progress time): each
+        progress report comes after the frames it counts arrived, so the earliest is
+        the closest. But ffmpeg reports the time of the packets as they come in, before
+        the clock-jump filter (_clock_jump_filter), and the segment list gives times
+        after it: a forward jump the filter closed before the first cut (a session's
+        first packets ahead of the rest) leaves the progress time that much ahead of
+        the segment's, and the run would be placed that much too early. The list's own
+        end, read when the segment is cut, bounds the anchor from the other side. The
+        list is believed when the two disagree by more than _ANCHOR_SLACK and the
+        progress time puts the segment that much before its file was opened (the file
+        name's second): a list line read late (a loaded machine, a run being stopped)
+        must not move a well placed run later. Nothing this ffmpeg recorded was
+        received before it started.
+        """
+        listed = time.time() - end
+        parsed = parse_segment_name(Path(name).name)
+        opened = parsed[0] if parsed is not None else float("-inf")
+        if (
+            run.anchor is not None
+            and listed - run.anchor > _ANCHOR_SLACK
+            and run.anchor + start < opened - _ANCHOR_SLACK
+        ):
+            _LOGGER.debug(
+                "Camera %s: progress time %.1f s ahead of the segment list; placing the "
+                "run by the list",
+                self.config.camera,
+                listed - run.anchor,
+            )
+            run.anchor = listed
+        else:
+            self._anchor(run, end)
+        assert run.anchor is not None  # noqa: S101
+        return max(run.anchor + start, run.started)
+
     def _progress(self, run: _Run, key: str, value: str) -> None:
         if key == "frame":
             with contextlib.suppress(ValueError):
@@ -841,15 +885,16 @@ class Recorder:
                 )
 
     def _segment_done(self, run: _Run, name: str, start: float, end: float) -> None:
-        self._anchor(run, end)
-        assert run.anchor is not None  # noqa: S101
         # Within a run the segments are contiguous by construction; only the first
         # one is placed on the wall clock (later anchor refinements must not open gaps).
-        wall_start = run.anchor + start if run.last_end is None else run.last_end
-        if run.last_end is None and self._indexed_end is not None:
-            # Never before what is indexed: a previous run whose camera clock jumped
-            # ahead a little (less than the stall timeout: kept as a pause) ends late.
-            wall_start = max(wall_start, self._indexed_end)
+        if run.last_end is None:
+            wall_start = self._first_segment_start(run, name, start, end)
+            if self._indexed_end is not None:
+                # Never before what is indexed: a previous run whose camera clock jumped
+                # ahead a little (less than the stall timeout: kept as a pause) ends late.
+                wall_start = max(wall_start, self._indexed_end)
+        else:
+            wall_start = run.last_end
         wall_end = wall_start + (end - start)
         run.last_end = wall_end
         run.segments += 1
@@ -1161,17 +1206,28 @@ def _clock_jump_filter(step: str, forward: float) -> str:
     A decode timestamp that steps back, or more than ``forward`` seconds ahead, is a
     camera clock jump, not time that passed: frames keep coming, else the stall
     watchdog would have restarted ffmpeg. The video goes on one ``step`` (an
-    expression in time-base units) after the previous frame, presentation offsets
-    (B-frames) kept. Every other step passes unchanged, as do packets without
-    timestamps. Not used on audio: the filter holds one packet back, which for audio
-    that stops and starts would hold its last packet for the whole gap.
+    expression in time-base units) after the previous frame. Every other step passes
+    unchanged, as do packets without timestamps. Not used on audio: the filter holds
+    one packet back, which for audio that stops and starts would hold its last packet
+    for the whole gap.
+
+    A packet is presented at its (new) decode time plus its presentation offset: the
+    B-frame reordering, kept when it lies within ``_MAX_REORDER`` seconds and dropped
+    otherwise. ffmpeg reads a session's first packets without decode timestamps (the
+    H.264 reader guesses them only once it has decoded a few frames) and gives them the
+    decode times that follow on from each other; their presentation times are the
+    camera's. When those run ahead of what follows (a session that joined a camera
+    frozen since its last frame: that frame first, then the camera's time the length of
+    the freeze later), the offset is that jump, not reordering: kept, the file would
+    step back after those packets and the run would be placed that much too early.
     """
     delta = "DTS-PREV_INDTS"
     allowed = f"between({delta},0,{forward:g}/TB)"
     step_dts = f"PREV_OUTDTS+if({allowed},{delta},{step})"
     unknown = "eq(DTS,NOPTS)+eq(PREV_INDTS,NOPTS)+eq(PREV_OUTDTS,NOPTS)"
     dts = f"if({unknown},DTS,{step_dts})"
-    pts = f"if(eq(PTS,NOPTS)+{unknown},PTS,PTS-DTS+{step_dts})"
+    reorder = f"if(between(PTS-DTS,0,{_MAX_REORDER:g}/TB),PTS-DTS,0)"
+    pts = f"if(eq(PTS,NOPTS)+eq(DTS,NOPTS),PTS,{dts}+{reorder})"
     # Commas separate filters in -bsf: escaped inside the expressions.
     return f"setts=dts={dts}:pts={pts}".replace(",", r"\,")
 
