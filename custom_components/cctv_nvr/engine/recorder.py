@@ -810,6 +810,14 @@ class Recorder:
             for earlier, later in zip(timeline, list(timeline)[1:], strict=False)
         )
         if waited >= self.config.stall_timeout and forward < waited / 4:
+            if not run.timestamps_stuck:
+                _LOGGER.debug(
+                    "Camera %s: stream time moved %.2f s in %.2f s: %s",
+                    self.config.camera,
+                    forward,
+                    waited,
+                    " ".join(f"{t - now:+.2f}:{v:.2f}" for t, v in timeline),
+                )
             run.timestamps_stuck = True
 
     def _anchor(self, run: _Run, stream_time: float) -> None:
