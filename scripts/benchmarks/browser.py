@@ -598,13 +598,9 @@ async def _click(page: Any, job: dict[str, Any]) -> dict[str, Any]:
 
 async def _panel_only(base: str, token: str, cameras: list[str], on: bool) -> None:
     """Keep the cameras' live video to the panel (on) or not: the Access tab's switch."""
-    async with (
-        aiohttp.ClientSession() as session,
-        session.ws_connect(f"{base}/api/websocket") as ws,
-    ):
-        await ws.receive_json()
-        await ws.send_json({"type": "auth", "access_token": token})
-        assert (await ws.receive_json())["type"] == "auth_ok"
+    from tests.e2e.test_panel import ws_session
+
+    async with ws_session(base, token) as ws:
         for number, camera in enumerate(cameras, start=1):
             await ws.send_json({"id": number, "type": "cctv_nvr/access/set_defaults",
                                 "camera": camera, "live_panel_only": on})  # fmt: skip

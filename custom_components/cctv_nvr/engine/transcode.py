@@ -701,6 +701,13 @@ def _write_piece(source: Path, piece: Piece, out: Path) -> None:
     chosen = fragments[piece.first : piece.stop]
     if not chosen or len(chosen) != piece.stop - piece.first:
         raise TranscodeError("source_missing", f"{source.name} no longer holds that piece")
+    _write_fragments(source, file_layout, chosen, out)
+
+
+def _write_fragments(
+    source: Path, file_layout: mp4box.Mp4Layout, chosen: Sequence[_Fragment], out: Path
+) -> None:
+    """Write the init part of ``source`` and the consecutive ``chosen`` fragments as ``out``."""
     with source.open("rb") as handle:
         init = handle.read(file_layout.init_end)
         handle.seek(chosen[0].offset)
@@ -745,13 +752,7 @@ def _write_cut(source: Path, piece: TimePiece, out: Path) -> _Cut:
     while begin > 0 and not fragments[begin].keyframe:
         begin -= 1
     after = min(len(fragments), frames[stop - 1][0] + 2)  # one more: the audio of the end
-    chosen = fragments[begin:after]
-    with source.open("rb") as handle:
-        init = handle.read(file_layout.init_end)
-        handle.seek(chosen[0].offset)
-        media = handle.read(chosen[-1].end - chosen[0].offset)
-    media = mp4box.shift_fragments(media, file_layout.timescales, 0.0, chosen[0].offset)
-    out.write_bytes(init + media)
+    _write_fragments(source, file_layout, fragments[begin:after], out)
 
     def before(number: int) -> float:
         return frames[number][1] / scale - _CUT_BEFORE
