@@ -616,14 +616,10 @@ async def _wait_live(base: str, token: str, cameras: list[str], timeout: float =
     cold open (right after Home Assistant's restart) would catch cameras still connecting, whose
     tiles show Home Assistant's card (the panel's own live video needs the recording).
     """
+    from tests.e2e.test_panel import ws_session
+
     started = time.monotonic()
-    async with (
-        aiohttp.ClientSession() as session,
-        session.ws_connect(f"{base}/api/websocket") as ws,
-    ):
-        await ws.receive_json()
-        await ws.send_json({"type": "auth", "access_token": token})
-        assert (await ws.receive_json())["type"] == "auth_ok"
+    async with aiohttp.ClientSession() as session, ws_session(base, token) as ws:
         number = 0
         waiting = set(cameras)
         while waiting:

@@ -28,7 +28,7 @@ from tests.e2e.test_browser_cloud_playback import (
     cloud_home_assistant,
 )
 from tests.e2e.test_browser_playback import ARTIFACTS
-from tests.e2e.test_panel import _open_panel, _tokens
+from tests.e2e.test_panel import _open_panel, _tokens, _zoom_to_footage
 from tests.gcs_emulator import FakeGcs, TokenServer
 from tests.simulator import CameraSimulator
 
@@ -82,7 +82,9 @@ def _check_panel(base: str, tokens: dict[str, Any]) -> None:
             panel = page.locator("cctv-panel")
             panel.locator(f"section.tile[data-camera={CAMERA}] button.open").click()
             timeline = panel.locator(".timeline")
-            _zoom_in(page, panel)
+            # 20 wheel steps of 0.8: a day becomes about 17 minutes, with the footage (a few
+            # minutes and a restart) well inside it.
+            _zoom_to_footage(page, panel, bursts=4, pause=150, timeout=60_000)
             cloud = _boxes(panel.locator(".timeline .cloud"))
             both = _boxes(panel.locator(".timeline .both"))
             spans = _boxes(panel.locator(".timeline .span"))
@@ -104,24 +106,6 @@ def _check_panel(base: str, tokens: dict[str, Any]) -> None:
             _check_pixels(timeline.screenshot(), timeline.bounding_box(), cloud, both, both_end)
         finally:
             browser.close()
-
-
-def _zoom_in(page: Any, panel: Any) -> None:
-    """Wheel in around the footage's start until its minutes fill part of the bar.
-
-    20 steps of 0.8: a day becomes about 17 minutes, with the footage (a few minutes and a
-    restart) well inside it; each burst is aimed again at the footage's first bar.
-    """
-    span = panel.locator(".timeline .span").first
-    span.wait_for(timeout=60_000)
-    for _ in range(4):
-        box = span.bounding_box()
-        assert box is not None
-        page.mouse.move(box["x"] + min(1, box["width"] / 2), box["y"] + box["height"] / 2)
-        for _ in range(5):
-            page.mouse.wheel(0, -100)
-        page.wait_for_timeout(150)
-    page.wait_for_timeout(500)
 
 
 def _boxes(locator: Any) -> list[Box]:

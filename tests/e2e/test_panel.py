@@ -188,7 +188,9 @@ def _grid(page: Any, panel: Any) -> None:
     panel.locator(".overlay").wait_for(state="detached")
 
 
-def _zoom_to_footage(page: Any, panel: Any) -> dict[str, float]:
+def _zoom_to_footage(
+    page: Any, panel: Any, bursts: int = 6, pause: int = 100, timeout: int = 30_000
+) -> dict[str, float]:
     """Zoom in with the mouse wheel around the start of the footage; return its bar's box.
 
     The footage (a minute or so) is drawn at least 2 px wide, wider than itself on a whole day,
@@ -197,15 +199,15 @@ def _zoom_to_footage(page: Any, panel: Any) -> dict[str, float]:
     moment where it is, near the left edge then).
     """
     span = panel.locator(".timeline .span").first
-    span.wait_for()
-    for _ in range(6):
+    span.wait_for(timeout=timeout)
+    for _ in range(bursts):
         box = span.bounding_box()
         assert box is not None
         page.mouse.move(box["x"] + min(1, box["width"] / 2), box["y"] + box["height"] / 2)
         for _ in range(5):
             page.mouse.wheel(0, -100)
-        page.wait_for_timeout(100)
-    page.wait_for_timeout(300)
+        page.wait_for_timeout(pause)
+    page.wait_for_timeout(3 * pause)
     box = span.bounding_box()
     assert box is not None
     return dict(box)
