@@ -34,7 +34,7 @@ def _packets(path: Path, kind: str) -> list[float]:
 
 def _video_decode_times(path: Path) -> list[float]:
     """Decode times of a file's video samples, from its moof boxes (tfdt + durations)."""
-    file_layout, video, fragments = transcode._fragments(path)
+    file_layout, video, fragments = transcode._fragments(path, samples=True)
     assert video is not None
     scale = file_layout.timescales[video]
     return [ticks / scale for fragment in fragments for ticks in fragment.samples]

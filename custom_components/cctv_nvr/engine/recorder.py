@@ -72,7 +72,7 @@ _INDEX_ATTEMPTS = 3
 _MAX_REORDER = 1.0
 # How much later than ffmpeg's progress reports a run's first segment list line may
 # place the run (the line waits for the cut, interleaving and a loaded machine) before
-# the list is believed instead (see Recorder._anchor_first_segment).
+# the list is believed instead (see Recorder._first_segment_start).
 _ANCHOR_SLACK = 2.0
 
 

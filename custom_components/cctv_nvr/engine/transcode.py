@@ -600,8 +600,14 @@ def _first_sample_flags(moof: bytes, traf: mp4box.Box, default: int | None) -> i
     return default
 
 
-def _fragments(path: Path) -> tuple[mp4box.Mp4Layout, int | None, list[_Fragment]]:
-    """Return a fragmented MP4's layout, video track id and complete fragments. Blocks."""
+def _fragments(
+    path: Path, samples: bool = False
+) -> tuple[mp4box.Mp4Layout, int | None, list[_Fragment]]:
+    """Return a fragmented MP4's layout, video track id and complete fragments. Blocks.
+
+    ``samples``: also the decode time of every video sample (only a time piece's cut
+    needs them; the other callers read the fragments' start times only).
+    """
     file_layout = mp4box.layout(path)
     boxes = mp4box.top_level_boxes(path)
     fragments = []
@@ -634,11 +640,11 @@ def _fragments(path: Path) -> tuple[mp4box.Mp4Layout, int | None, list[_Fragment
                     keyframe = flags is not None and not flags & _SAMPLE_IS_NON_SYNC
             fragments.append(_Fragment(moof.offset, mdat.end, times, keyframe))
             moofs.append(data)
-    if video is not None:
-        samples = mp4box.track_sample_times(moov_data, moofs, video)
+    if samples and video is not None:
+        sample_times = mp4box.track_sample_times(moov_data, moofs, video)
         fragments = [
             dataclasses.replace(fragment, samples=tuple(times))
-            for fragment, times in zip(fragments, samples, strict=True)
+            for fragment, times in zip(fragments, sample_times, strict=True)
         ]
     return file_layout, video, fragments
 
@@ -738,7 +744,7 @@ def _write_cut(source: Path, piece: TimePiece, out: Path) -> _Cut:
     the recorder's segments do); consecutive pieces share their cut: every audio packet
     is in one.
     """
-    file_layout, video, fragments = _fragments(source)
+    file_layout, video, fragments = _fragments(source, samples=True)
     scale = file_layout.timescales.get(video) if video is not None else None
     frames = [(number, t) for number, f in enumerate(fragments) for t in f.samples]
     if not scale or not frames:
@@ -785,13 +791,17 @@ def _place_cut(rendition: Path, start: float) -> None:
     scale = file_layout.timescales.get(video) if video is not None else None
     if times is None or not scale:
         raise mp4box.Mp4Error(f"{rendition.name} holds no video fragment")
-    shift = start - times / scale
+    _shift_file(rendition, file_layout, start - times / scale)
+
+
+def _shift_file(path: Path, file_layout: mp4box.Mp4Layout, shift: float) -> None:
+    """Move every fragment of a file ``shift`` seconds on its timeline (in place)."""
     if abs(shift) < _EPSILON:
         return
-    with rendition.open("rb") as handle:
+    with path.open("rb") as handle:
         init = handle.read(file_layout.init_end)
         media = handle.read(file_layout.media_end - file_layout.init_end)
-    rendition.write_bytes(init + mp4box.shift_fragments(media, file_layout.timescales, shift))
+    path.write_bytes(init + mp4box.shift_fragments(media, file_layout.timescales, shift))
 
 
 def _start_seconds(path: Path) -> tuple[mp4box.Mp4Layout, float]:
@@ -814,13 +824,7 @@ def _restore_timeline(rendition: Path, source: Path) -> None:
     """
     file_layout, start = _start_seconds(rendition)
     _, wanted = _start_seconds(source)
-    if abs(wanted - start) < _EPSILON:
-        return
-    with rendition.open("rb") as handle:
-        init = handle.read(file_layout.init_end)
-        media = handle.read(file_layout.media_end - file_layout.init_end)
-    moved = mp4box.shift_fragments(media, file_layout.timescales, wanted - start)
-    rendition.write_bytes(init + moved)
+    _shift_file(rendition, file_layout, wanted - start)
 
 
 # -- renditions ---------------------------------------------------------------
