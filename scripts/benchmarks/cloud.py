@@ -6,10 +6,11 @@ against its baseline in the same run:
 
 1. Throughput: our queue (CloudTier, default 2 workers, and 1 worker) / a plain
    google-cloud-storage loop (``blob.upload_from_filename`` one file after another) of
-   the same files to the same emulator; rounds alternate, medians compared. Target
-   ours/plain >= 0.9x.
-2. CPU per uploaded GB of this process (the emulator is a child and not counted), ours
-   vs the plain loop, from the same rounds.
+   the same files to the same emulator; rounds alternate, medians compared. Ours is
+   timed from the files queued to a running tier (its uploader process started); the
+   start is a row of its own. Target ours/plain >= 0.9x.
+2. CPU per uploaded GB of this process and its uploader child (the emulator, a child
+   that runs on, is not counted), ours vs the plain loop, from the same rounds.
 3. Event-loop lag p50/p99 of a 10 ms sampler while 8 cameras' backlog uploads (sampled
    from the tier's start until the last file is verified), vs the same sampler with
    nothing running (half before, half after), with the plain loop uploading the same
@@ -38,7 +39,7 @@ from custom_components.cctv_nvr.engine.cloud import CloudConfig, CloudTier
 from custom_components.cctv_nvr.engine.index import Segment, SegmentIndex
 from tests.gcs_emulator import FakeGcs
 
-from .common import REPO, Bench, Row, Section, log, self_cpu, wait_until
+from .common import REPO, Bench, Row, Section, log, self_and_children_cpu, wait_until
 from .loop_lag import LAG_INTERVAL, lag_sampler, lag_stats
 
 TITLE = "11 Cloud uploads"
@@ -149,20 +150,30 @@ async def _plain_child(gcs: FakeGcs, work: Path, root: Path, segments: list[Segm
 
 
 async def _ours(gcs: FakeGcs, work: Path, root: Path, segments: list[Segment], prefix: str,
-                workers: int, *, lag: bool = False) -> tuple[float, list[float]]:
-    """Queue the files and drain them with a CloudTier; return (wall s, lag samples).
+                workers: int, *, lag: bool = False) -> tuple[float, list[float], float]:
+    """Queue the files and drain them with a CloudTier; return (wall s, lag samples, start s).
 
-    ``lag``: the loop's lag is sampled from the start until the last file is verified.
+    The tier starts first with nothing queued, its uploader process started and ready (a
+    running tier's state when footage arrives; "start s" is how long that took); the
+    files are then indexed and queued by a scan, and the wall time runs from there to
+    the last verification. ``lag``: the loop's lag is sampled from before the tier's start
+    (the uploader's start included) until the last file is verified.
     """
-    index = await asyncio.to_thread(_index, work, prefix.strip("/"), segments)
+    index = await asyncio.to_thread(_index, work, prefix.strip("/"), [])
     tier = CloudTier(CloudConfig(BUCKET, emulator_host=gcs.url, prefix=prefix, workers=workers),
                      index, root)
     lags: list[float] = []
     try:
-        t0 = time.monotonic()
         sampler = (asyncio.create_task(_lag_while(lambda: _verified(tier) < len(segments)))
                    if lag else None)
+        began = time.monotonic()
         await tier.start()
+        if not await tier._uploader.start():  # noqa: SLF001  (waits for the child to be ready)
+            raise RuntimeError("the uploader process did not start")
+        started = time.monotonic() - began
+        await asyncio.to_thread(index.add_segments, segments)
+        t0 = time.monotonic()
+        await tier.scan()
         while _verified(tier) < len(segments):
             if tier.status.last_error:
                 raise RuntimeError(tier.status.last_error)
@@ -173,7 +184,7 @@ async def _ours(gcs: FakeGcs, work: Path, root: Path, segments: list[Segment], p
     finally:
         await tier.stop()
         await asyncio.to_thread(index.close)
-    return wall, lags
+    return wall, lags, started
 
 
 async def _throughput(bench: Bench, gcs: FakeGcs, work: Path) -> tuple[list[Row], float]:
@@ -184,17 +195,20 @@ async def _throughput(bench: Bench, gcs: FakeGcs, work: Path) -> tuple[list[Row]
     plain: list[tuple[float, float]] = []
     ours: list[tuple[float, float]] = []
     ours1: list[tuple[float, float]] = []
+    starts: list[float] = []
     for number in range(rounds):
         log(f"section 11: throughput round {number + 1}/{rounds}: plain loop, ours (2 workers), ours (1)")
-        cpu = self_cpu()
+        cpu = self_and_children_cpu()
         wall = await asyncio.to_thread(_plain_loop, gcs, root, segments, f"plain{number}/")
-        plain.append((wall, self_cpu() - cpu))
-        cpu = self_cpu()
-        wall, _ = await _ours(gcs, work, root, segments, f"ours{number}/", 2)
-        ours.append((wall, self_cpu() - cpu))
-        cpu = self_cpu()
-        wall, _ = await _ours(gcs, work, root, segments, f"one{number}/", 1)
-        ours1.append((wall, self_cpu() - cpu))
+        plain.append((wall, self_and_children_cpu() - cpu))
+        cpu = self_and_children_cpu()
+        wall, _, start = await _ours(gcs, work, root, segments, f"ours{number}/", 2)
+        ours.append((wall, self_and_children_cpu() - cpu))
+        starts.append(start)
+        cpu = self_and_children_cpu()
+        wall, _, start = await _ours(gcs, work, root, segments, f"one{number}/", 1)
+        ours1.append((wall, self_and_children_cpu() - cpu))
+        starts.append(start)
     plain_mbs = statistics.median(total / w / MB for w, _ in plain)
     ours_mbs = statistics.median(total / w / MB for w, _ in ours)
     ours1_mbs = statistics.median(total / w / MB for w, _ in ours1)
@@ -211,10 +225,17 @@ async def _throughput(bench: Bench, gcs: FakeGcs, work: Path) -> tuple[list[Row]
           f"ours with 1 worker {ours1_mbs:.0f} MB/s ({ours1_mbs / plain_mbs:.2f}x); "
           f"rounds ours {[round(total / w / MB) for w, _ in ours]}, plain "
           f"{[round(total / w / MB) for w, _ in plain]} MB/s; create-only, crc32c verified, "
-          f"index updated per file; target >= 0.9x: {'met' if ratio >= 0.9 else 'MISSED'}")),
-        (sec, "CPU per uploaded GB (this process): ours / plain loop",
+          f"index updated per file; timed from the files queued to a running tier; target "
+          f">= 0.9x: {'met' if ratio >= 0.9 else 'MISSED'}")),
+        (sec, "the tier's start with its uploader process ready (once per start or idle spell)",
+         f"median {statistics.median(starts):.2f} s",
+         (f"{len(starts)} starts, max {max(starts):.2f} s: a child Python importing "
+          "google-cloud-storage at nice 10, not counted in the throughput above")),
+        (sec, "CPU per uploaded GB (this process and our uploader process): ours / plain loop",
          f"{ours_cpu:.2f} / {plain_cpu:.2f} CPU-s/GB: {ours_cpu / plain_cpu:.2f}x",
-         f"1 worker {ours1_cpu:.2f} CPU-s/GB; the emulator (a child process) not counted"),
+         (f"1 worker {ours1_cpu:.2f} CPU-s/GB; the uploader child's CPU counted once it "
+          "ended (each tier stops it), its start included; the emulator (a child process "
+          "that runs on) not counted")),
     ]
     await asyncio.to_thread(shutil.rmtree, root)
     return rows, ours_mbs
@@ -227,7 +248,7 @@ async def _lag(bench: Bench, gcs: FakeGcs, work: Path) -> list[Row]:
     log("section 11: lag baseline (nothing uploading)")
     before = await lag_sampler(base_seconds / 2)
     log(f"section 11: lag while 8 cameras' backlog ({len(segments)} segments) uploads")
-    wall, lags = await _ours(gcs, work, root, segments, "lag/", 2, lag=True)
+    wall, lags, started = await _ours(gcs, work, root, segments, "lag/", 2, lag=True)
     log("section 11: lag while a plain google-cloud-storage loop uploads it in one thread")
     plain_task = asyncio.create_task(asyncio.to_thread(_plain_loop, gcs, root, segments, "lagplain/"))
     plain_lags = await _lag_while(lambda: not plain_task.done())
@@ -258,7 +279,8 @@ async def _lag(bench: Bench, gcs: FakeGcs, work: Path) -> list[Row]:
         (TITLE, "event-loop lag: 8 cameras' backlog uploading",
          f"p50 {ours[0]:.2f} ms, p99 **{ours[1]:.2f} ms**",
          (f"{len(segments)} segments of {size / MB:g} MB, drained in {wall:.1f} s; {len(lags)} samples "
-          f"from the start to the last verification, {over} > 5 ms, max {ours[2]:.2f} ms; target "
+          f"from the tier's start (its uploader process ready after {started:.2f} s) to the last "
+          f"verification, {over} > 5 ms, max {ours[2]:.2f} ms; target "
           f"p99 < 5 ms: {'met' if ours[1] < 5 else 'MISSED'}")),
     ]
 

@@ -67,6 +67,12 @@ def self_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def self_and_children_cpu() -> float:
+    """CPU of this process and of its children that ended and were waited for."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return self_cpu() + usage.ru_utime + usage.ru_stime
+
+
 def per_cam_min(cpu: float, wall: float) -> float:
     return cpu / (wall / 60)
 

@@ -388,6 +388,28 @@ async def test_checksum_mismatch_keeps_the_local_copy_and_uploads_again(
     assert item_attempts == 1
 
 
+async def test_a_file_that_shrinks_under_its_upload_fails_that_item_only(
+    gcs: FakeGcs, index: SegmentIndex, root: Path, tiers: list[CloudTier]
+) -> None:
+    """The uploader process reads a chunk short: the item backs off, the tier goes on."""
+    segments, _ = make_segments(root, index, 2, 1536 * KIB)
+    path = root / segments[0].path
+    tier = await start(
+        tiers,
+        CloudTier(config(gcs, bandwidth_bytes_per_second=384 * KIB, workers=1), index, root),
+    )
+    await wait_for(lambda: tier.status.uploaded_bytes > 0, 20, 0.02)
+    with path.open("r+b") as file:
+        file.truncate(300 * KIB)  # the first chunk is sent; the next ones are not there
+    await wait_for(lambda: "shrank during its upload" in (tier.status.last_error or ""), 30, 0.05)
+    assert tier.status.state != CloudState.OFFLINE  # the item failed, not the tier
+    await wait_for(lambda: drained(tier, 2), 60)
+    copy = index.cloud.segment_copy(segments[0].row_id)
+    assert copy is not None
+    assert copy.crc32c == crc32c_of(path.read_bytes())  # what is there now went up
+    assert objects(gcs)[segments[0].path].size == 300 * KIB
+
+
 async def test_bad_key(
     gcs: FakeGcs,
     index: SegmentIndex,

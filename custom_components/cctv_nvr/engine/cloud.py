@@ -1,8 +1,11 @@
 """The cloud tier: footage uploaded to a Google Cloud Storage bucket, verified, then offloaded.
 
-``CloudTier`` runs on the event loop and never blocks it: every bucket call (``gcs``)
-and every index call runs in the tier's own thread pool of ``workers + 1`` threads, so
-Home Assistant's executor is never used, let alone starved.
+``CloudTier`` runs on the event loop and never blocks it. The uploads themselves (reading,
+summing and sending the files) run in a child process at a lower priority
+(``uploader.Uploader``): their Python holds no lock Home Assistant's loop waits on (the
+GIL). Every other bucket call (``gcs``: checks, conflicts, reading back, the trash) and
+every index call runs in the tier's own thread pool of ``workers + 1`` threads, so Home
+Assistant's executor is never used, let alone starved.
 
 What it does:
 
@@ -12,7 +15,7 @@ What it does:
   (``UploadScope``: all footage, or event and protected footage, and exports).
 - **Workers** (``workers`` of them) take due items. Small files go in one create-only
   request (``if_generation_match=0``); big ones (``resumable_bytes`` and more) through
-  a resumable session, one chunk per pool call, the session URL persisted so an upload
+  a resumable session, one chunk per uploader request, the session URL persisted so an upload
   resumes where it stopped after a crash (an expired session starts over).
 - **412** (an object of that name exists: an earlier upload whose answer was lost):
   the object's CRC32C and size are compared with the local file's; equal, it is
@@ -61,6 +64,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, Final
 
+from . import uploader as _uploader
 from .index import (
     KIND_EXPORT,
     KIND_SEGMENT,
@@ -437,7 +441,8 @@ class CloudTier:
         self._on_status = on_status
         self._pool: ThreadPoolExecutor | None = None
         self._bucket: Bucket | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self._uploader = _uploader.Uploader(config.workers)
+        self._tasks: list[asyncio.Task[Any]] = []
         self._wake_gen = 0  # bumped by _notify; a worker that saw an older one does not sleep
         self._waiters: set[asyncio.Event] = set()
         self._claimed: set[int] = set()
@@ -493,6 +498,10 @@ class CloudTier:
             asyncio.create_task(self._worker(n), name=f"cctv_nvr cloud worker {n}")
             for n in range(self.config.workers)
         ]
+        if self._bucket is not None:
+            self._tasks.append(
+                asyncio.create_task(self._uploader.start(), name="cctv_nvr cloud uploader start")
+            )
         self._tasks.append(asyncio.create_task(self._scanner(), name="cctv_nvr cloud scanner"))
         self._tasks.append(asyncio.create_task(self._status_loop(), name="cctv_nvr cloud status"))
         await self._refresh_status()
@@ -517,6 +526,7 @@ class CloudTier:
                 )
             except TimeoutError:
                 _LOGGER.warning("Cloud uploads still running after %g s; not waiting", timeout)
+        await self._uploader.stop(min(timeout, _uploader.STOP_SECONDS))
         self._claimed.clear()
         self._progress.clear()
         self._state = CloudState.STOPPED
@@ -543,6 +553,12 @@ class CloudTier:
             self._bucket = None
             self._fail(CloudState.AUTH_FAILED, str(err))
             return
+        await self._uploader.open(
+            self.config.bucket,
+            key,
+            emulator_host=self._bucket.emulator_host,
+            timeout=self.config.timeout,
+        )
         await self._check_bucket()
 
     def _make_bucket(self, key: Mapping[str, Any] | None) -> Bucket:
@@ -712,6 +728,7 @@ class CloudTier:
             self._status_dirty.clear()
             try:
                 await self._refresh_status()
+                await self._uploader.stop_if_idle()
             except Exception:
                 _LOGGER.exception("Cloud status refresh failed")
             await asyncio.sleep(0.5)
@@ -925,27 +942,31 @@ class CloudTier:
             return
         raise _ItemFailedError(f"{MAX_SUFFIX} names of {upload.object_name} are taken")
 
-    def _read_and_send(self, bucket: Bucket, upload: _Upload) -> tuple[ObjectInfo, str, int]:
-        """Read the file, sum it and send it in one request: one pool call, not two.
-
-        Returns (object, CRC32C, bytes sent); ``upload.size`` becomes what was read.
-        """
-        from .gcs import crc32c_of  # noqa: PLC0415
-
-        data = upload.path.read_bytes()
-        crc = crc32c_of(data)
-        upload.size = len(data)
-        info = bucket.upload_small(
-            upload.object_name, data, crc, upload.metadata, self.config.storage_class
-        )
-        return info, crc, len(data)
+    async def _call(self, op: str, **args: Any) -> Any:
+        """Ask the uploader process; a failure of the file alone fails the item."""
+        try:
+            return await self._uploader.call(op, **args)
+        except _uploader.UploaderError as err:
+            if err.kind == _uploader.ITEM:
+                raise _ItemFailedError(str(err)) from None
+            raise
 
     async def _send_small(self, upload: _Upload) -> tuple[ObjectInfo, str]:
-        bucket = self._require_bucket()
+        """Read, sum and send a small file in one request of the uploader process."""
+        from .gcs import ObjectInfo  # noqa: PLC0415
+
+        self._require_bucket()
         await self._throttle(upload.size)
-        info, crc, sent = await self._run(self._read_and_send, bucket, upload)
-        self._count_sent(upload.item.id, sent)
-        return info, crc
+        answer = await self._call(
+            "small",
+            path=str(upload.path),
+            name=upload.object_name,
+            metadata=upload.metadata,
+            storage_class=self.config.storage_class,
+        )
+        upload.size = int(answer["size"])
+        self._count_sent(upload.item.id, upload.size)
+        return ObjectInfo(**answer["info"]), str(answer["crc"])
 
     def _require_bucket(self) -> Bucket:
         if self._bucket is None:
@@ -954,25 +975,42 @@ class CloudTier:
             raise BucketError(ErrorKind.AUTH, self._last_error or "no usable key")
         return self._bucket
 
-    async def _send_resumable(self, upload: _Upload) -> tuple[ObjectInfo, str]:
-        from .gcs import BucketError, Crc32c, ErrorKind  # noqa: PLC0415
+    @staticmethod
+    def _object_or_offset(answer: Any) -> ObjectInfo | int:
+        from .gcs import ObjectInfo  # noqa: PLC0415
 
-        bucket = self._require_bucket()
+        return answer if isinstance(answer, int) else ObjectInfo(**answer)
+
+    async def _send_resumable(self, upload: _Upload) -> tuple[ObjectInfo, str]:
+        """Send a big file through a resumable session, one chunk per uploader request.
+
+        The CRC32C runs on in the uploader as [value, bytes summed]; it goes with the last
+        chunk, and is summed again from the file when GCS kept less than was sent.
+        """
+        from .gcs import BucketError, ErrorKind, crc32c_text  # noqa: PLC0415
+
+        self._require_bucket()
         item_id = upload.item.id
-        opened = await self._open_session(bucket, upload)
+        opened = await self._open_session(upload)
         if not isinstance(opened, tuple):
             # Finished before the crash: verify what the bucket holds.
             return opened, await self._run(_file_crc, upload.path)
         session, offset = opened
-        crc = Crc32c()
+        crc = [0, 0]
         if offset:
-            await self._run(self._crc_prefix, crc, upload.path, offset)
+            crc = await self._call("crc", path=str(upload.path), length=offset)
         while True:
             length = min(self.config.chunk_bytes, upload.size - offset)
             await self._throttle(length)
             try:
-                answer, data_len = await self._run(
-                    self._send_chunk, bucket, session, upload, crc, offset, length
+                sent = await self._call(
+                    "chunk",
+                    session=session,
+                    path=str(upload.path),
+                    offset=offset,
+                    length=length,
+                    size=upload.size,
+                    crc=crc,
                 )
             except BucketError as err:
                 if err.kind == ErrorKind.SESSION_GONE:
@@ -980,16 +1018,17 @@ class CloudTier:
                         self._index.cloud.set_session, item_id, upload.object_name, None
                     )
                 raise
-            self._count_sent(item_id, data_len)
+            self._count_sent(item_id, int(sent["sent"]))
+            crc = sent["crc"]
+            answer = self._object_or_offset(sent["answer"])
             if not isinstance(answer, int):
-                return answer, crc.text()
-            if answer < crc.length:
+                return answer, crc32c_text(int(crc[0]))
+            if answer < crc[1]:
                 # GCS kept less than was sent: sum the kept prefix again.
-                crc = Crc32c()
-                await self._run(self._crc_prefix, crc, upload.path, answer)
+                crc = await self._call("crc", path=str(upload.path), length=answer)
             offset = answer
 
-    async def _open_session(self, bucket: Bucket, upload: _Upload) -> tuple[str, int] | ObjectInfo:
+    async def _open_session(self, upload: _Upload) -> tuple[str, int] | ObjectInfo:
         """Return (session URL, offset to send from), or the object when it was finished.
 
         A session remembered in the queue is asked how far it got; an expired one (or
@@ -1000,7 +1039,9 @@ class CloudTier:
         item = upload.item
         if item.session_url is not None and item.object_name == upload.object_name:
             try:
-                answer = await self._run(bucket.query_session, item.session_url, upload.size)
+                answer = self._object_or_offset(
+                    await self._call("query", session=item.session_url, size=upload.size)
+                )
             except BucketError as err:
                 if err.kind not in (ErrorKind.SESSION_GONE, ErrorKind.REJECTED):
                     raise
@@ -1008,43 +1049,19 @@ class CloudTier:
                 return (item.session_url, answer) if isinstance(answer, int) else answer
         # Create-only: an existing object answers 412 (GCS checks at the start and the
         # end of a session; an emulator may check neither, hence the look first).
-        if await self._run(bucket.info, upload.object_name) is not None:
+        if await self._call("info", name=upload.object_name) is not None:
             raise BucketError(ErrorKind.CONFLICT, f"{upload.object_name} exists")
-        session = await self._run(
-            bucket.start_resumable,
-            upload.object_name,
-            upload.size,
-            upload.metadata,
-            self.config.storage_class,
+        session = str(
+            await self._call(
+                "start",
+                name=upload.object_name,
+                size=upload.size,
+                metadata=upload.metadata,
+                storage_class=self.config.storage_class,
+            )
         )
         await self._run(self._index.cloud.set_session, item.id, upload.object_name, session)
         return session, 0
-
-    @staticmethod
-    def _crc_prefix(crc: Any, path: Path, length: int) -> None:
-        with path.open("rb") as file:
-            remaining = length
-            while remaining > 0:
-                block = file.read(min(MIB, remaining))
-                if not block:
-                    raise _ItemFailedError(f"{path.name} shrank during its upload")
-                crc.update(block)
-                remaining -= len(block)
-
-    @staticmethod
-    def _send_chunk(
-        bucket: Bucket, session: str, upload: _Upload, crc: Any, offset: int, length: int
-    ) -> tuple[ObjectInfo | int, int]:
-        with upload.path.open("rb") as file:
-            file.seek(offset)
-            data = file.read(length)
-        if len(data) != length:
-            raise _ItemFailedError(f"{upload.path.name} shrank during its upload")
-        last = offset + length >= upload.size
-        if crc.length == offset:
-            crc.update(data)
-        answer = bucket.send_chunk(session, data, offset, upload.size, crc.text() if last else None)
-        return answer, len(data)
 
     def _resolve_conflict(self, upload: _Upload) -> tuple[ObjectInfo, str] | None:
         """Adopt the object holding the name when it has our bytes, else pick the next name."""
