@@ -60,7 +60,6 @@ import importlib
 import logging
 import os
 from pathlib import Path, PurePosixPath
-import threading
 import time
 from typing import TYPE_CHECKING, Any, Final
 
@@ -82,7 +81,6 @@ _LOGGER = logging.getLogger(__name__)
 
 MIB: Final = 1024 * 1024
 CHUNK_ALIGN: Final = 256 * 1024  # resumable chunks are multiples of 256 KiB
-BACKGROUND_NICE: Final = 10  # the pool threads' niceness: uploads yield the CPU to the loop
 MAX_SUFFIX: Final = 9  # names tried after a 412 with other bytes: name~1 ... name~9
 RATE_WINDOW: Final = 30.0  # seconds the upload rate is averaged over
 META_PREFIX: Final = "cctv-"
@@ -291,12 +289,6 @@ def lifecycle_rules(
     return rules
 
 
-def _background_thread() -> None:
-    """Lower this pool thread's CPU priority (Linux: per thread), so the event loop wins."""
-    with contextlib.suppress(OSError, AttributeError):
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICE)
-
-
 async def probe_bucket(config: CloudConfig) -> tuple[CloudState, str | None]:
     """Try a key and a bucket once (a config flow's check); return (state, scrubbed error).
 
@@ -485,8 +477,10 @@ class CloudTier:
         self._stopping = False
         self._pool = ThreadPoolExecutor(
             max_workers=self.config.workers + 1,
+            # Not niced: these threads hold the GIL in short stretches, and one the
+            # scheduler kept waiting would keep Home Assistant's loop waiting with it
+            # (the uploads, which take the CPU, run in the uploader process).
             thread_name_prefix="cctv_nvr_cloud",
-            initializer=_background_thread,
         )
         # google-cloud-storage is imported here, in the pool (it takes a while): the
         # ``from .gcs import`` lines elsewhere then only look it up.
