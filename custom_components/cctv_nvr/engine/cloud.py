@@ -803,8 +803,8 @@ class CloudTier:
             probe = await self._gate()
             generation = self._wake_gen
             try:
-                item = await self._claim()
-                if item is None:
+                claimed = await self._claim()
+                if claimed is None:
                     if probe:
                         # Nothing due to probe with: a bucket check decides.
                         await self._check_bucket()
@@ -813,8 +813,9 @@ class CloudTier:
                     delay = self.config.scan_interval if wait is None else wait - time.time()
                     await self._wait(min(self.config.scan_interval, max(0.05, delay)), generation)
                     continue
+                item, upload = claimed
                 try:
-                    await self._process(item)
+                    await self._process(item, upload)
                 finally:
                     self._claimed.discard(item.id)
                     self._progress.pop(item.id, None)
@@ -828,19 +829,24 @@ class CloudTier:
                 if probe:
                     self._probe_busy = False
 
-    async def _claim(self) -> QueueItem | None:
-        items = await self._run(self._index.cloud.due, time.time(), list(self._claimed), 1)
-        for item in items:
-            if item.id not in self._claimed:
-                self._claimed.add(item.id)
-                return item
-        return None
+    async def _claim(self) -> tuple[QueueItem, _Upload | None] | None:
+        """Take the next due item and find its file: one pool call (each is a hand-over)."""
+        found = await self._run(self._claim_blocking, time.time(), list(self._claimed))
+        if found is None or found[0].id in self._claimed:
+            return None
+        self._claimed.add(found[0].id)
+        return found
 
-    async def _process(self, item: QueueItem) -> None:
+    def _claim_blocking(
+        self, now: float, exclude: list[int]
+    ) -> tuple[QueueItem, _Upload | None] | None:
+        items = self._index.cloud.due(now, exclude, 1)
+        return (items[0], self._prepare(items[0])) if items else None
+
+    async def _process(self, item: QueueItem, upload: _Upload | None) -> None:
         from .gcs import BucketError, ErrorKind  # noqa: PLC0415
 
         try:
-            upload = await self._run(self._prepare, item)
             if upload is None:
                 await self._run(self._index.cloud.drop, item.id)
                 return
@@ -1079,25 +1085,36 @@ class CloudTier:
 
     async def _verify(self, upload: _Upload, info: ObjectInfo, crc: str) -> None:
         bucket = self._require_bucket()
+        copy = await self._run(self._check_and_record, upload, info, crc, bucket.uri(info.name))
+        if isinstance(copy, str):
+            await self._run(bucket.delete, info.name, info.generation)
+            await self._run(self._index.cloud.set_session, upload.item.id, upload.object_name, None)
+            raise _ItemFailedError(copy)
+        self._verified += 1
+        self._last_verified = copy.verified
+        self._status_dirty.set()
+
+    def _check_and_record(
+        self, upload: _Upload, info: ObjectInfo, crc: str, uri: str
+    ) -> CloudCopy | str:
+        """Compare the bucket's object with the file; record the copy when they are equal.
+
+        One pool call. Returns the copy recorded, or the mismatch (the local copy kept).
+        """
         local_crc = crc
-        stat = await self._run(upload.path.stat)
+        stat = upload.path.stat()
         if (stat.st_size, stat.st_mtime_ns) != (upload.size, upload.mtime_ns):
-            local_crc = await self._run(_file_crc, upload.path)
+            local_crc = _file_crc(upload.path)
             upload.size = stat.st_size
         if info.crc32c != local_crc or info.size != upload.size:
-            message = (
+            return (
                 f"checksum mismatch for {info.name}: bucket crc32c {info.crc32c} "
                 f"({info.size} bytes), local {local_crc} ({upload.size} bytes); "
                 "local copy kept, uploading again"
             )
-            await self._run(bucket.delete, info.name, info.generation)
-            await self._run(self._index.cloud.set_session, upload.item.id, upload.object_name, None)
-            raise _ItemFailedError(message)
-        copy = CloudCopy(bucket.uri(info.name), info.generation, info.crc32c, time.time())
-        await self._run(self._index.cloud.record_copy, upload.item, copy)
-        self._verified += 1
-        self._last_verified = copy.verified
-        self._status_dirty.set()
+        copy = CloudCopy(uri, info.generation, info.crc32c, time.time())
+        self._index.cloud.record_copy(upload.item, copy)
+        return copy
 
     # -- the scanner and the trash ------------------------------------------------------
 
