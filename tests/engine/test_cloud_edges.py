@@ -95,8 +95,10 @@ class _StubHandler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         self.server.seen.append((self.command, self.rfile.read(length) if length else b""))
         time.sleep(self.server.delay)
-        body = self.server.body
-        self.send_response(self.server.status)
+        status, body = self.server.by_method.get(
+            self.command, (self.server.status, self.server.body)
+        )
+        self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -113,6 +115,7 @@ class _StubHTTPServer(ThreadingHTTPServer):
     body: bytes
     delay: float
     seen: list[tuple[str, bytes]]
+    by_method: dict[str, tuple[int, bytes]]
 
 
 class StubServer:
@@ -124,6 +127,7 @@ class StubServer:
         self._server.body = b"{}"
         self._server.delay = 0.0
         self._server.seen = []
+        self._server.by_method = {}
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
 
@@ -139,6 +143,10 @@ class StubServer:
         self._server.status = status
         self._server.body = body
         self._server.delay = delay
+
+    def answer_method(self, method: str, status: int, body: bytes = b"{}") -> None:
+        """Answer requests of one method so (the others as ``answer`` says)."""
+        self._server.by_method[method] = (status, body)
 
     def close(self) -> None:
         self._server.shutdown()
@@ -561,6 +569,38 @@ async def test_trash_survives_bad_uris_vanished_objects_and_an_outage(
     await wait_for(lambda: not metadata_threads(), 120)
 
 
+async def test_trash_leaves_an_object_written_over_by_someone_else(
+    stub: StubServer,
+    index: SegmentIndex,
+    root: Path,
+    tiers: list[CloudTier],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A delete of our generation answered 412: the name holds another one, not ours.
+
+    GCS answers 412 when ``ifGenerationMatch`` names a generation that is no longer the
+    live one; fake-gcs-server deletes whatever is there (it ignores that precondition on
+    deletes), so this one answer comes from a stub server.
+    """
+    caplog.set_level(logging.INFO, "custom_components.cctv_nvr.engine.cloud")
+    index.add_segment(Segment("cam", "cam/x.mp4", T0, T0 + 10, 10))
+    row = index.segment_by_path("cam/x.mp4")
+    assert row is not None
+    assert index.cloud.adopt_segment(
+        row.row_id, CloudCopy("gs://b/nvr/cam/x.mp4", 7, "AAAAAA==", T0), local=False
+    )
+    delete_range(index, root, "cam", T0, T0 + 100)
+    assert index.cloud.trash_count() == 1
+    stub.answer(200, b'{"name": "b"}')
+    stub.answer_method("DELETE", 412, b'{"error": {"code": 412, "message": "conditionNotMet"}}')
+    await start(
+        tiers, CloudTier(CloudConfig("b", emulator_host=stub.url, scan_interval=600), index, root)
+    )
+    await wait_for(lambda: index.cloud.trash_count() == 0, 30, 0.02)  # done, not retried
+    assert [method for method, _ in stub.seen].count("DELETE") == 1
+    assert "another generation holds its name" in caplog.text
+
+
 # -- reading back and the bucket's settings --------------------------------------------------
 
 
@@ -580,8 +620,9 @@ async def test_reading_back_edges_and_lifecycle(
     assert [len(chunk) for chunk in streamed] == [3 * KIB, 3 * KIB, 2 * KIB]
     assert b"".join(streamed) == data[segments[0].path]
     dest = tmp_path / "fetched" / "x.mp4"
-    with pytest.raises(Exception, match="checksum mismatch"):
+    with pytest.raises(BucketError, match="checksum mismatch") as mismatch:
         await tier.fetch(uri, dest, crc32c=crc32c_of(b"other"))
+    assert mismatch.value.kind == ErrorKind.REJECTED
     assert not dest.exists()
     assert await tier.fetch(uri, dest, crc32c=crc32c_of(data[segments[0].path])) == dest
     assert dest.read_bytes() == data[segments[0].path]

@@ -1131,8 +1131,14 @@ class CloudTier:
             await asyncio.sleep(self.config.scan_interval)
 
     async def empty_trash(self, limit: int = 200) -> int:
-        """Delete the objects of deleted rows from the bucket; return how many went."""
-        from .gcs import BucketError, split_uri  # noqa: PLC0415
+        """Delete the objects of deleted rows from the bucket; return how many went.
+
+        Only the generation we uploaded is deleted. A 412 means the name now holds another
+        generation (someone wrote over ours): that object is not ours to delete, so the
+        trash item is done (in a bucket with object versioning, ours stays as a noncurrent
+        version for the bucket's own rules).
+        """
+        from .gcs import BucketError, ErrorKind, split_uri  # noqa: PLC0415
 
         bucket = self._bucket
         if bucket is None:
@@ -1146,6 +1152,10 @@ class CloudTier:
             except ValueError:
                 done.append(trash.id)
             except BucketError as err:
+                if err.kind == ErrorKind.CONFLICT:
+                    _LOGGER.info("Not deleting %s: another generation holds its name", trash.uri)
+                    done.append(trash.id)
+                    continue
                 await self._run(
                     self._index.cloud.trash_retry,
                     trash.id,
@@ -1205,16 +1215,19 @@ class CloudTier:
             position += len(data)
 
     async def fetch(self, uri: str, dest: Path, crc32c: str | None = None) -> Path:
-        """Download an object into a local file (checked against ``crc32c`` when given)."""
+        """Download an object into a local file (checked against ``crc32c`` when given).
+
+        Raises ``BucketError`` (``REJECTED`` when the bytes read are not the ones uploaded).
+        """
         bucket = self._require_bucket()
         name = self._name_of(uri)
 
         def download() -> Path:
-            from .gcs import crc32c_of  # noqa: PLC0415
+            from .gcs import BucketError, ErrorKind, crc32c_of  # noqa: PLC0415
 
             data = bucket.read(name)
             if crc32c is not None and crc32c_of(data) != crc32c:
-                raise _ItemFailedError(f"checksum mismatch reading {name}")
+                raise BucketError(ErrorKind.REJECTED, f"checksum mismatch reading {name}")
             dest.parent.mkdir(parents=True, exist_ok=True)
             partial = dest.with_name(dest.name + ".part")
             partial.write_bytes(data)
