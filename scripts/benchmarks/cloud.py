@@ -240,7 +240,7 @@ async def _throughput(bench: Bench, gcs: FakeGcs, work: Path) -> tuple[list[Row]
          f"median {statistics.median(s for s, _ in starts):.2f} s",
          (f"{len(starts)} starts, max {max(s for s, _ in starts):.2f} s, the child's CPU to "
           f"then {statistics.median(c for _, c in starts):.2f} s (median): a child Python "
-          "importing google-cloud-storage (SCHED_IDLE); neither counted in the throughput "
+          "importing google-cloud-storage (nice 10); neither counted in the throughput "
           "and CPU per GB figures")),
         (sec, "CPU per uploaded GB (this process and our uploader process): ours / plain loop",
          f"{ours_cpu:.2f} / {plain_cpu:.2f} CPU-s/GB: {ours_cpu / plain_cpu:.2f}x",

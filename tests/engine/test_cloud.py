@@ -430,16 +430,18 @@ async def test_bad_key(
     tier = await start(tiers, CloudTier(config(gcs, key=malformed), index, root))
     assert tier.status.state == CloudState.AUTH_FAILED
     assert await tier.check() == CloudState.AUTH_FAILED
-    await asyncio.sleep(1.0)
-    assert tier.status.queue_items == 3
+    # Queued by the scanner (in the pool), shown by the status task: waited for, not slept on
+    # (a fixed second was too short beside a busy CPU).
+    await wait_for(lambda: tier.status.queue_items == 3, 30, 0.05)
+    await asyncio.sleep(0.5)  # a worker that would upload had its chance
     assert objects(gcs) == {}
 
     revoked = make_key("old@test.iam.gserviceaccount.com", token_server.url)
     token_server.revoke("old@test.iam.gserviceaccount.com")
     assert await tier.update_key(revoked) == CloudState.AUTH_FAILED
-    await asyncio.sleep(1.0)
+    await wait_for(lambda: "invalid_grant" in (tier.status.last_error or ""), 30, 0.05)
+    await asyncio.sleep(0.5)
     assert tier.status.state == CloudState.AUTH_FAILED
-    assert "invalid_grant" in (tier.status.last_error or "")
     assert objects(gcs) == {}
     assert all((root / s.path).exists() for s in segments)
 
@@ -465,9 +467,8 @@ async def test_missing_bucket(
     assert await probe_bucket(config(gcs)) == (CloudState.IDLE, None)
     tier = await start(tiers, CloudTier(config(gcs, bucket="not-there-yet"), index, root))
     assert tier.status.state == CloudState.BUCKET_MISSING
-    await asyncio.sleep(1.0)
+    await wait_for(lambda: tier.status.queue_items == 2, 30, 0.05)  # queued by the scanner
     assert tier.status.state == CloudState.BUCKET_MISSING
-    assert tier.status.queue_items == 2
     gcs.create_bucket("not-there-yet")
     await wait_for(lambda: drained(tier, 2), 30)
     assert len(list(client(gcs).list_blobs("not-there-yet"))) == 2
@@ -512,8 +513,7 @@ async def test_scope_delay_cap_exports_and_the_environment(
     fresh, _ = make_segments(root, index, 1, 600 * KIB, start=now - 10)
     began = time.monotonic()
     assert await tier.enqueue_segment(fresh[0], event=True)
-    await asyncio.sleep(0.8)
-    assert tier.status.queue_items == 1  # still within its delay
+    assert (await tier.refresh_status()).queue_items == 1  # within its delay (1.5 s)
     await wait_for(lambda: drained(tier, 4), 30, 0.05)
     took = time.monotonic() - began
     assert took >= 1.5 + (600 - 256) / 200 * 0.8  # the delay, then the bytes beyond the burst

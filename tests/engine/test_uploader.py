@@ -213,8 +213,9 @@ async def test_child_process_uploads_with_the_key_off_its_command_line(
         for secret in (key["private_key"].splitlines()[1], key["private_key_id"]):
             assert secret.encode() not in proc_text(pid, "cmdline")
             assert secret.encode() not in proc_text(pid, "environ")
-        # The CPU only when nothing else wants it (a waking loop takes it at once).
-        assert os.sched_getscheduler(pid) == os.SCHED_IDLE
+        # A lower priority than ours (nice 10 more, up to 19); the normal policy, so it is
+        # not starved while other work keeps the CPUs busy.
+        assert os.sched_getscheduler(pid) == os.SCHED_OTHER
         assert os.getpriority(os.PRIO_PROCESS, pid) >= min(
             19, os.getpriority(os.PRIO_PROCESS, 0) + uploader.UPLOADER_NICE
         )

@@ -4,9 +4,9 @@ Why a process: an upload is mostly C (reading the file, the CRC32C, the socket),
 Python around each request (requests, urllib3, google-auth) holds the GIL, and Home
 Assistant's event loop waits whenever a thread of its process holds it. Bench section 11
 measured the loop's p99 lag at 5.6-58 ms with the uploads in the tier's own threads,
-against 3.9-21 ms with a plain upload loop in a child process. Here, in a child that
-gets the CPU only when nothing else wants it (``background``), the uploads share nothing
-with the loop but the CPUs, and the loop takes those at once when it wakes.
+against 3.9-21 ms with a plain upload loop in a child process. Here, in a child at a
+lower priority (``background``), the uploads share nothing with the loop but the CPUs,
+and the scheduler hands those to the loop first.
 
 The protocol is JSON lines. The parent writes requests ``{"id": n, "op": ..., ...}``
 and reads answers ``{"id": n, "ok": value}`` or ``{"id": n, "error": kind, "message":
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
 _LOGGER = logging.getLogger(__name__)
 
-UPLOADER_NICE: Final = 10  # the child's niceness where SCHED_IDLE is not to be had
+UPLOADER_NICE: Final = 10  # the child's niceness: the loop's threads win the CPU from it
 IDLE_SECONDS: Final = 300.0  # a child with nothing to do for this long is stopped
 STOP_SECONDS: Final = 5.0  # how long a stop waits for the child before killing it
 MIB: Final = 1024 * 1024
@@ -253,25 +253,16 @@ def serve(inp: IO[bytes], out: IO[bytes], workers: int) -> None:
                 pool.submit(answer, request)
 
 
-def background() -> str:
-    """Give this process (and the threads it starts) the CPU only when nothing else wants it.
+def background() -> None:
+    """Lower this process's CPU priority (the threads it starts inherit it).
 
-    Linux's ``SCHED_IDLE``: a task of any other policy that wakes up takes the CPU from
-    it at once, where between two normal tasks a waking one may wait for the next
-    scheduler tick (4 ms at 250 Hz: the p99 lag of bench section 11 with a plain upload
-    loop in a child process). It shares no lock with Home Assistant, so nothing there can
-    wait on it while it waits for the CPU. Elsewhere: ``nice``. Returns what was set.
+    ``nice`` 10, not Linux's ``SCHED_IDLE``: that one measured no better for the loop's lag
+    (bench section 11: p99 4.2-5.4 ms against 4.2-5.2 ms at nice 10, the same noise), and
+    it starves the uploads while anything else keeps the CPUs busy (a test beside two busy
+    loops took 150 s instead of 4), where nice 10 still gets about a tenth of a CPU.
     """
     with contextlib.suppress(OSError):
         os.nice(UPLOADER_NICE)
-    policy = getattr(os, "SCHED_IDLE", None)
-    if policy is not None:
-        try:
-            os.sched_setscheduler(0, policy, os.sched_param(0))
-        except OSError:
-            return "nice"
-        return "idle"
-    return "nice"  # pragma: no cover  (not Linux)
 
 
 def main(workers: int) -> None:  # pragma: no cover  (the child's entry: run by Uploader)
