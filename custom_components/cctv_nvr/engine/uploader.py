@@ -256,10 +256,11 @@ def serve(inp: IO[bytes], out: IO[bytes], workers: int) -> None:
 def background() -> None:
     """Lower this process's CPU priority (the threads it starts inherit it).
 
-    ``nice`` 10, not Linux's ``SCHED_IDLE``: that one measured no better for the loop's lag
-    (bench section 11: p99 4.2-5.4 ms against 4.2-5.2 ms at nice 10, the same noise), and
-    it starves the uploads while anything else keeps the CPUs busy (a test beside two busy
-    loops took 150 s instead of 4), where nice 10 still gets about a tenth of a CPU.
+    ``nice`` 10, not Linux's ``SCHED_IDLE``: that one measured only somewhat better for the
+    loop's lag (bench section 11, quick runs: p99 4.2-5.4 ms against 4.2-7.2 ms at nice 10;
+    one run's p99 moves by 1-2 ms), and it starves the uploads while anything else keeps
+    the CPUs busy (a test beside two busy loops took 150 s instead of 4), where nice 10
+    still gets about a tenth of a CPU.
     """
     with contextlib.suppress(OSError):
         os.nice(UPLOADER_NICE)
