@@ -15,6 +15,8 @@ reach: a service account key made here (``make_key``, a real RSA key) names it a
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import json
 from pathlib import Path
@@ -174,6 +176,18 @@ class TokenServer:
 
 
 _KEYS: dict[str, str] = {}
+
+
+@contextmanager
+def running_gcs(folder: Path, bucket: str) -> Iterator[FakeGcs]:
+    """fake-gcs-server on a free loopback port with one bucket, stopped at the end."""
+    server = FakeGcs(folder)
+    server.start()
+    try:
+        server.create_bucket(bucket)
+        yield server
+    finally:
+        server.stop()
 
 
 def make_key(email: str, token_uri: str) -> dict[str, str]:

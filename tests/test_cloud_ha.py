@@ -65,7 +65,7 @@ from custom_components.cctv_nvr.engine.index import Segment, SegmentIndex
 from custom_components.cctv_nvr.urls import playlist_path, thumbnail_path
 from tests.engine.helpers import fill_disk, wait_for
 from tests.engine.segments_factory import SegmentFactory
-from tests.gcs_emulator import FakeGcs, TokenServer, make_key
+from tests.gcs_emulator import FakeGcs, TokenServer, make_key, running_gcs
 from tests.helpers import camera_entry, run_retention, setup_camera
 from tests.simulator import CameraSimulator
 
@@ -79,12 +79,9 @@ MIB = 2**20
 @pytest.fixture
 def gcs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGcs]:
     """The emulator, found through STORAGE_EMULATOR_HOST (nothing else points at it)."""
-    server = FakeGcs(tmp_path / "gcs")
-    server.start()
-    server.create_bucket(BUCKET)
-    monkeypatch.setenv("STORAGE_EMULATOR_HOST", server.url)
-    yield server
-    server.stop()
+    with running_gcs(tmp_path / "gcs", BUCKET) as server:
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", server.url)
+        yield server
 
 
 @pytest.fixture

@@ -52,7 +52,7 @@ from custom_components.cctv_nvr.engine.retention import (
     enforce,
 )
 from tests.engine.helpers import wait_for
-from tests.gcs_emulator import FakeGcs, TokenServer, make_key
+from tests.gcs_emulator import FakeGcs, TokenServer, make_key, running_gcs
 
 BUCKET = "footage"
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
@@ -61,11 +61,8 @@ KIB = 1024
 
 @pytest.fixture
 def gcs(tmp_path: Path) -> Iterator[FakeGcs]:
-    server = FakeGcs(tmp_path / "gcs")
-    server.start()
-    server.create_bucket(BUCKET)
-    yield server
-    server.stop()
+    with running_gcs(tmp_path / "gcs", BUCKET) as server:
+        yield server
 
 
 @pytest.fixture
@@ -158,6 +155,21 @@ async def tiers() -> AsyncIterator[list[CloudTier]]:
 async def start(tiers: list[CloudTier], tier: CloudTier) -> CloudTier:
     tiers.append(tier)
     await tier.start()
+    return tier
+
+
+async def start_slowly(
+    tiers: list[CloudTier], gcs: FakeGcs, index: SegmentIndex, root: Path, **changes: object
+) -> CloudTier:
+    """Start a tier capped at 384 KiB/s and wait until its first upload has begun.
+
+    A file of 1.5 MiB then takes seconds to go up: a test can change it under the upload.
+    """
+    tier = await start(
+        tiers,
+        CloudTier(config(gcs, bandwidth_bytes_per_second=384 * KIB, **changes), index, root),
+    )
+    await wait_for(lambda: tier.status.uploaded_bytes > 0, 20, 0.02)
     return tier
 
 
@@ -361,10 +373,7 @@ async def test_checksum_mismatch_keeps_the_local_copy_and_uploads_again(
 ) -> None:
     segments, _ = make_segments(root, index, 1, 1536 * KIB)
     path = root / segments[0].path
-    tier = await start(
-        tiers, CloudTier(config(gcs, bandwidth_bytes_per_second=384 * KIB), index, root)
-    )
-    await wait_for(lambda: tier.status.uploaded_bytes > 0, 20, 0.02)
+    tier = await start_slowly(tiers, gcs, index, root)
     # The file changes under the upload (its first chunk already sent).
     with path.open("r+b") as file:
         first = file.read(1)
@@ -394,11 +403,7 @@ async def test_a_file_that_shrinks_under_its_upload_fails_that_item_only(
     """The uploader process reads a chunk short: the item backs off, the tier goes on."""
     segments, _ = make_segments(root, index, 2, 1536 * KIB)
     path = root / segments[0].path
-    tier = await start(
-        tiers,
-        CloudTier(config(gcs, bandwidth_bytes_per_second=384 * KIB, workers=1), index, root),
-    )
-    await wait_for(lambda: tier.status.uploaded_bytes > 0, 20, 0.02)
+    tier = await start_slowly(tiers, gcs, index, root, workers=1)
     with path.open("r+b") as file:
         file.truncate(300 * KIB)  # the first chunk is sent; the next ones are not there
     await wait_for(lambda: "shrank during its upload" in (tier.status.last_error or ""), 30, 0.05)

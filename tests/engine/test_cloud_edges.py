@@ -58,18 +58,15 @@ from tests.engine.test_cloud import (
     start,
     token_server,
 )
-from tests.gcs_emulator import FakeGcs, TokenServer, free_port, make_key
+from tests.gcs_emulator import FakeGcs, TokenServer, free_port, make_key, running_gcs
 
 __all__ = ["token_server"]  # a fixture of test_cloud.py, used here
 
 
 @pytest.fixture
 def gcs(tmp_path: Path) -> Iterator[FakeGcs]:
-    server = FakeGcs(tmp_path / "gcs")
-    server.start()
-    server.create_bucket(BUCKET)
-    yield server
-    server.stop()
+    with running_gcs(tmp_path / "gcs", BUCKET) as server:
+        yield server
 
 
 @pytest.fixture
@@ -158,6 +155,14 @@ def stub() -> Iterator[StubServer]:
     server = StubServer()
     yield server
     server.close()
+
+
+def add_cloud_only(index: SegmentIndex, path: str, start: float, copy: CloudCopy) -> None:
+    """Index a 10 s segment of camera "cam" whose only copy is ``copy`` (in a bucket)."""
+    index.add_segment(Segment("cam", path, start, start + 10, 10))
+    row = index.segment_by_path(path)
+    assert row is not None
+    assert index.cloud.adopt_segment(row.row_id, copy, local=False)
 
 
 def metadata_threads() -> list[threading.Thread]:
@@ -544,12 +549,7 @@ async def test_trash_survives_bad_uris_vanished_objects_and_an_outage(
     tier = await start(tiers, CloudTier(config(gcs, scan_interval=600), index, root))
     await wait_for(lambda: drained(tier, 3), 30)
     client(gcs).bucket(BUCKET).blob(segments[1].path).delete()  # deleted by someone else
-    index.add_segment(Segment("cam", "cam/odd.mp4", T0 + 900, T0 + 910, 10))
-    odd = index.segment_by_path("cam/odd.mp4")
-    assert odd is not None
-    assert index.cloud.adopt_segment(
-        odd.row_id, CloudCopy("s3://x/y", 1, "AAAAAA==", T0), local=False
-    )
+    add_cloud_only(index, "cam/odd.mp4", T0 + 900, CloudCopy("s3://x/y", 1, "AAAAAA==", T0))
     delete_range(index, root, "cam", T0, T0 + 1000)
     assert index.cloud.trash_count() == 4
 
@@ -583,12 +583,7 @@ async def test_trash_leaves_an_object_written_over_by_someone_else(
     deletes), so this one answer comes from a stub server.
     """
     caplog.set_level(logging.INFO, "custom_components.cctv_nvr.engine.cloud")
-    index.add_segment(Segment("cam", "cam/x.mp4", T0, T0 + 10, 10))
-    row = index.segment_by_path("cam/x.mp4")
-    assert row is not None
-    assert index.cloud.adopt_segment(
-        row.row_id, CloudCopy("gs://b/nvr/cam/x.mp4", 7, "AAAAAA==", T0), local=False
-    )
+    add_cloud_only(index, "cam/x.mp4", T0, CloudCopy("gs://b/nvr/cam/x.mp4", 7, "AAAAAA==", T0))
     delete_range(index, root, "cam", T0, T0 + 100)
     assert index.cloud.trash_count() == 1
     stub.answer(200, b'{"name": "b"}')

@@ -25,7 +25,7 @@ from custom_components.cctv_nvr.engine import uploader
 from custom_components.cctv_nvr.engine.gcs import BucketError, ErrorKind, crc32c_of, crc32c_text
 from custom_components.cctv_nvr.engine.uploader import ITEM, OTHER, Uploader, UploaderError
 from tests.engine.helpers import wait_for
-from tests.gcs_emulator import FakeGcs, TokenServer, make_key
+from tests.gcs_emulator import FakeGcs, TokenServer, make_key, running_gcs
 
 BUCKET = "footage"
 KIB = 1024
@@ -33,11 +33,8 @@ KIB = 1024
 
 @pytest.fixture
 def gcs(tmp_path: Path) -> Iterator[FakeGcs]:
-    server = FakeGcs(tmp_path / "gcs")
-    server.start()
-    server.create_bucket(BUCKET)
-    yield server
-    server.stop()
+    with running_gcs(tmp_path / "gcs", BUCKET) as server:
+        yield server
 
 
 class Served:
