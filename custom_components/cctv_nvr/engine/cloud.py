@@ -375,21 +375,11 @@ def _int(text: str | None) -> int | None:
         return None
 
 
-def _file_crc(path: Path, length: int | None = None) -> str:
-    """Return the CRC32C of a file (or of its first ``length`` bytes)."""
-    from .gcs import Crc32c  # noqa: PLC0415  (google libraries load in the pool, lazily)
+def _file_crc(path: Path) -> str:
+    """Return the CRC32C of a whole file, as GCS writes it (the uploader's reader)."""
+    from .gcs import crc32c_text  # noqa: PLC0415  (google libraries load in the pool, lazily)
 
-    crc = Crc32c()
-    remaining = length
-    with path.open("rb") as file:
-        while remaining is None or remaining > 0:
-            block = file.read(MIB if remaining is None else min(MIB, remaining))
-            if not block:
-                break
-            crc.update(block)
-            if remaining is not None:
-                remaining -= len(block)
-    return crc.text()
+    return crc32c_text(_uploader.crc_extend(0, path, 0, None)[0])
 
 
 class _ItemFailedError(Exception):
