@@ -332,11 +332,11 @@ async def _lag(bench: Bench, gcs: FakeGcs, work: Path) -> list[Row]:
         async with _Sleeper() as sleeper:
             wall, lags, started, _ = await _ours(gcs, work, root, segments, f"lag{number}/", 2,
                                                  lag=True, window=window)
-        floor = sleeper.lags(*window)
+        round_floor = sleeper.lags(*window)
         ours_lags += lags
-        floor_lags += floor
+        floor_lags += round_floor
         walls.append(wall)
-        per_round.append((lag_stats(lags)[1], lag_stats(floor)[1]))
+        per_round.append((lag_stats(lags)[1], lag_stats(round_floor)[1]))
         plain_task = asyncio.create_task(
             asyncio.to_thread(_plain_loop, gcs, root, segments, f"lagplain{number}/"))
         plain_lags += await _lag_while(lambda: not plain_task.done())  # noqa: B023  (awaited here)
