@@ -141,7 +141,12 @@ def child_sleeper() -> None:
     import threading
 
     done = threading.Event()
-    threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
+
+    def wait_for_eof() -> None:
+        sys.stdin.read()
+        done.set()
+
+    threading.Thread(target=wait_for_eof, daemon=True).start()
 
     async def sample() -> list[tuple[float, float]]:
         samples: list[tuple[float, float]] = []
