@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import json
+import os
 from pathlib import Path
 import socket
 import subprocess
@@ -52,6 +53,12 @@ class FakeGcs:
     @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
+
+    def pin(self, cpus: set[int]) -> None:
+        """Keep the running server's threads on these CPUs (Linux; the bench's "elsewhere")."""
+        assert self._proc is not None
+        for task in Path(f"/proc/{self._proc.pid}/task").iterdir():
+            os.sched_setaffinity(int(task.name), cpus)
 
     def start(self, timeout: float = 20.0) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
