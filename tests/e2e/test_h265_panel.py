@@ -5,14 +5,18 @@ Debian's Chromium decodes no HEVC (``MediaSource.isTypeSupported`` says no to th
 transcodes each part with ffmpeg as hls.js asks for it. The Garden camera (provision.py)
 records the simulator's H.265 mount. Its
 recording is stopped for a few seconds so its footage has a gap; the panel plays from the
-first segment, across a segment boundary and over the gap. Its live video is kept to the
-panel (made from its recording, H.265), so its tile plays live H.264 renditions and moves on.
-Timing is generous: the machine is loaded, and renditions are made on demand.
+first segment, across a segment boundary and over the gap. First, while Home Assistant's
+card can show it (its H.264 sub stream), its live tile tries the panel's own live video and,
+as the browser cannot decode it, falls back to Home Assistant's card without asking for live
+renditions. Then its live video is kept to the panel (made from its recording, H.265), so its
+tile plays live H.264 renditions and moves on. Timing is generous: the machine is loaded, and
+renditions are made on demand.
 """
 
 from __future__ import annotations
 
 from contextlib import closing
+import json
 from pathlib import Path
 import sqlite3
 import time
@@ -71,6 +75,36 @@ def _keep_to_panel(api: Any) -> None:
     values["live_panel_only"] = True
     done = api._request("POST", f"{path}/{form['flow_id']}", values)
     assert done["type"] == "create_entry", done
+
+
+def _tile_falls_back_to_the_card(page: Any, supported: bool) -> None:
+    """Garden records and Home Assistant's card can show it: the tile tries the panel's own live
+    video first (its ``cctv_nvr/live`` request is seen on the WebSocket); without HEVC here it
+    asks for no live rendition (a transcode per fragment) and plays Home Assistant's card."""
+    sent: list[str] = []
+    page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(str(payload))))
+    page.reload()  # with the listener on from the first message
+    tile = page.locator("cctv-panel section.tile[data-camera=garden]")
+    if supported:  # a Chromium with HEVC plays the panel's own live video of the recording
+        tile.locator("cctv-live-video video").wait_for(state="attached", timeout=60_000)
+        return
+    # Home Assistant's card plays the sub stream (H.264) through its own stream component.
+    video = tile.locator("hui-picture-entity-card video")
+    video.wait_for(timeout=90_000)
+    page.wait_for_function(
+        "video => video.readyState >= 2 && video.currentTime > 1",
+        arg=video.element_handle(),
+        timeout=90_000,
+    )
+    page.screenshot(path=str(ARTIFACTS / "h265-live-tile-card.png"))
+    assert tile.locator("cctv-live-video").count() == 0
+    asked = [json.loads(frame) for frame in sent if '"cctv_nvr/live"' in frame]
+    assert {"type": "cctv_nvr/live", "camera": "garden"} in [
+        {key: value for key, value in message.items() if key != "id"} for message in asked
+    ], sent
+    # The H.264 camera's tile keeps the panel's own live video.
+    driveway = page.locator("cctv-panel section.tile[data-camera=driveway]")
+    assert driveway.locator("hui-picture-entity-card").count() == 0
 
 
 def _live_tile_moves(page: Any, panel: Any) -> None:
@@ -137,21 +171,33 @@ def test_h265_camera_plays_in_chromium(
 
     api = home_assistant.api()
     provision(api, f"rtsp://127.0.0.1:{simulator.rtsp_port}", "dev", "dev-password")
-    _keep_to_panel(api)
-    rows = _footage_with_a_gap(home_assistant, api)
+    rows = _footage_with_a_gap(home_assistant, api)  # and Garden records again
     tokens = _tokens(api, "dev", "dev-password")
     ARTIFACTS.mkdir(exist_ok=True)
     requests: list[str] = []
+    viewport = {"width": 1280, "height": 860}
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=chromium.executable(), args=CHROMIUM_ARGS
         )
         try:
-            page = _open_panel(browser, home_assistant.url, tokens, {"width": 1280, "height": 860})
+            page = _open_panel(browser, home_assistant.url, tokens, viewport)
             page.on("request", lambda request: requests.append(request.url))
             supported = page.evaluate(
                 "() => MediaSource.isTypeSupported('video/mp4; codecs=\"hvc1.1.6.L120.90\"')"
             )
+            _tile_falls_back_to_the_card(page, supported)
+            if not supported:
+                assert not [url for url in requests if "/api/cctv_nvr/live/garden/" in url]
+            page.context.close()
+            requests.clear()
+            # The options reload the camera: its recording goes on after a new segment.
+            db = home_assistant.config_dir / "cctv_nvr" / "index.db"
+            recorded = len(_garden(db))
+            _keep_to_panel(api)
+            _wait_rows(db, recorded + 2)
+            page = _open_panel(browser, home_assistant.url, tokens, viewport)
+            page.on("request", lambda request: requests.append(request.url))
             panel = page.locator("cctv-panel")
             _live_tile_moves(page, panel)
             _plays_over_the_gap(page, panel, rows)
