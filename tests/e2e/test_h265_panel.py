@@ -9,8 +9,9 @@ first segment, across a segment boundary and over the gap. First, while Home Ass
 card can show it (its H.264 sub stream), its live tile tries the panel's own live video and,
 as the browser cannot decode it, falls back to Home Assistant's card without asking for live
 renditions. Then its live video is kept to the panel (made from its recording, H.265), so its
-tile plays live H.264 renditions and moves on. Timing is generous: the machine is loaded, and
-renditions are made on demand.
+tile plays live H.264 renditions and moves on; stopped, the tile says the camera does not
+record, and it plays again by itself when the recording resumes. Timing is generous: the
+machine is loaded, and renditions are made on demand.
 """
 
 from __future__ import annotations
@@ -127,6 +128,23 @@ def _live_tile_moves(page: Any, panel: Any) -> None:
     assert state["w"] == 1920  # the recording's picture, as H.264
 
 
+def _live_tile_resumes(page: Any, panel: Any, api: Any) -> None:
+    """The Garden stops recording: its tile (kept to the panel, no other live view) says so; it
+    records again: the tile plays again by itself, with the next camera list (every 15 s)."""
+    tile = panel.locator("section.tile[data-camera=garden]")
+    api.call_service("switch", "turn_off", {"entity_id": SWITCH})
+    note = tile.locator("cctv-live-video .error")
+    note.wait_for(timeout=120_000)
+    assert note.inner_text() == "Not recording"  # not hls.js's word for the 404
+    page.screenshot(path=str(ARTIFACTS / "h265-live-tile-not-recording.png"))
+    api.call_service("switch", "turn_on", {"entity_id": SWITCH})
+    video = tile.locator("cctv-live-video video")
+    video.wait_for(timeout=120_000)
+    page.wait_for_function(
+        "el => el.currentTime > 1 && el.videoWidth > 0", arg=video.element_handle(), timeout=120_000
+    )
+
+
 def _plays_over_the_gap(page: Any, panel: Any, rows: list[tuple[float, ...]]) -> None:
     """Click the footage's start: the rendition plays past a boundary and over the gap."""
     panel.locator("section.tile[data-camera=garden] button.open").click()
@@ -200,6 +218,7 @@ def test_h265_camera_plays_in_chromium(
             page.on("request", lambda request: requests.append(request.url))
             panel = page.locator("cctv-panel")
             _live_tile_moves(page, panel)
+            _live_tile_resumes(page, panel, api)
             _plays_over_the_gap(page, panel, rows)
         finally:
             browser.close()

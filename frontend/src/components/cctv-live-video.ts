@@ -5,7 +5,10 @@
  * seconds behind the camera). The playlist's EXT-X-START points a joining player at a keyframe
  * fragment (hls.js honours it), so a long-GOP camera moves as soon as the first fragments load.
  * The integration checks the user's live right and time windows on every request, so the video
- * stops when they end. A failure fires `cctv-live-failed` (the grid then shows Home Assistant's card).
+ * stops when they end. A failure fires `cctv-live-failed` (the grid then shows Home Assistant's card
+ * where it can); a video that failed starts again with the next camera list (every 15 s) that says
+ * the camera records, unless the browser cannot decode it. While the camera does not record (its
+ * live video is made from the recording), the tile says so.
  */
 import { css, html, type PropertyValues, type TemplateResult } from "lit";
 import Hls from "hls.js";
@@ -30,6 +33,8 @@ export class CctvLiveVideo extends CctvElement {
    */
   renditions = true;
   private _error: string | null = null;
+  /** Failed in a way that may pass (not the codec): start again when the camera records. */
+  private _retry = false;
   private _hls: Hls | null = null;
   private _playing?: string; // the camera id the video was started for
 
@@ -45,7 +50,8 @@ export class CctvLiveVideo extends CctvElement {
 
   protected override updated(changed: PropertyValues): void {
     if ((changed.has("camera") || changed.has("hass")) && this.camera && this.hass) {
-      if (this._playing !== this.camera.id) void this._start();
+      const again = changed.has("camera") && this._retry && this.camera.recording;
+      if (this._playing !== this.camera.id || again) void this._start();
     }
   }
 
@@ -61,6 +67,7 @@ export class CctvLiveVideo extends CctvElement {
     this._stop();
     this._playing = camera.id;
     this._error = null;
+    this._retry = false;
     try {
       const live = await fetchLive(this.connection, camera.id, browserPlays, this.renditions);
       await this.updateComplete;
@@ -73,10 +80,14 @@ export class CctvLiveVideo extends CctvElement {
         const hls = new Hls({ liveSyncDurationCount: 2, liveMaxLatencyDurationCount: 10, maxBufferLength: 10 });
         hls.on(Hls.Events.ERROR, (_event, data) => {
           if (!data.fatal) return;
-          this._error =
-            data.details === Hls.ErrorDetails.BUFFER_ADD_CODEC_ERROR
-              ? this.t("live_codec_unsupported")
+          const codec = data.details === Hls.ErrorDetails.BUFFER_ADD_CODEC_ERROR;
+          // The live playlist answers 404 while the camera does not record.
+          this._error = codec
+            ? this.t("live_codec_unsupported")
+            : data.response?.code === 404
+              ? this.t("not_recording")
               : this.t("error", { message: data.details });
+          this._retry = !codec;
           fireEvent(this, "cctv-live-failed", { camera: camera.id });
         });
         hls.loadSource(url);
@@ -89,13 +100,16 @@ export class CctvLiveVideo extends CctvElement {
     } catch (err) {
       // A rendition this tile declined is no error to show: the grid puts the card in its place.
       if (!(err instanceof RenditionNeeded)) this._error = errorText(err);
+      this._retry = !(err instanceof RenditionNeeded);
       fireEvent(this, "cctv-live-failed", { camera: camera.id });
     }
   }
 
   protected override render(): TemplateResult {
-    return this._error
-      ? html`<div class="error" role="note">${this._error}</div>`
+    // The live video is made from the recording: without it, that is the reason to give.
+    const error = this._error && this.camera && !this.camera.recording ? this.t("not_recording") : this._error;
+    return error
+      ? html`<div class="error" role="note">${error}</div>`
       : html`<video muted autoplay playsinline aria-label=${this.camera?.name ?? ""}></video>`;
   }
 
