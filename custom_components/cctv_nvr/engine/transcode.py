@@ -98,7 +98,6 @@ _NAME_RE: Final = re.compile(
     r"\.(?P<version>[0-9a-f]{12})\.mp4$"
 )
 MAX_KEY_BYTES: Final = 150  # the key is in the cache file's name (255 bytes at most)
-_SAMPLE_IS_NON_SYNC: Final = 0x00010000  # ISO BMFF sample flags
 _EPSILON: Final = 1e-6  # seconds
 _CUT_BEFORE: Final = 1e-4  # a time piece is cut this long before its first frame (seconds)
 _TEMP_SUFFIX: Final = ".tmp"
@@ -556,50 +555,6 @@ class _Fragment:
     samples: tuple[int, ...] = ()  # decode times of its video samples (ticks)
 
 
-def _u32(data: bytes, offset: int) -> int:
-    return int(struct.unpack_from(">I", data, offset)[0])
-
-
-def _tracks(moov: bytes) -> tuple[int | None, dict[int, int]]:
-    """Return (the video track's id, track id -> trex default sample flags) of a moov."""
-    root = mp4box.iter_boxes(moov)[0]
-    video = None
-    defaults: dict[int, int] = {}
-    for box in mp4box.iter_boxes(moov, root.body, root.end):
-        if box.kind == b"trak":
-            children = {b.kind: b for b in mp4box.iter_boxes(moov, box.body, box.end)}
-            tkhd, mdia = children.get(b"tkhd"), children.get(b"mdia")
-            if tkhd is None or mdia is None:
-                continue
-            skip = 16 if moov[tkhd.body] == 1 else 8
-            track_id = _u32(moov, tkhd.body + 4 + skip)
-            for hdlr in mp4box.iter_boxes(moov, mdia.body, mdia.end):
-                if hdlr.kind == b"hdlr" and moov[hdlr.body + 8 : hdlr.body + 12] == b"vide":
-                    video = track_id if video is None else video
-        elif box.kind == b"mvex":
-            for trex in mp4box.iter_boxes(moov, box.body, box.end):
-                if trex.kind == b"trex":  # version/flags, track, index, duration, size, flags
-                    defaults[_u32(moov, trex.body + 4)] = _u32(moov, trex.body + 20)
-    return video, defaults
-
-
-def _first_sample_flags(moof: bytes, traf: mp4box.Box, default: int | None) -> int | None:
-    """Return the sample flags of a traf's first sample (None when nothing says)."""
-    for box in mp4box.iter_boxes(moof, traf.body, traf.end):
-        flags = int.from_bytes(moof[box.body + 1 : box.body + 4], "big")
-        if box.kind == b"tfhd" and flags & 0x20:  # default-sample-flags-present
-            skip = 8 * bool(flags & 0x01) + 4 * sum(bool(flags & f) for f in (0x02, 0x08, 0x10))
-            default = _u32(moof, box.body + 8 + skip)
-        elif box.kind == b"trun":
-            pos = box.body + 8 + 4 * bool(flags & 0x01)  # after sample count, data offset
-            if flags & 0x04:  # first-sample-flags-present
-                return _u32(moof, pos)
-            if flags & 0x400:  # sample-flags-present: skip the first sample's duration, size
-                return _u32(moof, pos + 4 * (bool(flags & 0x100) + bool(flags & 0x200)))
-            return default
-    return default
-
-
 def _fragments(
     path: Path, samples: bool = False
 ) -> tuple[mp4box.Mp4Layout, int | None, list[_Fragment]]:
@@ -616,28 +571,16 @@ def _fragments(
         moov = next(box for box in boxes if box.kind == b"moov")
         handle.seek(moov.offset)
         moov_data = handle.read(moov.size)
-        video, defaults = _tracks(moov_data)
+        movie = mp4box.parse_movie(moov_data)
+        video = movie.video_track
         for moof, mdat in itertools.pairwise(boxes):
             if moof.kind != b"moof" or mdat.kind != b"mdat" or mdat.end > file_layout.media_end:
                 continue
             handle.seek(moof.offset)
             data = handle.read(moof.size)
-            times: dict[int, int] = {}
-            keyframe = False
-            for traf in mp4box.iter_boxes(data, moof.header, moof.size):
-                if traf.kind != b"traf":
-                    continue
-                children = {b.kind: b for b in mp4box.iter_boxes(data, traf.body, traf.end)}
-                tfhd, tfdt = children.get(b"tfhd"), children.get(b"tfdt")
-                if tfhd is None or tfdt is None:
-                    continue
-                track = _u32(data, tfhd.body + 4)
-                version = data[tfdt.body]
-                fmt = ">Q" if version == 1 else ">I"
-                times[track] = int(struct.unpack_from(fmt, data, tfdt.body + 4)[0])
-                if track == video:
-                    flags = _first_sample_flags(data, traf, defaults.get(track))
-                    keyframe = flags is not None and not flags & _SAMPLE_IS_NON_SYNC
+            runs = mp4box.parse_moof(data, movie)
+            times = {run.track_id: run.decode_time for run in runs}
+            keyframe = any(run.track_id == video and run.starts_with_sync_sample for run in runs)
             fragments.append(_Fragment(moof.offset, mdat.end, times, keyframe))
             moofs.append(data)
     if samples and video is not None:
