@@ -89,7 +89,7 @@ from custom_components.cctv_nvr.engine.layout import STRFTIME_NAME, hour_dir, re
 from custom_components.cctv_nvr.engine.media import probe_file
 from tests.e2e import chromium
 
-from .common import FPS, REPO, SEGMENT_SECONDS, Bench, Row, Section, log
+from .common import FPS, SEGMENT_SECONDS, Bench, Row, Section, log
 from .transcode import make_hevc_segment
 
 TITLE = "14 Browser latency"
@@ -425,34 +425,16 @@ def _footage(
 
 
 def _start_home_assistant(work: Path) -> Any:
-    from tests.e2e.conftest import (
-        RunningHomeAssistant,
-        _free_port,
-        _start,
-        _wait_until_up,
-    )
-    from tests.e2e.http_config import write_http_config
+    from tests.e2e.harness import start_home_assistant
 
-    config = work / "ha"
-    config.mkdir(parents=True)
-    shutil.copy(REPO / "config" / "configuration.yaml", config / "configuration.yaml")
-    (config / "custom_components").symlink_to(REPO / "custom_components")
-    port = _free_port()
-    write_http_config(config, port)
-    running = RunningHomeAssistant(f"http://127.0.0.1:{port}", config, _start(config))
-    try:
-        _wait_until_up(running)
-    except BaseException:
-        running.stop()
-        raise
-    return running
+    return start_home_assistant(work / "ha")
 
 
 def _restart(running: Any) -> None:
-    from tests.e2e.conftest import _start, _wait_until_up
+    from tests.e2e.harness import start_process, wait_until_up
 
-    running.process = _start(running.config_dir)
-    _wait_until_up(running)
+    running.process = start_process(running.config_dir)
+    wait_until_up(running)
 
 
 def _add_cameras(running: Any, port: int) -> list[str]:
@@ -473,10 +455,10 @@ def _add_cameras(running: Any, port: int) -> list[str]:
 
 
 def _record(running: Any) -> None:
-    from tests.e2e.test_panel import _tokens
+    from tests.e2e.harness import login_tokens
 
     api = running.api()
-    running.tokens = _tokens(api, *USER)  # as the frontend stores them (the panel's page)
+    running.tokens = login_tokens(api, *USER)  # as the frontend stores them (the panel's page)
     running.token = running.tokens["access_token"]
     api.token = running.token
     for number in range(1, CAMERAS + HEVC_CAMERAS + 1):
@@ -598,7 +580,7 @@ async def _click(page: Any, job: dict[str, Any]) -> dict[str, Any]:
 
 async def _panel_only(base: str, token: str, cameras: list[str], on: bool) -> None:
     """Keep the cameras' live video to the panel (on) or not: the Access tab's switch."""
-    from tests.e2e.test_panel import ws_session
+    from tests.e2e.harness import ws_session
 
     async with ws_session(base, token) as ws:
         for number, camera in enumerate(cameras, start=1):
@@ -616,7 +598,7 @@ async def _wait_live(base: str, token: str, cameras: list[str], timeout: float =
     cold open (right after Home Assistant's restart) would catch cameras still connecting, whose
     tiles show Home Assistant's card (the panel's own live video needs the recording).
     """
-    from tests.e2e.test_panel import ws_session
+    from tests.e2e.harness import ws_session
 
     started = time.monotonic()
     async with aiohttp.ClientSession() as session, ws_session(base, token) as ws:

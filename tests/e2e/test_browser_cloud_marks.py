@@ -19,7 +19,7 @@ from typing import Any
 from PIL import Image
 
 from tests.e2e import chromium
-from tests.e2e.conftest import RunningHomeAssistant
+from tests.e2e.harness import RunningHomeAssistant, login_tokens, open_panel, zoom_to_footage
 from tests.e2e.test_browser_cloud_playback import (
     CAMERA,
     _record_upload_and_offload,
@@ -28,7 +28,6 @@ from tests.e2e.test_browser_cloud_playback import (
     cloud_home_assistant,
 )
 from tests.e2e.test_browser_playback import ARTIFACTS
-from tests.e2e.test_panel import _open_panel, _tokens, _zoom_to_footage
 from tests.gcs_emulator import FakeGcs, TokenServer
 from tests.simulator import CameraSimulator
 
@@ -64,7 +63,7 @@ def test_timeline_marks_local_cloud_and_both_footage(
         assert any(row[2] == "cloud" for row in rows)
         api = home_assistant.api()
         api.login("dev", "dev-password")
-        _check_panel(home_assistant.url, _tokens(api, "dev", "dev-password"))
+        _check_panel(home_assistant.url, login_tokens(api, "dev", "dev-password"))
     finally:
         gcs.start()
 
@@ -78,13 +77,13 @@ def _check_panel(base: str, tokens: dict[str, Any]) -> None:
             executable_path=chromium.executable(), args=chromium.ARGS
         )
         try:
-            page = _open_panel(browser, base, tokens, {"width": 1280, "height": 860})
+            page = open_panel(browser, base, tokens, {"width": 1280, "height": 860})
             panel = page.locator("cctv-panel")
             panel.locator(f"section.tile[data-camera={CAMERA}] button.open").click()
             timeline = panel.locator(".timeline")
             # 20 wheel steps of 0.8: a day becomes about 17 minutes, with the footage (a few
             # minutes and a restart) well inside it.
-            _zoom_to_footage(page, panel, bursts=4, pause=150, timeout=60_000)
+            zoom_to_footage(page, panel, bursts=4, pause=150, timeout=60_000)
             cloud = _boxes(panel.locator(".timeline .cloud"))
             both = _boxes(panel.locator(".timeline .both"))
             spans = _boxes(panel.locator(".timeline .span"))

@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from contextlib import closing
 import json
 from pathlib import Path
-import shutil
 import sqlite3
 import time
 
@@ -30,8 +29,7 @@ from custom_components.cctv_nvr.engine.retention import (
     enforce,
 )
 from tests.e2e import chromium
-from tests.e2e.conftest import ROOT, RunningHomeAssistant, _free_port, _start, _wait_until_up
-from tests.e2e.http_config import write_http_config
+from tests.e2e.harness import RunningHomeAssistant, start_home_assistant
 from tests.e2e.provision import provision
 from tests.e2e.test_browser_playback import ARTIFACTS, _resolve
 from tests.gcs_emulator import FakeGcs, TokenServer, make_key
@@ -52,16 +50,15 @@ def cloud_home_assistant(
     gcs.start()
     gcs.create_bucket(BUCKET)
     tokens = TokenServer()
-    config = tmp_path_factory.mktemp("ha_config")
-    shutil.copy(ROOT / "config" / "configuration.yaml", config / "configuration.yaml")
-    (config / "custom_components").symlink_to(ROOT / "custom_components")
-    port = _free_port()
-    write_http_config(config, port)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("STORAGE_EMULATOR_HOST", gcs.url)  # inherited by the HA process
-        running = RunningHomeAssistant(f"http://127.0.0.1:{port}", config, _start(config))
         try:
-            _wait_until_up(running)
+            running = start_home_assistant(tmp_path_factory.mktemp("ha_config"))
+        except BaseException:
+            tokens.close()
+            gcs.stop()
+            raise
+        try:
             yield running, gcs, tokens
         finally:
             running.stop()

@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 
 from tests.e2e import chromium
-from tests.e2e.conftest import ROOT, RunningHomeAssistant
+from tests.e2e.harness import ROOT, RunningHomeAssistant
 from tests.e2e.provision import provision
 from tests.simulator import CameraSimulator
 

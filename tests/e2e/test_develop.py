@@ -25,8 +25,8 @@ from typing import Any
 
 import aiohttp
 
-from tests.e2e.conftest import ROOT, _free_port
 from tests.e2e.ha_api import HomeAssistantApi
+from tests.e2e.harness import ROOT, free_port
 
 CAMERAS = {"driveway": "camera.driveway", "garden": "camera.garden"}
 # A command started in the background of a non-interactive shell (a CI runner, `nohup … &`)
@@ -43,7 +43,7 @@ _AS_FROM_A_TERMINAL = [
 BANNER_END = "Ctrl+C stops Home Assistant and the simulator."
 
 
-async def _ws(base: str, token: str, *messages: dict[str, Any]) -> list[dict[str, Any]]:
+async def ws_call(base: str, token: str, *messages: dict[str, Any]) -> list[dict[str, Any]]:
     """Send WebSocket commands; return the answers."""
     answers = []
     async with (
@@ -106,7 +106,7 @@ def _check_running(config: Path, port: int, banner: str, started: float) -> None
     assert all(e["state"] == "loaded" for e in api.config_entries("cctv_nvr"))
     assert api.token is not None
     http, issues = asyncio.run(
-        _ws(base, api.token, {"type": "http/config"}, {"type": "repairs/list_issues"})
+        ws_call(base, api.token, {"type": "http/config"}, {"type": "repairs/list_issues"})
     )
     assert http["success"], http
     # The frontend's "Confirm new HTTP server configuration" dialog opens for admins when
@@ -142,9 +142,9 @@ def test_develop_twice_on_one_config_folder(tmp_path: Path) -> None:
     # Ctrl+C in the terminal signals the whole process group; kill signals the script.
     stops = {1: (os.killpg, signal.SIGINT, 130), 2: (os.kill, signal.SIGTERM, 143)}
     for run, (send, stop_signal, status) in stops.items():
-        port = _free_port()
+        port = free_port()
         while port in ports:
-            port = _free_port()
+            port = free_port()
         ports.append(port)
         output = tmp_path / f"develop-{run}.out"
         started = time.time()

@@ -24,9 +24,15 @@ import time
 from typing import Any
 
 from tests.e2e import chromium
-from tests.e2e.conftest import ROOT, RunningHomeAssistant
+from tests.e2e.harness import (
+    CHROMIUM_ARGS,
+    ROOT,
+    RunningHomeAssistant,
+    login_tokens,
+    open_panel,
+    zoom_to_footage,
+)
 from tests.e2e.provision import provision
-from tests.e2e.test_panel import CHROMIUM_ARGS, _open_panel, _tokens, _zoom_to_footage
 from tests.simulator import CameraSimulator
 
 ARTIFACTS = ROOT / "test-artifacts"
@@ -148,7 +154,7 @@ def _live_tile_resumes(page: Any, panel: Any, api: Any) -> None:
 def _plays_over_the_gap(page: Any, panel: Any, rows: list[tuple[float, ...]]) -> None:
     """Click the footage's start: the rendition plays past a boundary and over the gap."""
     panel.locator("section.tile[data-camera=garden] button.open").click()
-    box = _zoom_to_footage(page, panel)
+    box = zoom_to_footage(page, panel)
     panel.locator("select.speed, select").first.select_option("4")
     page.mouse.click(box["x"] + 2, box["y"] + box["height"] / 2)
     video = panel.locator("video")
@@ -190,7 +196,7 @@ def test_h265_camera_plays_in_chromium(
     api = home_assistant.api()
     provision(api, f"rtsp://127.0.0.1:{simulator.rtsp_port}", "dev", "dev-password")
     rows = _footage_with_a_gap(home_assistant, api)  # and Garden records again
-    tokens = _tokens(api, "dev", "dev-password")
+    tokens = login_tokens(api, "dev", "dev-password")
     ARTIFACTS.mkdir(exist_ok=True)
     requests: list[str] = []
     viewport = {"width": 1280, "height": 860}
@@ -199,7 +205,7 @@ def test_h265_camera_plays_in_chromium(
             executable_path=chromium.executable(), args=CHROMIUM_ARGS
         )
         try:
-            page = _open_panel(browser, home_assistant.url, tokens, viewport)
+            page = open_panel(browser, home_assistant.url, tokens, viewport)
             page.on("request", lambda request: requests.append(request.url))
             supported = page.evaluate(
                 "() => MediaSource.isTypeSupported('video/mp4; codecs=\"hvc1.1.6.L120.90\"')"
@@ -214,7 +220,7 @@ def test_h265_camera_plays_in_chromium(
             recorded = len(_garden(db))
             _keep_to_panel(api)
             _wait_rows(db, recorded + 2)
-            page = _open_panel(browser, home_assistant.url, tokens, viewport)
+            page = open_panel(browser, home_assistant.url, tokens, viewport)
             page.on("request", lambda request: requests.append(request.url))
             panel = page.locator("cctv-panel")
             _live_tile_moves(page, panel)

@@ -19,9 +19,8 @@ from typing import Any
 import urllib.error
 import urllib.request
 
-from tests.e2e.conftest import RunningHomeAssistant
+from tests.e2e.harness import RunningHomeAssistant, login_tokens, ws_call, ws_session
 from tests.e2e.provision import provision
-from tests.e2e.test_panel import _tokens, _ws, ws_session
 from tests.simulator import CameraSimulator
 
 
@@ -91,7 +90,7 @@ def test_links_keep_working_across_a_restart(
     while _driveway_segments(db) < 2:  # footage for the pre-roll
         assert time.monotonic() < deadline, "no footage recorded"
         time.sleep(1)
-    token = _tokens(api, "dev", "dev-password")["access_token"]
+    token = login_tokens(api, "dev", "dev-password")["access_token"]
     saved = asyncio.run(_event_saved(home_assistant.url, token))
     base = home_assistant.url
     snapshot, clip = base + saved["snapshot_url"], base + saved["clip_url"]
@@ -112,9 +111,9 @@ def test_links_keep_working_across_a_restart(
     assert body[4:8] == b"ftyp"
     assert _get(snapshot[:-4] + "AAAA")[0] == 401  # altered signature
     # Deleting the event ends its links at once.
-    token = _tokens(api, "dev", "dev-password")["access_token"]
+    token = login_tokens(api, "dev", "dev-password")["access_token"]
     (deleted,) = asyncio.run(
-        _ws(
+        ws_call(
             base,
             token,
             {

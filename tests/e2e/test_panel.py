@@ -11,8 +11,7 @@ who sees no delete button and whom the API refuses.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, closing
+from contextlib import closing
 from datetime import datetime
 import json
 from pathlib import Path
@@ -22,16 +21,20 @@ import time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import aiohttp
-
 from tests.e2e import chromium
-from tests.e2e.conftest import ROOT, RunningHomeAssistant
-from tests.e2e.ha_api import HomeAssistantApi
+from tests.e2e.harness import (
+    CHROMIUM_ARGS,
+    ROOT,
+    RunningHomeAssistant,
+    login_tokens,
+    open_panel,
+    ws_call,
+    zoom_to_footage,
+)
 from tests.e2e.provision import provision
 from tests.simulator import CameraSimulator
 
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM_ARGS = chromium.ARGS
 VIEWER = ("viewer", "viewer-password")
 
 
@@ -42,72 +45,10 @@ def _segments(db: Path, camera: str) -> list[tuple[float, float]]:
         ).fetchall()
 
 
-def _tokens(api: HomeAssistantApi, username: str, password: str) -> dict[str, Any]:
-    """Log in through the auth flow; return the token set as the frontend stores it."""
-    flow = api._request(
-        "POST",
-        "/auth/login_flow",
-        {
-            "client_id": api.client_id,
-            "handler": ["homeassistant", None],
-            "redirect_uri": api.client_id,
-        },
-        auth=False,
-    )
-    result = api._request(
-        "POST",
-        f"/auth/login_flow/{flow['flow_id']}",
-        {"client_id": api.client_id, "username": username, "password": password},
-        auth=False,
-    )
-    token = api._request(
-        "POST",
-        "/auth/token",
-        form={
-            "grant_type": "authorization_code",
-            "code": result["result"],
-            "client_id": api.client_id,
-        },
-        auth=False,
-    )
-    return {
-        "access_token": token["access_token"],
-        "refresh_token": token["refresh_token"],
-        "token_type": "Bearer",
-        "expires_in": token["expires_in"],
-        "expires": int(time.time() * 1000) + token["expires_in"] * 1000,
-        "hassUrl": api.base,
-        "clientId": api.client_id,
-    }
-
-
-@asynccontextmanager
-async def ws_session(base: str, token: str) -> AsyncIterator[aiohttp.ClientWebSocketResponse]:
-    """A WebSocket connection to Home Assistant, authenticated as a user."""
-    async with (
-        aiohttp.ClientSession() as session,
-        session.ws_connect(f"{base}/api/websocket") as ws,
-    ):
-        await ws.receive_json()
-        await ws.send_json({"type": "auth", "access_token": token})
-        assert (await ws.receive_json())["type"] == "auth_ok"
-        yield ws
-
-
-async def _ws(base: str, token: str, *messages: dict[str, Any]) -> list[dict[str, Any]]:
-    """Send WebSocket commands as a user; return the answers."""
-    answers = []
-    async with ws_session(base, token) as ws:
-        for number, message in enumerate(messages, start=1):
-            await ws.send_json({"id": number, **message})
-            answers.append(await ws.receive_json())
-    return answers
-
-
 def _create_viewer(base: str, admin_token: str) -> None:
     """A non-admin user (the ordinary 'users' group) with a password login."""
     created = asyncio.run(
-        _ws(
+        ws_call(
             base,
             admin_token,
             {"type": "config/auth/create", "name": "Viewer", "group_ids": ["system-users"]},
@@ -116,7 +57,7 @@ def _create_viewer(base: str, admin_token: str) -> None:
     assert created["success"], created
     user_id = created["result"]["user"]["id"]
     answer = asyncio.run(
-        _ws(
+        ws_call(
             base,
             admin_token,
             {
@@ -128,23 +69,6 @@ def _create_viewer(base: str, admin_token: str) -> None:
         )
     )[0]
     assert answer["success"], answer
-
-
-def _open_panel(
-    browser: Any,
-    base: str,
-    tokens: dict[str, Any],
-    viewport: dict[str, int],
-    color_scheme: str = "light",
-) -> Any:
-    context = browser.new_context(viewport=viewport, color_scheme=color_scheme)
-    context.add_init_script(
-        f"window.localStorage.setItem('hassTokens', {json.dumps(json.dumps(tokens))});"
-    )
-    page = context.new_page()
-    page.goto(f"{base}/cctv")
-    page.locator("cctv-panel section.tile").first.wait_for(timeout=60_000)
-    return page
 
 
 def _ffprobe(path: Path) -> dict[str, Any]:
@@ -188,35 +112,10 @@ def _grid(page: Any, panel: Any) -> None:
     panel.locator(".overlay").wait_for(state="detached")
 
 
-def _zoom_to_footage(
-    page: Any, panel: Any, bursts: int = 6, pause: int = 100, timeout: int = 30_000
-) -> dict[str, float]:
-    """Zoom in with the mouse wheel around the start of the footage; return its bar's box.
-
-    The footage (a minute or so) is drawn at least 2 px wide, wider than itself on a whole day,
-    so the wheel turns in bursts, each aimed again at the bar's start: one pointer position for
-    all 30 steps zoomed past the footage when the day had just begun (the view keeps the pointer's
-    moment where it is, near the left edge then).
-    """
-    span = panel.locator(".timeline .span").first
-    span.wait_for(timeout=timeout)
-    for _ in range(bursts):
-        box = span.bounding_box()
-        assert box is not None
-        page.mouse.move(box["x"] + min(1, box["width"] / 2), box["y"] + box["height"] / 2)
-        for _ in range(5):
-            page.mouse.wheel(0, -100)
-        page.wait_for_timeout(pause)
-    page.wait_for_timeout(3 * pause)
-    box = span.bounding_box()
-    assert box is not None
-    return dict(box)
-
-
 def _playback(page: Any, panel: Any, first_segment: tuple[float, float]) -> None:
     """Open the timeline, zoom in with the wheel, click the footage: it plays past a boundary."""
     panel.locator("section.tile[data-camera=driveway] button.open").click()
-    box = _zoom_to_footage(page, panel)
+    box = zoom_to_footage(page, panel)
     panel.locator("select").select_option("4")
     page.mouse.click(box["x"] + 2, box["y"] + box["height"] / 2)
     video = panel.locator("video")
@@ -290,7 +189,7 @@ def _export(page: Any, panel: Any, target: Path) -> None:
 def _phone(browser: Any, base: str, tokens: dict[str, Any]) -> None:
     """Phone width, dark theme: one column of tiles, and the timeline opens."""
     # In dark mode: Home Assistant's default theme follows the device, and so does the panel.
-    phone = _open_panel(browser, base, tokens, {"width": 390, "height": 844}, "dark")
+    phone = open_panel(browser, base, tokens, {"width": 390, "height": 844}, "dark")
     panel = phone.locator("cctv-panel")
     background = panel.evaluate(
         "el => getComputedStyle(el).backgroundColor.match(/[0-9.]+/g).slice(0, 3).map(Number)"
@@ -311,12 +210,12 @@ def _phone(browser: Any, base: str, tokens: dict[str, Any]) -> None:
 
 def _viewer(browser: Any, base: str, tokens: dict[str, Any]) -> None:
     """A non-admin user: same cameras, may export, but no protect/delete and no settings link."""
-    page = _open_panel(browser, base, tokens, {"width": 1280, "height": 860})
+    page = open_panel(browser, base, tokens, {"width": 1280, "height": 860})
     panel = page.locator("cctv-panel")
     assert panel.locator("section.tile").count() == 2
     assert panel.locator("a.settings").count() == 0
     panel.locator("section.tile[data-camera=driveway] button.open").click()
-    _zoom_to_footage(page, panel)
+    zoom_to_footage(page, panel)
     _drag_select(page, panel, 200)
     panel.locator("button.export").wait_for()
     assert panel.locator("button.delete").count() == 0
@@ -347,8 +246,8 @@ def test_panel_in_chromium(
     while len(rows := (_segments(db, "driveway") if db.exists() else [])) < 3:
         assert time.monotonic() < deadline, "no footage recorded"
         time.sleep(2)
-    admin_tokens = _tokens(api, "dev", "dev-password")
-    viewer_tokens = _tokens(api, *VIEWER)
+    admin_tokens = login_tokens(api, "dev", "dev-password")
+    viewer_tokens = login_tokens(api, *VIEWER)
     ARTIFACTS.mkdir(exist_ok=True)
 
     with sync_playwright() as playwright:
@@ -356,7 +255,7 @@ def test_panel_in_chromium(
             executable_path=chromium.executable(), args=CHROMIUM_ARGS
         )
         try:
-            page = _open_panel(
+            page = open_panel(
                 browser, home_assistant.url, admin_tokens, {"width": 1280, "height": 860}
             )
             panel = page.locator("cctv-panel")
@@ -372,7 +271,7 @@ def test_panel_in_chromium(
     # The API refuses the viewer's delete, and nothing was deleted.
     start, end = rows[0]
     answer = asyncio.run(
-        _ws(
+        ws_call(
             home_assistant.url,
             viewer_tokens["access_token"],
             {"type": "cctv_nvr/delete", "camera": "driveway", "start": start, "end": end},

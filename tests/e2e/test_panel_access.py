@@ -28,16 +28,15 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from tests.e2e import chromium
-from tests.e2e.conftest import RunningHomeAssistant
-from tests.e2e.provision import provision
-from tests.e2e.test_panel import (
-    ARTIFACTS,
+from tests.e2e.harness import (
     CHROMIUM_ARGS,
-    _segments,
-    _tokens,
-    _ws,
-    _zoom_to_footage,
+    RunningHomeAssistant,
+    login_tokens,
+    ws_call,
+    zoom_to_footage,
 )
+from tests.e2e.provision import provision
+from tests.e2e.test_panel import ARTIFACTS, _segments
 from tests.simulator import CameraSimulator
 
 GUARD = ("guard", "guard-password")
@@ -48,13 +47,13 @@ DESKTOP = {"width": 1280, "height": 860}
 def _call(base: str, token: str, *messages: dict[str, Any]) -> list[dict[str, Any]]:
     """WebSocket commands from a thread of its own (Playwright's sync API runs a loop here)."""
     with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, _ws(base, token, *messages)).result(timeout=60)
+        return pool.submit(asyncio.run, ws_call(base, token, *messages)).result(timeout=60)
 
 
 def _create_user(base: str, admin_token: str, name: str, username: str, password: str) -> str:
     """A non-admin user with a password login, through Home Assistant's own admin API."""
     (created,) = asyncio.run(
-        _ws(
+        ws_call(
             base,
             admin_token,
             {"type": "config/auth/create", "name": name, "group_ids": ["system-users"]},
@@ -63,7 +62,7 @@ def _create_user(base: str, admin_token: str, name: str, username: str, password
     assert created["success"], created
     user_id = str(created["result"]["user"]["id"])
     (login,) = asyncio.run(
-        _ws(
+        ws_call(
             base,
             admin_token,
             {
@@ -180,7 +179,7 @@ def _guard_plays(page: Any, panel: Any) -> list[str]:
     assert panel.get_by_role("tab").all_inner_texts() == ["Live", "Exports", "Storage"]
     assert panel.locator("a.settings").count() == 0
     tile.locator("button.open").click()
-    box = _zoom_to_footage(page, panel)
+    box = zoom_to_footage(page, panel)
     # A drag selects nothing: there is nothing this user could do with a range.
     y = box["y"] + box["height"] / 2
     page.mouse.move(box["x"] + 2, y)
@@ -316,8 +315,8 @@ def test_access_in_the_panel(
         assert time.monotonic() < deadline, "no footage recorded"
         time.sleep(2)
     entries = {e["title"]: e["entry_id"] for e in api.config_entries("cctv_nvr")}
-    admin_tokens = _tokens(api, "dev", "dev-password")
-    guard_tokens = _tokens(api, *GUARD)
+    admin_tokens = login_tokens(api, "dev", "dev-password")
+    guard_tokens = login_tokens(api, *GUARD)
     ARTIFACTS.mkdir(exist_ok=True)
 
     with sync_playwright() as playwright:
@@ -382,7 +381,7 @@ def test_access_in_the_panel(
 
     # The WebSocket API agrees with what the panel showed.
     cameras, garden = asyncio.run(
-        _ws(
+        ws_call(
             home_assistant.url,
             guard_tokens["access_token"],
             {"type": "cctv_nvr/cameras"},

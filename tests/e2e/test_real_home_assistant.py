@@ -11,7 +11,7 @@ from pathlib import Path
 import sqlite3
 import time
 
-from tests.e2e.conftest import RunningHomeAssistant
+from tests.e2e.harness import RunningHomeAssistant
 from tests.e2e.provision import provision
 from tests.engine.helpers import ffprobe, inspect_file
 from tests.simulator import CameraSimulator
