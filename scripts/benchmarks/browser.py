@@ -547,20 +547,14 @@ def _stats(values: list[float]) -> str:
 
 
 async def _signed_playlist(base: str, token: str, ws_msg: dict[str, Any]) -> tuple[str, float]:
-    async with (
-        aiohttp.ClientSession() as session,
-        session.ws_connect(f"{base}/api/websocket") as ws,
-    ):
-        await ws.receive_json()
-        await ws.send_json({"type": "auth", "access_token": token})
-        assert (await ws.receive_json())["type"] == "auth_ok"
-        await ws.send_json({"id": 1, **ws_msg})
-        answer = await ws.receive_json()
-        if not answer.get("success"):
-            raise RuntimeError(f"cctv_nvr/playback failed: {answer}")
-        async with session.get(base + answer["result"]["url"]) as response:
-            response.raise_for_status()
-            return await response.text(), float(answer["result"]["first"])
+    from tests.e2e.harness import ws_call
+
+    (answer,) = await ws_call(base, token, ws_msg)
+    if not answer.get("success"):
+        raise RuntimeError(f"cctv_nvr/playback failed: {answer}")
+    async with aiohttp.ClientSession() as session, session.get(base + answer["result"]["url"]) as response:
+        response.raise_for_status()
+        return await response.text(), float(answer["result"]["first"])
 
 
 async def _page(browser: Any, origin: str) -> Any:

@@ -88,14 +88,15 @@ class HomeAssistantApi:
             raise
         return bool(next((s["done"] for s in steps if s["step"] == "user"), True))
 
-    def _token(self, code: str) -> None:
-        answer = self._request(
+    def _token(self, code: str) -> dict[str, Any]:
+        answer: dict[str, Any] = self._request(
             "POST",
             "/auth/token",
             form={"grant_type": "authorization_code", "code": code, "client_id": self.client_id},
             auth=False,
         )
         self.token = answer["access_token"]
+        return answer
 
     def onboard(self, username: str, password: str) -> None:
         """Create the owner user and finish onboarding."""
@@ -123,8 +124,8 @@ class HomeAssistantApi:
                 if err.code != 403:
                     raise
 
-    def login(self, username: str, password: str) -> None:
-        """Log in with the Home Assistant auth provider and keep the token."""
+    def login(self, username: str, password: str) -> dict[str, Any]:
+        """Log in with the Home Assistant auth provider, keep the token; return the token answer."""
         flow = self._request(
             "POST",
             "/auth/login_flow",
@@ -141,7 +142,7 @@ class HomeAssistantApi:
             {"client_id": self.client_id, "username": username, "password": password},
             auth=False,
         )
-        self._token(result["result"])
+        return self._token(result["result"])
 
     def config_entries(self, domain: str) -> list[dict[str, Any]]:
         """Return the config entries of a domain."""

@@ -99,33 +99,11 @@ def start_home_assistant(config: Path) -> RunningHomeAssistant:
 
 
 def login_tokens(api: HomeAssistantApi, username: str, password: str) -> dict[str, Any]:
-    """Log in through the auth flow; return the token set as the frontend stores it."""
-    flow = api._request(
-        "POST",
-        "/auth/login_flow",
-        {
-            "client_id": api.client_id,
-            "handler": ["homeassistant", None],
-            "redirect_uri": api.client_id,
-        },
-        auth=False,
-    )
-    result = api._request(
-        "POST",
-        f"/auth/login_flow/{flow['flow_id']}",
-        {"client_id": api.client_id, "username": username, "password": password},
-        auth=False,
-    )
-    token = api._request(
-        "POST",
-        "/auth/token",
-        form={
-            "grant_type": "authorization_code",
-            "code": result["result"],
-            "client_id": api.client_id,
-        },
-        auth=False,
-    )
+    """Log in through the auth flow; return the token set as the frontend stores it.
+
+    ``api`` is left as it was (logged in as whoever it was).
+    """
+    token = HomeAssistantApi(api.base).login(username, password)
     return {
         "access_token": token["access_token"],
         "refresh_token": token["refresh_token"],

@@ -12,11 +12,10 @@ from pathlib import Path
 import sqlite3
 import time
 
-import aiohttp
 import pytest
 
 from tests.e2e import chromium
-from tests.e2e.harness import ROOT, RunningHomeAssistant
+from tests.e2e.harness import ROOT, RunningHomeAssistant, ws_call
 from tests.e2e.provision import provision
 from tests.simulator import CameraSimulator
 
@@ -31,19 +30,11 @@ def _segments(db: Path, camera: str) -> list[tuple[float, float]]:
 
 
 async def _resolve(base: str, token: str, media_id: str) -> str:
-    async with (
-        aiohttp.ClientSession() as session,
-        session.ws_connect(f"{base}/api/websocket") as ws,
-    ):
-        await ws.receive_json()
-        await ws.send_json({"type": "auth", "access_token": token})
-        assert (await ws.receive_json())["type"] == "auth_ok"
-        await ws.send_json(
-            {"id": 1, "type": "media_source/resolve_media", "media_content_id": media_id}
-        )
-        answer = await ws.receive_json()
-        assert answer["success"], answer
-        return str(answer["result"]["url"])
+    (answer,) = await ws_call(
+        base, token, {"type": "media_source/resolve_media", "media_content_id": media_id}
+    )
+    assert answer["success"], answer
+    return str(answer["result"]["url"])
 
 
 def test_recording_plays_across_segments_in_chromium(

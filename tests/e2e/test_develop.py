@@ -21,12 +21,9 @@ import sqlite3
 import subprocess
 import sys
 import time
-from typing import Any
-
-import aiohttp
 
 from tests.e2e.ha_api import HomeAssistantApi
-from tests.e2e.harness import ROOT, free_port
+from tests.e2e.harness import ROOT, free_port, ws_call
 
 CAMERAS = {"driveway": "camera.driveway", "garden": "camera.garden"}
 # A command started in the background of a non-interactive shell (a CI runner, `nohup … &`)
@@ -41,22 +38,6 @@ _AS_FROM_A_TERMINAL = [
     ),
 ]
 BANNER_END = "Ctrl+C stops Home Assistant and the simulator."
-
-
-async def ws_call(base: str, token: str, *messages: dict[str, Any]) -> list[dict[str, Any]]:
-    """Send WebSocket commands; return the answers."""
-    answers = []
-    async with (
-        aiohttp.ClientSession() as session,
-        session.ws_connect(f"{base}/api/websocket") as ws,
-    ):
-        await ws.receive_json()
-        await ws.send_json({"type": "auth", "access_token": token})
-        assert (await ws.receive_json())["type"] == "auth_ok"
-        for number, message in enumerate(messages, start=1):
-            await ws.send_json({"id": number, **message})
-            answers.append(await ws.receive_json())
-    return answers
 
 
 def _session_processes(session: int) -> dict[int, str]:

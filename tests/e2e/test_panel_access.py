@@ -32,6 +32,7 @@ from tests.e2e.harness import (
     CHROMIUM_ARGS,
     RunningHomeAssistant,
     login_tokens,
+    open_panel,
     ws_call,
     zoom_to_footage,
 )
@@ -75,17 +76,6 @@ def _create_user(base: str, admin_token: str, name: str, username: str, password
     )
     assert login["success"], login
     return user_id
-
-
-def _open(browser: Any, base: str, tokens: dict[str, Any]) -> Any:
-    context = browser.new_context(viewport=DESKTOP)
-    context.add_init_script(
-        f"window.localStorage.setItem('hassTokens', {json.dumps(json.dumps(tokens))});"
-    )
-    page = context.new_page()
-    page.goto(f"{base}/cctv")
-    page.locator("cctv-panel section.tile").first.wait_for(timeout=60_000)
-    return page
 
 
 def _tab(panel: Any, name: str) -> None:
@@ -324,7 +314,7 @@ def test_access_in_the_panel(
             executable_path=chromium.executable(), args=CHROMIUM_ARGS
         )
         try:
-            admin = _open(browser, home_assistant.url, admin_tokens)
+            admin = open_panel(browser, home_assistant.url, admin_tokens, DESKTOP)
             admin_panel = admin.locator("cctv-panel")
             _restrict_and_grant(admin_panel, guard_id)
             _panel_only_live(admin, admin_panel)
@@ -353,7 +343,7 @@ def test_access_in_the_panel(
                 "lookback_hours": 48.0,
             }
 
-            guard = _open(browser, home_assistant.url, guard_tokens)
+            guard = open_panel(browser, home_assistant.url, guard_tokens, DESKTOP)
             guard_panel = guard.locator("cctv-panel")
             fetched = _guard_plays(guard, guard_panel)
             garden_segment = int(_segment_ids(db, "garden")[0])
