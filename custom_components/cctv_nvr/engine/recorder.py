@@ -122,7 +122,9 @@ class RecorderConfig:
     video_codec_hint: str | None = None
     stall_timeout: float = 5.0
     start_timeout: float = 15.0
-    max_backoff: float = 2.0
+    # Reconnect backoff cap: a camera back from an outage is found within this (plus the
+    # DESCRIBE). A refused or timed-out DESCRIBE costs next to nothing, so it stays short.
+    max_backoff: float = 1.0
     auth_retry: float = 15.0
     describe_timeout: float = 3.0
     # Backoff after a fault (an exception in supervision): doubles up to this.
