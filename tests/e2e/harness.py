@@ -9,7 +9,6 @@ from dataclasses import dataclass
 import json
 from pathlib import Path
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ import aiohttp
 from tests.e2e import chromium
 from tests.e2e.ha_api import HomeAssistantApi
 from tests.e2e.http_config import write_http_config
+from tests.engine.helpers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM_ARGS = chromium.ARGS
@@ -69,12 +69,6 @@ def wait_until_up(running: RunningHomeAssistant) -> None:
     except RuntimeError as err:
         output = (running.config_dir / "stdout.log").read_text(errors="replace")[-4000:]
         raise RuntimeError(f"{err} (exit status {process.poll()}):\n{output}") from err
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start_home_assistant(config: Path) -> RunningHomeAssistant:
@@ -156,21 +150,39 @@ def open_panel(
 
 
 def zoom_to_footage(
-    page: Any, panel: Any, bursts: int = 6, pause: int = 100, timeout: int = 30_000
+    page: Any,
+    panel: Any,
+    bursts: int = 6,
+    pause: int = 100,
+    timeout: int = 30_000,
+    *,
+    whole: bool = False,
 ) -> dict[str, float]:
-    """Zoom in with the mouse wheel around the start of the footage; return its bar's box.
+    """Zoom in with the mouse wheel around the footage; return its first bar's box.
 
     The footage (a minute or so) is drawn at least 2 px wide, wider than itself on a whole day,
-    so the wheel turns in bursts, each aimed again at the bar's start: one pointer position for
-    all 30 steps zoomed past the footage when the day had just begun (the view keeps the pointer's
-    moment where it is, near the left edge then).
+    so the wheel turns in bursts, each aimed again: one pointer position for all 30 steps
+    zoomed past the footage when the day had just begun (the view keeps the pointer's moment
+    where it is, near the left edge then).
+
+    By default each burst aims at the footage's start, which stays where it is on the day's
+    bar: late in the day the footage's end is then past the bar's right edge. With ``whole``
+    each burst aims at the point as far into the footage as the footage is into the bar (a
+    fraction f of the way, the pointer f of the way along the bar): the footage grows around
+    that point by the same share on both sides, so it reaches neither edge before it fills the
+    bar, whatever the time of day.
     """
-    span = panel.locator(".timeline .span").first
+    spans = panel.locator(".timeline .span")
+    span = spans.first
     span.wait_for(timeout=timeout)
+    bar = panel.locator(".timeline")
     for _ in range(bursts):
         box = span.bounding_box()
         assert box is not None
-        page.mouse.move(box["x"] + min(1, box["width"] / 2), box["y"] + box["height"] / 2)
+        x = box["x"] + min(1, box["width"] / 2)
+        if whole:
+            x = _point_keeping_all_in_view(bar.bounding_box(), spans)
+        page.mouse.move(x, box["y"] + box["height"] / 2)
         for _ in range(5):
             page.mouse.wheel(0, -100)
         page.wait_for_timeout(pause)
@@ -178,3 +190,20 @@ def zoom_to_footage(
     box = span.bounding_box()
     assert box is not None
     return dict(box)
+
+
+def _point_keeping_all_in_view(frame: dict[str, float] | None, spans: Any) -> float:
+    """The x at which zooming in keeps all the drawn footage inside the bar (``frame``).
+
+    The footage covers [start, end] of the bar [left, left + width]; the point f of the way
+    into it, with f = (start - left) / (width - (end - start)), is also f of the way along the
+    bar, so zooming about it keeps f of the footage left of it and f of the bar's room too.
+    """
+    assert frame is not None
+    boxes = [box for box in (element.bounding_box() for element in spans.all()) if box]
+    assert boxes, "no footage drawn"
+    start = min(box["x"] for box in boxes)
+    end = max(box["x"] + box["width"] for box in boxes)
+    room = frame["width"] - (end - start)
+    fraction = min(max((start - frame["x"]) / room, 0.0), 1.0) if room > 0 else 0.5
+    return start + fraction * (end - start)

@@ -82,8 +82,10 @@ def _check_panel(base: str, tokens: dict[str, Any]) -> None:
             panel.locator(f"section.tile[data-camera={CAMERA}] button.open").click()
             timeline = panel.locator(".timeline")
             # 20 wheel steps of 0.8: a day becomes about 17 minutes, with the footage (a few
-            # minutes and a restart) well inside it.
-            zoom_to_footage(page, panel, bursts=4, pause=150, timeout=60_000)
+            # minutes and a restart) inside it whatever the time of day (aimed at the point that
+            # keeps it whole; aimed at its start, the newest part was past the right edge after
+            # about 21:00).
+            zoom_to_footage(page, panel, bursts=4, pause=150, timeout=60_000, whole=True)
             cloud = _boxes(panel.locator(".timeline .cloud"))
             both = _boxes(panel.locator(".timeline .both"))
             spans = _boxes(panel.locator(".timeline .span"))

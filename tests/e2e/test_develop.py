@@ -23,7 +23,8 @@ import sys
 import time
 
 from tests.e2e.ha_api import HomeAssistantApi
-from tests.e2e.harness import ROOT, free_port, ws_call
+from tests.e2e.harness import ROOT, ws_call
+from tests.engine.helpers import free_port
 
 CAMERAS = {"driveway": "camera.driveway", "garden": "camera.garden"}
 # A command started in the background of a non-interactive shell (a CI runner, `nohup … &`)

@@ -45,7 +45,7 @@ from custom_components.cctv_nvr.engine.index import (
     SegmentIndex,
 )
 from custom_components.cctv_nvr.engine.retention import delete_range
-from tests.engine.helpers import wait_for
+from tests.engine.helpers import free_port, wait_for
 from tests.engine.test_cloud import (
     BUCKET,
     KIB,
@@ -58,7 +58,7 @@ from tests.engine.test_cloud import (
     start,
     token_server,
 )
-from tests.gcs_emulator import FakeGcs, TokenServer, free_port, make_key, running_gcs
+from tests.gcs_emulator import FakeGcs, TokenServer, make_key, running_gcs
 
 __all__ = ["token_server"]  # a fixture of test_cloud.py, used here
 
