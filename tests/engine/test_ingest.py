@@ -442,7 +442,13 @@ async def test_recorder_ffmpeg_killed_restarts_from_the_last_keyframe(push: Push
     runs = {s.run_id for s in push.segments()}
     proc.send_signal(signal.SIGKILL)
     await wait_for(lambda: recorder.status.restarts == 1 and push.recording(), 10)
-    await wait_for(lambda: {s.run_id for s in push.segments()} - runs, 15)
+    try:
+        await wait_for(lambda: {s.run_id for s in push.segments()} - runs, 15)
+    except AssertionError:
+        # Seen once in CI (not reproduced since): say whether the new run wrote files that were
+        # not indexed, or wrote none.
+        print(recorder.status, recorder.push_status, sorted(push.root.rglob("*.mp4")))
+        raise
     assert recorder.push_status.connected
     assert recorder.push_status.publishes == 1
     check_segments(push.segments(), push.root)
