@@ -179,9 +179,11 @@ def zoom_to_footage(
     for _ in range(bursts):
         box = span.bounding_box()
         assert box is not None
-        x = box["x"] + min(1, box["width"] / 2)
-        if whole:
-            x = _point_keeping_all_in_view(bar.bounding_box(), spans)
+        x = (
+            _point_keeping_all_in_view(bar.bounding_box(), spans)
+            if whole
+            else box["x"] + min(1, box["width"] / 2)
+        )
         page.mouse.move(x, box["y"] + box["height"] / 2)
         for _ in range(5):
             page.mouse.wheel(0, -100)

@@ -61,9 +61,7 @@ def test_timeline_marks_local_cloud_and_both_footage(
         )
         rows = _rows(db)
         assert any(row[2] == "cloud" for row in rows)
-        api = home_assistant.api()
-        api.login("dev", "dev-password")
-        _check_panel(home_assistant.url, login_tokens(api, "dev", "dev-password"))
+        _check_panel(home_assistant.url, login_tokens(home_assistant.api(), "dev", "dev-password"))
     finally:
         gcs.start()
 
